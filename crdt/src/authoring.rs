@@ -1,0 +1,358 @@
+//! Authoring: the methods that turn an agent's action into a [`Delta`] to apply and replicate.
+//!
+//! Each method reads the space, checks the action, and returns the delta without changing the
+//! space: the caller makes the delta durable (and signs and sends it) and then applies it, so a
+//! failed write never leaves memory ahead of disk.
+
+use std::collections::BTreeSet;
+
+use crate::change::{Change, Creation, Delta, check_count, check_tag, check_text};
+use crate::clock::{Hlc, Stamp};
+use crate::content::{Body, ContentRef};
+use crate::crystal::transition;
+use crate::error::CrdtError;
+use crate::fraction::Fraction;
+use crate::ids::{AgentId, ContentHash, ProcedureId};
+use crate::kind::ProcedureKind;
+use crate::limits::{
+    MAX_CID_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_OUTCOME_CONTEXTS, MAX_TAGS,
+};
+use crate::lww::Lww;
+use crate::relation::{RelationKey, RelationKind};
+use crate::settings::SpaceSettings;
+use crate::space::Space;
+use crate::stats;
+
+/// A procedure to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProcedure {
+    /// A random number from the caller; with the author and space it makes the id.
+    pub nonce: u64,
+    /// Short name.
+    pub name: String,
+    /// What it does and when to use it.
+    pub description: String,
+    /// How to read the body.
+    pub kind: ProcedureKind,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// The body.
+    pub body: Body,
+}
+
+/// An edit of a procedure: every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Edit {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New kind.
+    pub kind: Option<ProcedureKind>,
+    /// Tags to add.
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    pub remove_tags: Vec<String>,
+    /// New body (refused when the procedure is crystallized).
+    pub body: Option<Body>,
+}
+
+/// One use of a procedure by an agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether it worked.
+    pub success: bool,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// What it was used for (context tags).
+    pub contexts: Vec<String>,
+}
+
+impl Space {
+    /// Creates a procedure authored by `by` at `at`. Returns its id and the delta.
+    pub fn add_procedure(
+        &self,
+        by: AgentId,
+        at: Hlc,
+        new: NewProcedure,
+    ) -> Result<(ProcedureId, Delta), CrdtError> {
+        let id = ProcedureId::derive(&by, self.name(), new.nonce);
+        if self.procedure_state(&id).is_some_and(|s| s.creation.is_some()) {
+            return Err(CrdtError::AlreadyExists(id));
+        }
+        check_text("name", &new.name, MAX_NAME_BYTES, false)?;
+        check_text("description", &new.description, MAX_DESCRIPTION_BYTES, true)?;
+        new.kind.validate()?;
+        let tags = checked_tags(&new.tags)?;
+        check_count("tags", tags.len(), MAX_TAGS)?;
+        let content = ContentRef::of(new.body, self.settings().inline_max_bytes as usize)?;
+        let stamp = Stamp::new(by, at);
+        let mut set = crate::tag_set::TagSet::new();
+        for tag in tags {
+            set.add(by, tag.to_owned());
+        }
+        let creation = Creation {
+            author: by,
+            nonce: new.nonce,
+            created: at,
+        };
+        let changes = vec![
+            Change::Create { id, creation },
+            Change::Name {
+                id,
+                value: Lww::new(stamp, new.name),
+            },
+            Change::Description {
+                id,
+                value: Lww::new(stamp, new.description),
+            },
+            Change::Kind {
+                id,
+                value: Lww::new(stamp, new.kind),
+            },
+            Change::Tags { id, set },
+            Change::Body { id, stamp, content },
+        ];
+        Ok((id, Delta::new(changes)))
+    }
+
+    /// Edits a procedure. A body edit of a crystallized procedure is refused.
+    pub fn edit(
+        &self,
+        by: AgentId,
+        at: Hlc,
+        id: ProcedureId,
+        edit: Edit,
+    ) -> Result<Delta, CrdtError> {
+        let procedure = self.procedure(&id).ok_or(CrdtError::UnknownProcedure(id))?;
+        let stamp = Stamp::new(by, at);
+        let mut changes = Vec::new();
+        if let Some(name) = edit.name {
+            check_text("name", &name, MAX_NAME_BYTES, false)?;
+            changes.push(Change::Name {
+                id,
+                value: Lww::new(stamp, name),
+            });
+        }
+        if let Some(description) = edit.description {
+            check_text("description", &description, MAX_DESCRIPTION_BYTES, true)?;
+            changes.push(Change::Description {
+                id,
+                value: Lww::new(stamp, description),
+            });
+        }
+        if let Some(kind) = edit.kind {
+            kind.validate()?;
+            changes.push(Change::Kind {
+                id,
+                value: Lww::new(stamp, kind),
+            });
+        }
+        if !edit.add_tags.is_empty() || !edit.remove_tags.is_empty() {
+            let add = checked_tags(&edit.add_tags)?;
+            let mut set = self
+                .procedure_state(&id)
+                .map(|s| s.tags.clone())
+                .unwrap_or_default();
+            for tag in &edit.remove_tags {
+                set.remove(tag);
+            }
+            for tag in add {
+                set.add(by, tag.to_owned());
+            }
+            check_count("tags", set.len(), MAX_TAGS)?;
+            changes.push(Change::Tags { id, set });
+        }
+        if let Some(body) = edit.body {
+            if procedure.crystallized() {
+                return Err(CrdtError::Crystallized(id));
+            }
+            let content = ContentRef::of(body, self.settings().inline_max_bytes as usize)?;
+            changes.push(Change::Body { id, stamp, content });
+        }
+        if changes.is_empty() {
+            return Err(CrdtError::EmptyDelta);
+        }
+        Ok(Delta::new(changes))
+    }
+
+    /// Records one use of `id` by `by` at `at`: the agent's outcome slot, `last_used`, the
+    /// contagion boosts of a success (and of a failure when the space's negative contagion is
+    /// on), and the crystallization transition the new counts call for.
+    pub fn record_outcome(
+        &self,
+        by: AgentId,
+        at: Hlc,
+        id: ProcedureId,
+        outcome: &Outcome,
+    ) -> Result<Delta, CrdtError> {
+        let state = self
+            .procedure_state(&id)
+            .filter(|s| s.creation.is_some())
+            .ok_or(CrdtError::UnknownProcedure(id))?;
+        let contexts = checked_tags(&outcome.contexts)?;
+        check_count("outcome contexts", contexts.len(), MAX_OUTCOME_CONTEXTS)?;
+        let contexts: Vec<String> = contexts.into_iter().map(str::to_owned).collect();
+
+        let mut after = state.clone();
+        let own = state.outcomes.get(&by).cloned().unwrap_or_default();
+        let slot = own.next(outcome.success, outcome.duration_ms, &contexts);
+        after.merge_outcome(by, &slot);
+
+        let mut changes = vec![
+            Change::Outcome { id, agent: by, slot },
+            Change::Used { id, at },
+        ];
+        let settings = self.settings();
+        let counts = after.counts();
+        if let Some(epoch) = transition(
+            after.crystal_epoch,
+            &counts,
+            after.success_agents(),
+            settings,
+        ) {
+            changes.push(Change::Crystal { id, epoch });
+        }
+        let rate = stats::rate(&counts);
+        let factor = settings.contagion_factor.as_f64();
+        let scale = if outcome.success {
+            factor * rate
+        } else if settings.negative_contagion {
+            -factor * (1.0 - rate)
+        } else {
+            0.0
+        };
+        if scale != 0.0 {
+            changes.extend(self.contagion_changes(by, at.wall_ms, id, scale));
+        }
+        Ok(Delta::new(changes))
+    }
+
+    /// The boost changes of contagion from `source`: `scale * w` for every procedure reached,
+    /// added into `by`'s decayed boost slot.
+    fn contagion_changes(
+        &self,
+        by: AgentId,
+        now_ms: u64,
+        source: ProcedureId,
+        scale: f64,
+    ) -> impl Iterator<Item = Change> + '_ {
+        let settings = self.settings();
+        let paths = self
+            .contagion_graph()
+            .strongest_paths(source, settings.contagion_hops);
+        paths.into_iter().map(move |(target, weight)| {
+            let current = self
+                .procedure_state(&target)
+                .and_then(|s| s.boosts.get(&by).copied())
+                .unwrap_or_default();
+            Change::Boost {
+                id: target,
+                agent: by,
+                slot: current.next(scale * weight, now_ms, settings.boost_half_life_ms),
+            }
+        })
+    }
+
+    /// The boost deltas a success of `source` recorded now would spread: `(procedure, delta)`
+    /// for every procedure within the space's hop limit, in id order. (What
+    /// [`Space::record_outcome`] writes, without the decay of existing slots.)
+    pub fn contagion(&self, source: ProcedureId) -> Vec<(ProcedureId, f64)> {
+        let settings = self.settings();
+        let rate = self
+            .procedure(&source)
+            .map_or(stats::rate(&Default::default()), |p| p.rate());
+        let factor = settings.contagion_factor.as_f64() * rate;
+        self.contagion_graph()
+            .strongest_paths(source, settings.contagion_hops)
+            .into_iter()
+            .map(|(id, w)| (id, factor * w))
+            .collect()
+    }
+
+    /// Relates `from` to `to` with `strength` in `0..=1`.
+    pub fn link(
+        &self,
+        by: AgentId,
+        at: Hlc,
+        from: ProcedureId,
+        to: ProcedureId,
+        kind: RelationKind,
+        strength: f64,
+    ) -> Result<Delta, CrdtError> {
+        let key = RelationKey::new(from, to, kind)?;
+        let strength = Fraction::from_f64("strength", strength)?;
+        Ok(Delta::new(vec![Change::Relation {
+            key,
+            value: Lww::new(Stamp::new(by, at), Some(strength)),
+        }]))
+    }
+
+    /// Removes the relation of `kind` between `from` and `to`.
+    pub fn unlink(
+        &self,
+        by: AgentId,
+        at: Hlc,
+        from: ProcedureId,
+        to: ProcedureId,
+        kind: RelationKind,
+    ) -> Result<Delta, CrdtError> {
+        let key = RelationKey::new(from, to, kind)?;
+        Ok(Delta::new(vec![Change::Relation {
+            key,
+            value: Lww::new(Stamp::new(by, at), None),
+        }]))
+    }
+
+    /// Records that content `hash` is pinned to IPFS under `cid`.
+    pub fn pin_content(&self, hash: ContentHash, cid: String) -> Result<Delta, CrdtError> {
+        check_text("cid", &cid, MAX_CID_BYTES, false)?;
+        Ok(Delta::new(vec![Change::Pin { hash, cid }]))
+    }
+
+    /// Replaces the space's settings.
+    pub fn update_settings(
+        &self,
+        by: AgentId,
+        at: Hlc,
+        settings: SpaceSettings,
+    ) -> Result<Delta, CrdtError> {
+        settings.validate()?;
+        Ok(Delta::new(vec![Change::Settings {
+            value: Lww::new(Stamp::new(by, at), settings),
+        }]))
+    }
+
+    /// The crystallization transitions the current counts call for (after merging peers'
+    /// outcomes, say). Empty when every latch agrees with its counts.
+    pub fn crystal_transitions(&self) -> Delta {
+        let settings = self.settings();
+        let changes = self
+            .procedures()
+            .filter_map(|p| {
+                let state = self.procedure_state(&p.id())?;
+                let epoch = transition(
+                    state.crystal_epoch,
+                    &state.counts(),
+                    state.success_agents(),
+                    settings,
+                )?;
+                Some(Change::Crystal { id: p.id(), epoch })
+            })
+            .collect();
+        Delta::new(changes)
+    }
+}
+
+/// Checks tags and removes duplicates, keeping their order.
+fn checked_tags(tags: &[String]) -> Result<Vec<&str>, CrdtError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for tag in tags {
+        check_tag(tag)?;
+        if seen.insert(tag.as_str()) {
+            out.push(tag.as_str());
+        }
+    }
+    Ok(out)
+}

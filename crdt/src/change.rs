@@ -1,0 +1,321 @@
+//! Deltas: the replicated changes to a space.
+
+use serde::{Deserialize, Serialize};
+
+use crate::boost::BoostSlot;
+use crate::clock::{Hlc, Stamp};
+use crate::content::ContentRef;
+use crate::error::CrdtError;
+use crate::fraction::Fraction;
+use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
+use crate::kind::ProcedureKind;
+use crate::limits::{
+    MAX_CHANGES_PER_DELTA, MAX_CID_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES,
+    MAX_OUTCOME_CONTEXTS, MAX_TAG_BYTES, MAX_TAGS,
+};
+use crate::lww::Lww;
+use crate::outcome::OutcomeSlot;
+use crate::relation::RelationKey;
+use crate::settings::SpaceSettings;
+use crate::tag_set::TagSet;
+
+/// The fixed facts of a procedure's creation; its id is derived from them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Creation {
+    /// The creating agent.
+    pub author: AgentId,
+    /// The author's random nonce (an input: the caller supplies it).
+    pub nonce: u64,
+    /// When the procedure was created.
+    pub created: Hlc,
+}
+
+/// One replicated change: a small piece of state that is *joined* into a space.
+///
+/// Every variant is an element of a join-semilattice (a register, a max, an owner-sequenced
+/// slot, a full tag set), so applying changes in any order, any number of times, gives the
+/// same state: no causal delivery is needed for convergence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// A procedure came into being.
+    Create {
+        /// Its id (must equal `ProcedureId::derive(author, space, nonce)`).
+        id: ProcedureId,
+        /// The creation facts.
+        creation: Creation,
+    },
+    /// The name register.
+    Name {
+        /// The procedure.
+        id: ProcedureId,
+        /// The register's new state.
+        value: Lww<String>,
+    },
+    /// The description register.
+    Description {
+        /// The procedure.
+        id: ProcedureId,
+        /// The register's new state.
+        value: Lww<String>,
+    },
+    /// The kind register.
+    Kind {
+        /// The procedure.
+        id: ProcedureId,
+        /// The register's new state.
+        value: Lww<ProcedureKind>,
+    },
+    /// The whole tag set (see [`TagSet`] for why it travels as full state).
+    Tags {
+        /// The procedure.
+        id: ProcedureId,
+        /// The author's tag set after the edit.
+        set: TagSet,
+    },
+    /// A new body version; the version with the highest stamp is the current body.
+    Body {
+        /// The procedure.
+        id: ProcedureId,
+        /// Who wrote the version and when.
+        stamp: Stamp,
+        /// The body.
+        content: ContentRef,
+    },
+    /// An agent's outcome slot (owner-only).
+    Outcome {
+        /// The procedure.
+        id: ProcedureId,
+        /// The owner of the slot.
+        agent: AgentId,
+        /// The slot's totals and the contexts this write touched.
+        slot: OutcomeSlot,
+    },
+    /// An agent's contagion boost slot (owner-only).
+    Boost {
+        /// The procedure.
+        id: ProcedureId,
+        /// The owner of the slot.
+        agent: AgentId,
+        /// The slot.
+        slot: BoostSlot,
+    },
+    /// The procedure was used at `at` (max-register).
+    Used {
+        /// The procedure.
+        id: ProcedureId,
+        /// When.
+        at: Hlc,
+    },
+    /// The crystallization latch: odd epochs are crystallized, even ones melted (max-register).
+    Crystal {
+        /// The procedure.
+        id: ProcedureId,
+        /// The epoch.
+        epoch: u32,
+    },
+    /// A relation register; `None` means removed.
+    Relation {
+        /// Which relation.
+        key: RelationKey,
+        /// Its strength, or `None` once removed.
+        value: Lww<Option<Fraction>>,
+    },
+    /// Content pinned to IPFS under `cid` (several CIDs for one hash: the smallest wins).
+    Pin {
+        /// The content.
+        hash: ContentHash,
+        /// Its IPFS CID.
+        cid: String,
+    },
+    /// The space's settings register.
+    Settings {
+        /// The register's new state.
+        value: Lww<SpaceSettings>,
+    },
+}
+
+/// What one action on a space produces: the changes to replicate, applied atomically.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// The changes.
+    pub changes: Vec<Change>,
+}
+
+impl Change {
+    /// The variant's name, for errors and metrics.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Change::Create { .. } => "create",
+            Change::Name { .. } => "name",
+            Change::Description { .. } => "description",
+            Change::Kind { .. } => "kind",
+            Change::Tags { .. } => "tags",
+            Change::Body { .. } => "body",
+            Change::Outcome { .. } => "outcome",
+            Change::Boost { .. } => "boost",
+            Change::Used { .. } => "used",
+            Change::Crystal { .. } => "crystal",
+            Change::Relation { .. } => "relation",
+            Change::Pin { .. } => "pin",
+            Change::Settings { .. } => "settings",
+        }
+    }
+
+    /// Checks a change received from `author` for `space`: ownership of owner-only slots and
+    /// registers, derived ids, field sizes and ranges, inline body hashes.
+    pub fn validate(&self, author: &AgentId, space: &SpaceName) -> Result<(), CrdtError> {
+        let owned = |agent: &AgentId| {
+            if agent == author {
+                Ok(())
+            } else {
+                Err(CrdtError::NotOwner {
+                    change: self.name(),
+                })
+            }
+        };
+        match self {
+            Change::Create { id, creation } => {
+                owned(&creation.author)?;
+                if ProcedureId::derive(&creation.author, space, creation.nonce) != *id {
+                    return Err(CrdtError::IdMismatch(*id));
+                }
+                Ok(())
+            }
+            Change::Name { value, .. } => {
+                owned(&value.stamp.agent)?;
+                check_text("name", &value.value, MAX_NAME_BYTES, false)
+            }
+            Change::Description { value, .. } => {
+                owned(&value.stamp.agent)?;
+                check_text("description", &value.value, MAX_DESCRIPTION_BYTES, true)
+            }
+            Change::Kind { value, .. } => {
+                owned(&value.stamp.agent)?;
+                value.value.validate()
+            }
+            Change::Tags { set, .. } => {
+                check_count("tags", set.len(), MAX_TAGS)?;
+                for tag in set.iter() {
+                    check_tag(tag)?;
+                }
+                if !set.is_well_formed() {
+                    return Err(CrdtError::OutOfRange {
+                        field: "tag set",
+                        range: "dots covered by the set's clock",
+                        value: "a dot beyond the clock".into(),
+                    });
+                }
+                Ok(())
+            }
+            Change::Body { stamp, content, .. } => {
+                owned(&stamp.agent)?;
+                content.validate()
+            }
+            Change::Outcome { agent, slot, .. } => {
+                owned(agent)?;
+                check_count("outcome contexts", slot.contexts.len(), MAX_OUTCOME_CONTEXTS)?;
+                for (tag, counts) in &slot.contexts {
+                    check_tag(tag)?;
+                    if counts.seq > slot.totals.seq {
+                        return Err(CrdtError::OutOfRange {
+                            field: "context sequence",
+                            range: "0..=slot sequence",
+                            value: counts.seq.to_string(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+            Change::Boost { agent, slot, .. } => {
+                owned(agent)?;
+                if !slot.value.is_finite() {
+                    return Err(CrdtError::OutOfRange {
+                        field: "boost",
+                        range: "a finite number",
+                        value: slot.value.to_string(),
+                    });
+                }
+                Ok(())
+            }
+            Change::Used { .. } | Change::Crystal { .. } => Ok(()),
+            Change::Relation { key, value } => {
+                owned(&value.stamp.agent)?;
+                if key.is_normal() {
+                    Ok(())
+                } else {
+                    Err(CrdtError::SelfRelation(key.from))
+                }
+            }
+            Change::Pin { cid, .. } => check_text("cid", cid, MAX_CID_BYTES, false),
+            Change::Settings { value } => {
+                owned(&value.stamp.agent)?;
+                value.value.validate()
+            }
+        }
+    }
+}
+
+impl Delta {
+    /// A delta of `changes`.
+    pub fn new(changes: Vec<Change>) -> Self {
+        Delta { changes }
+    }
+
+    /// Whether the delta carries no change.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Checks every change of a delta received from `author` for `space` (see
+    /// [`Change::validate`]), and the delta's own size.
+    pub fn validate(&self, author: &AgentId, space: &SpaceName) -> Result<(), CrdtError> {
+        if self.changes.is_empty() {
+            return Err(CrdtError::EmptyDelta);
+        }
+        check_count("delta changes", self.changes.len(), MAX_CHANGES_PER_DELTA)?;
+        self.changes
+            .iter()
+            .try_for_each(|change| change.validate(author, space))
+    }
+}
+
+/// Checks a text field's length (and emptiness when `may_be_empty` is false).
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    may_be_empty: bool,
+) -> Result<(), CrdtError> {
+    if !may_be_empty && value.trim().is_empty() {
+        return Err(CrdtError::Empty(field));
+    }
+    if value.len() > max {
+        return Err(CrdtError::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a tag: non-empty, at most [`MAX_TAG_BYTES`], no whitespace or control characters.
+pub(crate) fn check_tag(tag: &str) -> Result<(), CrdtError> {
+    check_text("tag", tag, MAX_TAG_BYTES, false)?;
+    if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CrdtError::OutOfRange {
+            field: "tag",
+            range: "text without spaces or control characters",
+            value: tag.chars().take(40).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a count against its limit.
+pub(crate) fn check_count(field: &'static str, count: usize, max: usize) -> Result<(), CrdtError> {
+    if count > max {
+        return Err(CrdtError::TooMany { field, count, max });
+    }
+    Ok(())
+}

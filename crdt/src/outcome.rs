@@ -1,0 +1,116 @@
+//! Per-agent outcome counters: the evidence every ranking is computed from.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Success, failure and duration counters.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Counts {
+    /// Recorded successes.
+    pub successes: u64,
+    /// Recorded failures.
+    pub failures: u64,
+    /// Sum of the recorded durations, in milliseconds.
+    pub total_duration_ms: u64,
+}
+
+/// A value with the owner's sequence number: the higher sequence wins a merge.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Versioned<T> {
+    /// The owner's sequence number of this value.
+    pub seq: u64,
+    /// The value.
+    pub value: T,
+}
+
+/// One agent's outcomes of one procedure, written only by that agent.
+///
+/// The owner raises `seq` at every write and sends the totals plus the context entries the
+/// write touched; merge keeps the higher sequence of the totals and of each context entry. That
+/// is a product of max-registers, so merge is a join, and global counts are exact sums over
+/// agents (no averaging, no double counting under duplication).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeSlot {
+    /// The slot's totals over every context.
+    pub totals: Versioned<Counts>,
+    /// Counts per context tag (what the procedure was used for).
+    pub contexts: BTreeMap<String, Versioned<Counts>>,
+}
+
+impl Counts {
+    /// Adds one outcome.
+    pub fn record(&mut self, success: bool, duration_ms: u64) {
+        if success {
+            self.successes = self.successes.saturating_add(1);
+        } else {
+            self.failures = self.failures.saturating_add(1);
+        }
+        self.total_duration_ms = self.total_duration_ms.saturating_add(duration_ms);
+    }
+
+    /// Adds `other` into `self` (for sums over agents).
+    pub fn add(&mut self, other: &Counts) {
+        self.successes = self.successes.saturating_add(other.successes);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.total_duration_ms = self.total_duration_ms.saturating_add(other.total_duration_ms);
+    }
+
+    /// Successes plus failures.
+    pub fn uses(&self) -> u64 {
+        self.successes.saturating_add(self.failures)
+    }
+}
+
+impl Default for Versioned<Counts> {
+    fn default() -> Self {
+        Versioned {
+            seq: 0,
+            value: Counts::default(),
+        }
+    }
+}
+
+impl<T: Ord + Clone> Versioned<T> {
+    /// Joins `other` into `self`: the greater `(seq, value)` wins.
+    pub fn merge(&mut self, other: &Versioned<T>) {
+        if (other.seq, &other.value) > (self.seq, &self.value) {
+            *self = other.clone();
+        }
+    }
+}
+
+impl OutcomeSlot {
+    /// Joins `other` into `self`.
+    pub fn merge(&mut self, other: &OutcomeSlot) {
+        self.totals.merge(&other.totals);
+        for (tag, counts) in &other.contexts {
+            match self.contexts.get_mut(tag) {
+                Some(mine) => mine.merge(counts),
+                None => {
+                    self.contexts.insert(tag.clone(), counts.clone());
+                }
+            }
+        }
+    }
+
+    /// The owner's next write: one outcome recorded into the totals and into each context.
+    /// Returns the delta slot (totals and the touched contexts only).
+    pub fn next(&self, success: bool, duration_ms: u64, contexts: &[String]) -> OutcomeSlot {
+        let seq = self.totals.seq + 1;
+        let mut totals = self.totals.value;
+        totals.record(success, duration_ms);
+        let mut touched = BTreeMap::new();
+        for tag in contexts {
+            let mut counts = self.contexts.get(tag).map(|c| c.value).unwrap_or_default();
+            counts.record(success, duration_ms);
+            touched.insert(tag.clone(), Versioned { seq, value: counts });
+        }
+        OutcomeSlot {
+            totals: Versioned { seq, value: totals },
+            contexts: touched,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! A procedure's replicated state, and a read-only view with its derived values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::boost::BoostSlot;
+use crate::change::Creation;
+use crate::clock::{Hlc, Stamp};
+use crate::content::ContentRef;
+use crate::crystal::is_crystallized;
+use crate::ids::{AgentId, ProcedureId};
+use crate::kind::ProcedureKind;
+use crate::lww::{Lww, merge_opt};
+use crate::outcome::{Counts, OutcomeSlot};
+use crate::settings::SpaceSettings;
+use crate::stats;
+use crate::tag_set::TagSet;
+
+/// Everything replicated about one procedure. Every field is a join-semilattice, so the whole
+/// is one; a procedure can exist partially (say, outcomes arrived before its creation) and is
+/// shown only once its creation is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProcedureState {
+    pub(crate) creation: Option<Creation>,
+    pub(crate) name: Option<Lww<String>>,
+    pub(crate) description: Option<Lww<String>>,
+    pub(crate) kind: Option<Lww<ProcedureKind>>,
+    pub(crate) tags: TagSet,
+    pub(crate) bodies: BTreeMap<Stamp, ContentRef>,
+    pub(crate) outcomes: BTreeMap<AgentId, OutcomeSlot>,
+    pub(crate) boosts: BTreeMap<AgentId, BoostSlot>,
+    pub(crate) last_used: Option<Hlc>,
+    pub(crate) crystal_epoch: u32,
+}
+
+/// A read-only view of a procedure with its derived values (rate, confidence, boost, score,
+/// crystallized), all computed from replicated state and identical on converged replicas.
+#[derive(Clone, Copy, Debug)]
+pub struct Procedure<'a> {
+    id: ProcedureId,
+    state: &'a ProcedureState,
+    settings: &'a SpaceSettings,
+}
+
+impl ProcedureState {
+    pub(crate) fn merge_creation(&mut self, creation: &Creation) {
+        // Equal for every honest replica (the id is derived from it); max keeps merge a join
+        // even for a forged duplicate.
+        if self.creation.as_ref().is_none_or(|mine| creation > mine) {
+            self.creation = Some(creation.clone());
+        }
+    }
+
+    pub(crate) fn merge_name(&mut self, value: &Lww<String>) {
+        merge_opt(&mut self.name, value);
+    }
+
+    pub(crate) fn merge_description(&mut self, value: &Lww<String>) {
+        merge_opt(&mut self.description, value);
+    }
+
+    pub(crate) fn merge_kind(&mut self, value: &Lww<ProcedureKind>) {
+        merge_opt(&mut self.kind, value);
+    }
+
+    pub(crate) fn merge_body(&mut self, stamp: Stamp, content: &ContentRef) {
+        match self.bodies.get_mut(&stamp) {
+            Some(mine) if content > mine => *mine = content.clone(),
+            Some(_) => {}
+            None => {
+                self.bodies.insert(stamp, content.clone());
+            }
+        }
+    }
+
+    pub(crate) fn merge_outcome(&mut self, agent: AgentId, slot: &OutcomeSlot) {
+        self.outcomes.entry(agent).or_default().merge(slot);
+    }
+
+    pub(crate) fn merge_boost(&mut self, agent: AgentId, slot: &BoostSlot) {
+        self.boosts.entry(agent).or_default().merge(slot);
+    }
+
+    pub(crate) fn merge_used(&mut self, at: Hlc) {
+        self.last_used = self.last_used.max(Some(at));
+    }
+
+    pub(crate) fn merge_crystal(&mut self, epoch: u32) {
+        self.crystal_epoch = self.crystal_epoch.max(epoch);
+    }
+
+    /// Joins a whole other state into this one.
+    pub(crate) fn merge(&mut self, other: &ProcedureState) {
+        if let Some(creation) = &other.creation {
+            self.merge_creation(creation);
+        }
+        if let Some(v) = &other.name {
+            self.merge_name(v);
+        }
+        if let Some(v) = &other.description {
+            self.merge_description(v);
+        }
+        if let Some(v) = &other.kind {
+            self.merge_kind(v);
+        }
+        self.tags.merge(&other.tags);
+        for (stamp, content) in &other.bodies {
+            self.merge_body(*stamp, content);
+        }
+        for (agent, slot) in &other.outcomes {
+            self.merge_outcome(*agent, slot);
+        }
+        for (agent, slot) in &other.boosts {
+            self.merge_boost(*agent, slot);
+        }
+        if let Some(at) = other.last_used {
+            self.merge_used(at);
+        }
+        self.merge_crystal(other.crystal_epoch);
+    }
+
+    /// Sum of every agent's totals.
+    pub(crate) fn counts(&self) -> Counts {
+        let mut sum = Counts::default();
+        for slot in self.outcomes.values() {
+            sum.add(&slot.totals.value);
+        }
+        sum
+    }
+
+    /// Sum of every agent's counts for one context tag.
+    pub(crate) fn context_counts(&self, context: &str) -> Counts {
+        let mut sum = Counts::default();
+        for slot in self.outcomes.values() {
+            if let Some(counts) = slot.contexts.get(context) {
+                sum.add(&counts.value);
+            }
+        }
+        sum
+    }
+
+    /// How many agents have recorded at least one success.
+    pub(crate) fn success_agents(&self) -> usize {
+        self.outcomes
+            .values()
+            .filter(|slot| slot.totals.value.successes > 0)
+            .count()
+    }
+
+    /// Sum of every agent's boost, decayed to `now_ms`.
+    pub(crate) fn boost(&self, now_ms: u64, half_life_ms: u64) -> f64 {
+        self.boosts
+            .values()
+            .map(|slot| slot.value_at(now_ms, half_life_ms))
+            .sum()
+    }
+}
+
+impl<'a> Procedure<'a> {
+    pub(crate) fn new(
+        id: ProcedureId,
+        state: &'a ProcedureState,
+        settings: &'a SpaceSettings,
+    ) -> Self {
+        Procedure {
+            id,
+            state,
+            settings,
+        }
+    }
+
+    /// The procedure's id.
+    pub fn id(&self) -> ProcedureId {
+        self.id
+    }
+
+    /// Who created it, when, with which nonce.
+    pub fn creation(&self) -> Option<&'a Creation> {
+        self.state.creation.as_ref()
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'a str {
+        self.state.name.as_ref().map_or("", |r| r.value.as_str())
+    }
+
+    /// Its description.
+    pub fn description(&self) -> &'a str {
+        self.state.description.as_ref().map_or("", |r| r.value.as_str())
+    }
+
+    /// Its kind (`steps` until one is known).
+    pub fn kind(&self) -> &'a ProcedureKind {
+        const DEFAULT: &ProcedureKind = &ProcedureKind::Steps;
+        self.state.kind.as_ref().map_or(DEFAULT, |r| &r.value)
+    }
+
+    /// Its tags, in order.
+    pub fn tags(&self) -> impl Iterator<Item = &'a str> {
+        self.state.tags.iter()
+    }
+
+    /// Whether it carries `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.state.tags.contains(tag)
+    }
+
+    /// The current body: the version with the highest stamp.
+    pub fn body(&self) -> Option<&'a ContentRef> {
+        self.state.bodies.values().next_back()
+    }
+
+    /// Every body version, oldest first.
+    pub fn versions(&self) -> impl Iterator<Item = (&'a Stamp, &'a ContentRef)> {
+        self.state.bodies.iter()
+    }
+
+    /// Outcome counts summed over agents.
+    pub fn counts(&self) -> Counts {
+        self.state.counts()
+    }
+
+    /// Outcome counts for one context tag, summed over agents.
+    pub fn context_counts(&self, context: &str) -> Counts {
+        self.state.context_counts(context)
+    }
+
+    /// Each agent's own totals.
+    pub fn counts_by_agent(&self) -> impl Iterator<Item = (&'a AgentId, &'a Counts)> {
+        self.state
+            .outcomes
+            .iter()
+            .map(|(agent, slot)| (agent, &slot.totals.value))
+    }
+
+    /// How many agents have recorded a success.
+    pub fn success_agents(&self) -> usize {
+        self.state.success_agents()
+    }
+
+    /// `(s + 1) / (s + f + 2)`.
+    pub fn rate(&self) -> f64 {
+        stats::rate(&self.counts())
+    }
+
+    /// Wilson lower bound of the success proportion.
+    pub fn confidence(&self) -> f64 {
+        stats::confidence(&self.counts())
+    }
+
+    /// The contagion boost at `now_ms`, decayed by the space's half-life.
+    pub fn boost(&self, now_ms: u64) -> f64 {
+        self.state.boost(now_ms, self.settings.boost_half_life_ms)
+    }
+
+    /// `clamp(confidence + boost, 0, 1)` at `now_ms`.
+    pub fn score(&self, now_ms: u64) -> f64 {
+        (self.confidence() + self.boost(now_ms)).clamp(0.0, 1.0)
+    }
+
+    /// Whether the procedure is crystallized (proven; body frozen).
+    pub fn crystallized(&self) -> bool {
+        is_crystallized(self.state.crystal_epoch)
+    }
+
+    /// The crystallization latch's epoch (odd: crystallized).
+    pub fn crystal_epoch(&self) -> u32 {
+        self.state.crystal_epoch
+    }
+
+    /// When the procedure was last used.
+    pub fn last_used(&self) -> Option<Hlc> {
+        self.state.last_used
+    }
+}

@@ -1,0 +1,102 @@
+//! Rankings: the best procedures of a space at a given time.
+
+use std::cmp::Ordering;
+
+use crate::clock::Hlc;
+use crate::ids::ProcedureId;
+use crate::kind::ProcedureKind;
+use crate::outcome::Counts;
+use crate::procedure::Procedure;
+use crate::space::Space;
+use crate::stats;
+
+/// Which procedures a ranking considers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only procedures carrying this tag.
+    pub tag: Option<String>,
+    /// Only procedures of this kind.
+    pub kind: Option<ProcedureKind>,
+    /// Rank by the evidence recorded for this context tag instead of all evidence.
+    pub context: Option<String>,
+    /// Only crystallized procedures.
+    pub crystallized_only: bool,
+}
+
+/// One row of a ranking, with the numbers it was ranked by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranked {
+    /// The procedure.
+    pub id: ProcedureId,
+    /// `clamp(confidence + boost, 0, 1)`.
+    pub score: f64,
+    /// Wilson lower bound of the counts used.
+    pub confidence: f64,
+    /// Contagion boost at the ranking's time.
+    pub boost: f64,
+    /// `(s + 1) / (s + f + 2)` of the counts used.
+    pub rate: f64,
+    /// The counts used (all evidence, or the filter's context).
+    pub counts: Counts,
+    /// Whether crystallized.
+    pub crystallized: bool,
+    /// Last use.
+    pub last_used: Option<Hlc>,
+}
+
+impl Filter {
+    fn admits(&self, p: &Procedure<'_>) -> bool {
+        self.tag.as_deref().is_none_or(|tag| p.has_tag(tag))
+            && self.kind.as_ref().is_none_or(|kind| p.kind() == kind)
+            && (!self.crystallized_only || p.crystallized())
+    }
+}
+
+impl Ranked {
+    /// The ranking row of `p` at `now_ms`, by all evidence or by one context's.
+    pub fn of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Ranked {
+        let counts = context.map_or_else(|| p.counts(), |c| p.context_counts(c));
+        let confidence = stats::confidence(&counts);
+        let boost = p.boost(now_ms);
+        Ranked {
+            id: p.id(),
+            score: (confidence + boost).clamp(0.0, 1.0),
+            confidence,
+            boost,
+            rate: stats::rate(&counts),
+            counts,
+            crystallized: p.crystallized(),
+            last_used: p.last_used(),
+        }
+    }
+
+    /// Best first: higher score, then more recent use, then id (so the order is total and the
+    /// same on every replica).
+    fn rank_order(a: &Ranked, b: &Ranked) -> Ordering {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| b.last_used.cmp(&a.last_used))
+            .then_with(|| a.id.cmp(&b.id))
+    }
+}
+
+impl Space {
+    /// The `n` best procedures admitted by `filter` at `now_ms`, best first.
+    pub fn top(&self, n: usize, filter: &Filter, now_ms: u64) -> Vec<Ranked> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let context = filter.context.as_deref();
+        let mut rows: Vec<Ranked> = self
+            .procedures()
+            .filter(|p| filter.admits(p))
+            .map(|p| Ranked::of(&p, context, now_ms))
+            .collect();
+        if rows.len() > n {
+            rows.select_nth_unstable_by(n - 1, Ranked::rank_order);
+            rows.truncate(n);
+        }
+        rows.sort_by(Ranked::rank_order);
+        rows
+    }
+}

@@ -1,0 +1,428 @@
+//! A space: the replicated memory of one team, and its merge, digest and encoding.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::change::{Change, Delta};
+use crate::contagion::{ContagionGraph, contagion_pair};
+use crate::error::CrdtError;
+use crate::fraction::Fraction;
+use crate::ids::{ContentHash, ProcedureId, SpaceName};
+use crate::lww::{Lww, merge_opt};
+use crate::procedure::{Procedure, ProcedureState};
+use crate::relation::{RelationKey, RelationKind};
+use crate::settings::SpaceSettings;
+use crate::tag_set::TagSet;
+
+/// Version byte in front of an encoded space snapshot.
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// The bincode configuration of every canonical encoding in knack: little-endian, variable-length
+/// integers. Equal states encode to equal bytes because every collection is ordered.
+pub(crate) const fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// The replicated state of a space: every field a join-semilattice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SpaceState {
+    name: SpaceName,
+    settings: Option<Lww<SpaceSettings>>,
+    procedures: BTreeMap<ProcedureId, ProcedureState>,
+    relations: BTreeMap<RelationKey, Lww<Option<Fraction>>>,
+    pins: BTreeMap<ContentHash, String>,
+}
+
+/// A space: procedures, their relations, pins and settings, as one state-based CRDT.
+///
+/// Change it by asking an authoring method (`add_procedure`, `record_outcome`, ...) for a
+/// [`Delta`] and applying it with [`Space::apply`]; deltas from peers are applied the same way,
+/// in any order, any number of times. [`Space::merge`] joins a whole other replica.
+#[derive(Clone, Debug)]
+pub struct Space {
+    state: SpaceState,
+    /// Derived from `state.relations`; never replicated, rebuilt on decode.
+    graph: ContagionGraph,
+    /// `state.settings` or the defaults, cached.
+    settings: SpaceSettings,
+}
+
+/// The blake3 hash of a space's canonical encoding: equal on converged replicas.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StateDigest(pub [u8; 32]);
+
+impl Space {
+    /// An empty space.
+    pub fn new(name: SpaceName) -> Self {
+        Space {
+            state: SpaceState {
+                name,
+                settings: None,
+                procedures: BTreeMap::new(),
+                relations: BTreeMap::new(),
+                pins: BTreeMap::new(),
+            },
+            graph: ContagionGraph::default(),
+            settings: SpaceSettings::default(),
+        }
+    }
+
+    /// The space's name.
+    pub fn name(&self) -> &SpaceName {
+        &self.state.name
+    }
+
+    /// The space's settings (the defaults until someone sets them).
+    pub fn settings(&self) -> &SpaceSettings {
+        &self.settings
+    }
+
+    /// The settings register, if anyone has written it.
+    pub fn settings_register(&self) -> Option<&Lww<SpaceSettings>> {
+        self.state.settings.as_ref()
+    }
+
+    /// Applies a delta: joins each change into the state. Idempotent, commutative and
+    /// associative: peers' deltas can arrive in any order, duplicated.
+    ///
+    /// The delta is applied as it is; check deltas from peers with [`Delta::validate`] first.
+    pub fn apply(&mut self, delta: &Delta) {
+        for change in &delta.changes {
+            self.apply_change(change);
+        }
+    }
+
+    /// Joins one change into the state.
+    pub fn apply_change(&mut self, change: &Change) {
+        let procedures = &mut self.state.procedures;
+        match change {
+            Change::Create { id, creation } => {
+                procedures.entry(*id).or_default().merge_creation(creation)
+            }
+            Change::Name { id, value } => procedures.entry(*id).or_default().merge_name(value),
+            Change::Description { id, value } => {
+                procedures.entry(*id).or_default().merge_description(value)
+            }
+            Change::Kind { id, value } => procedures.entry(*id).or_default().merge_kind(value),
+            Change::Tags { id, set } => procedures.entry(*id).or_default().tags.merge(set),
+            Change::Body { id, stamp, content } => {
+                procedures.entry(*id).or_default().merge_body(*stamp, content)
+            }
+            Change::Outcome { id, agent, slot } => {
+                procedures.entry(*id).or_default().merge_outcome(*agent, slot)
+            }
+            Change::Boost { id, agent, slot } => {
+                procedures.entry(*id).or_default().merge_boost(*agent, slot)
+            }
+            Change::Used { id, at } => procedures.entry(*id).or_default().merge_used(*at),
+            Change::Crystal { id, epoch } => {
+                procedures.entry(*id).or_default().merge_crystal(*epoch)
+            }
+            Change::Relation { key, value } => self.merge_relation(key, value),
+            Change::Pin { hash, cid } => self.merge_pin(*hash, cid),
+            Change::Settings { value } => {
+                merge_opt(&mut self.state.settings, value);
+                self.refresh_settings();
+            }
+        }
+    }
+
+    /// Joins a whole other replica of the same space into this one.
+    pub fn merge(&mut self, other: &Space) {
+        for (id, theirs) in &other.state.procedures {
+            match self.state.procedures.get_mut(id) {
+                Some(mine) => mine.merge(theirs),
+                None => {
+                    self.state.procedures.insert(*id, theirs.clone());
+                }
+            }
+        }
+        for (key, value) in &other.state.relations {
+            self.merge_relation(key, value);
+        }
+        for (hash, cid) in &other.state.pins {
+            self.merge_pin(*hash, cid);
+        }
+        if let Some(value) = &other.state.settings {
+            merge_opt(&mut self.state.settings, value);
+            self.refresh_settings();
+        }
+    }
+
+    fn merge_relation(&mut self, key: &RelationKey, value: &Lww<Option<Fraction>>) {
+        match self.state.relations.get_mut(key) {
+            Some(mine) => mine.merge(value),
+            None => {
+                self.state.relations.insert(*key, value.clone());
+            }
+        }
+        if let Some((a, b)) = contagion_pair(key) {
+            let strength = self.pair_strength(a, b);
+            self.graph.set(a, b, strength);
+        }
+    }
+
+    /// The strongest live contagion-carrying relation between `a < b`.
+    fn pair_strength(&self, a: ProcedureId, b: ProcedureId) -> Option<Fraction> {
+        [RelationKind::Similar, RelationKind::Context]
+            .into_iter()
+            .filter_map(|kind| {
+                let key = RelationKey { from: a, to: b, kind };
+                self.state.relations.get(&key).and_then(|reg| reg.value)
+            })
+            .max()
+    }
+
+    fn merge_pin(&mut self, hash: ContentHash, cid: &str) {
+        match self.state.pins.get_mut(&hash) {
+            Some(mine) if cid < mine.as_str() => *mine = cid.to_owned(),
+            Some(_) => {}
+            None => {
+                self.state.pins.insert(hash, cid.to_owned());
+            }
+        }
+    }
+
+    fn refresh_settings(&mut self) {
+        self.settings = self
+            .state
+            .settings
+            .as_ref()
+            .map(|reg| reg.value.clone())
+            .unwrap_or_default();
+    }
+
+    /// The procedure `id`, if its creation is known.
+    pub fn procedure(&self, id: &ProcedureId) -> Option<Procedure<'_>> {
+        self.state
+            .procedures
+            .get(id)
+            .filter(|state| state.creation.is_some())
+            .map(|state| Procedure::new(*id, state, &self.settings))
+    }
+
+    /// Every procedure whose creation is known, in id order.
+    pub fn procedures(&self) -> impl Iterator<Item = Procedure<'_>> {
+        self.state
+            .procedures
+            .iter()
+            .filter(|(_, state)| state.creation.is_some())
+            .map(|(id, state)| Procedure::new(*id, state, &self.settings))
+    }
+
+    /// Number of procedures whose creation is known.
+    pub fn len(&self) -> usize {
+        self.procedures().count()
+    }
+
+    /// Whether the space has no known procedure.
+    pub fn is_empty(&self) -> bool {
+        self.procedures().next().is_none()
+    }
+
+    pub(crate) fn procedure_state(&self, id: &ProcedureId) -> Option<&ProcedureState> {
+        self.state.procedures.get(id)
+    }
+
+    /// The live relations (strength present) touching `id`, in key order.
+    pub fn relations_of(
+        &self,
+        id: &ProcedureId,
+    ) -> impl Iterator<Item = (&RelationKey, Fraction)> + '_ {
+        let id = *id;
+        self.state
+            .relations
+            .iter()
+            .filter(move |(key, _)| key.from == id || key.to == id)
+            .filter_map(|(key, reg)| reg.value.map(|s| (key, s)))
+    }
+
+    /// The live relations, in key order.
+    pub fn relations(&self) -> impl Iterator<Item = (&RelationKey, Fraction)> {
+        self.state
+            .relations
+            .iter()
+            .filter_map(|(key, reg)| reg.value.map(|s| (key, s)))
+    }
+
+    /// The relation register at `key`, if it was ever written.
+    pub fn relation(&self, key: &RelationKey) -> Option<&Lww<Option<Fraction>>> {
+        self.state.relations.get(key)
+    }
+
+    /// The contagion graph derived from the relations.
+    pub fn contagion_graph(&self) -> &ContagionGraph {
+        &self.graph
+    }
+
+    /// The IPFS CID `hash` is pinned under, if any.
+    pub fn pin(&self, hash: &ContentHash) -> Option<&str> {
+        self.state.pins.get(hash).map(String::as_str)
+    }
+
+    /// The state digest: blake3 of the canonical encoding. Equal on converged replicas, and
+    /// (up to hash collisions) only on them.
+    pub fn digest(&self) -> StateDigest {
+        let mut hasher = blake3::Hasher::new();
+        // Writing into a hasher cannot fail, and every field of the state is serializable.
+        #[allow(clippy::expect_used)]
+        bincode::serde::encode_into_std_write(&self.state, &mut hasher, bincode_config())
+            .expect("encoding a space into a hasher cannot fail");
+        StateDigest(*hasher.finalize().as_bytes())
+    }
+
+    /// The canonical encoding of the space (a version byte, then bincode): a snapshot that
+    /// [`Space::decode`] restores.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![SNAPSHOT_VERSION];
+        // Encoding into a Vec cannot fail, and every field of the state is serializable.
+        #[allow(clippy::expect_used)]
+        bincode::serde::encode_into_std_write(&self.state, &mut out, bincode_config())
+            .expect("encoding a space into memory cannot fail");
+        out
+    }
+
+    /// Restores a snapshot made by [`Space::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Space, CrdtError> {
+        let (version, rest) = bytes
+            .split_first()
+            .ok_or_else(|| CrdtError::Decode("empty snapshot".into()))?;
+        if *version != SNAPSHOT_VERSION {
+            return Err(CrdtError::Decode(format!(
+                "snapshot version {version}, this build reads {SNAPSHOT_VERSION}"
+            )));
+        }
+        let (state, used): (SpaceState, usize) =
+            bincode::serde::decode_from_slice(rest, bincode_config())
+                .map_err(|e| CrdtError::Decode(e.to_string()))?;
+        if used != rest.len() {
+            return Err(CrdtError::Decode(format!(
+                "{} trailing bytes after the snapshot",
+                rest.len() - used
+            )));
+        }
+        let mut space = Space::new(state.name.clone());
+        space.state = state;
+        space.refresh_settings();
+        let keys: Vec<RelationKey> = space.state.relations.keys().copied().collect();
+        for key in keys {
+            if let Some((a, b)) = contagion_pair(&key) {
+                let strength = space.pair_strength(a, b);
+                space.graph.set(a, b, strength);
+            }
+        }
+        Ok(space)
+    }
+
+    /// The whole state as one delta (for a full-state transfer through the delta path).
+    pub fn to_delta(&self) -> Delta {
+        let mut changes = Vec::new();
+        if let Some(value) = &self.state.settings {
+            changes.push(Change::Settings {
+                value: value.clone(),
+            });
+        }
+        for (id, state) in &self.state.procedures {
+            procedure_changes(*id, state, &mut changes);
+        }
+        for (key, value) in &self.state.relations {
+            changes.push(Change::Relation {
+                key: *key,
+                value: value.clone(),
+            });
+        }
+        for (hash, cid) in &self.state.pins {
+            changes.push(Change::Pin {
+                hash: *hash,
+                cid: cid.clone(),
+            });
+        }
+        Delta::new(changes)
+    }
+}
+
+/// The changes that rebuild one procedure's state.
+fn procedure_changes(id: ProcedureId, state: &ProcedureState, out: &mut Vec<Change>) {
+    if let Some(creation) = &state.creation {
+        out.push(Change::Create {
+            id,
+            creation: creation.clone(),
+        });
+    }
+    if let Some(value) = &state.name {
+        out.push(Change::Name {
+            id,
+            value: value.clone(),
+        });
+    }
+    if let Some(value) = &state.description {
+        out.push(Change::Description {
+            id,
+            value: value.clone(),
+        });
+    }
+    if let Some(value) = &state.kind {
+        out.push(Change::Kind {
+            id,
+            value: value.clone(),
+        });
+    }
+    if state.tags != TagSet::default() {
+        out.push(Change::Tags {
+            id,
+            set: state.tags.clone(),
+        });
+    }
+    for (stamp, content) in &state.bodies {
+        out.push(Change::Body {
+            id,
+            stamp: *stamp,
+            content: content.clone(),
+        });
+    }
+    for (agent, slot) in &state.outcomes {
+        out.push(Change::Outcome {
+            id,
+            agent: *agent,
+            slot: slot.clone(),
+        });
+    }
+    for (agent, slot) in &state.boosts {
+        out.push(Change::Boost {
+            id,
+            agent: *agent,
+            slot: *slot,
+        });
+    }
+    if let Some(at) = state.last_used {
+        out.push(Change::Used { id, at });
+    }
+    if state.crystal_epoch > 0 {
+        out.push(Change::Crystal {
+            id,
+            epoch: state.crystal_epoch,
+        });
+    }
+}
+
+impl PartialEq for Space {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+    }
+}
+
+impl Eq for Space {}
+
+impl fmt::Display for StateDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for StateDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StateDigest({})", &hex::encode(self.0)[..12])
+    }
+}

@@ -1,0 +1,1 @@
+//! knack-protocol (being written).
