@@ -1,1 +1,210 @@
-fn main() {}
+//! Criterion benchmarks of the memory model: apply throughput of outcome deltas, merge of two
+//! 10k-procedure replicas, the digest of a 100k-procedure space, and contagion over a
+//! 100k-edge relation graph. Run: `cargo bench -p knack-crdt`.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use knack_crdt::{
+    AgentId, Body, Delta, Hlc, NewProcedure, Outcome, ProcedureId, ProcedureKind, RelationKind,
+    Space, SpaceName,
+};
+
+const T0: u64 = 1_700_000_000_000;
+
+/// A small deterministic generator (the benches need no statistical quality).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn agent(i: usize) -> AgentId {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    AgentId(bytes)
+}
+
+/// A space of `n` procedures by 16 agents.
+fn space_of(n: usize, name: &str) -> (Space, Vec<ProcedureId>) {
+    let mut space = Space::new(SpaceName::new(name).unwrap());
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let new = NewProcedure {
+            nonce: i as u64,
+            name: format!("procedure {i}"),
+            description: "a procedure used by the benchmarks".into(),
+            kind: ProcedureKind::Steps,
+            tags: vec![format!("tag{}", i % 32)],
+            body: Body::Inline(format!("step one; step two; step {i}").into_bytes()),
+        };
+        let (id, delta) = space
+            .add_procedure(agent(i % 16), Hlc::at(T0 + i as u64), new)
+            .unwrap();
+        space.apply(&delta);
+        ids.push(id);
+    }
+    (space, ids)
+}
+
+/// Records `count` outcomes by random agents on random procedures; returns the deltas.
+fn record_outcomes(space: &mut Space, ids: &[ProcedureId], count: usize, seed: u64) -> Vec<Delta> {
+    let mut rng = XorShift(seed);
+    let mut deltas = Vec::with_capacity(count);
+    for i in 0..count {
+        let outcome = Outcome {
+            success: rng.next() % 4 != 0,
+            duration_ms: rng.next() % 5000,
+            contexts: vec![format!("ctx{}", rng.below(8))],
+        };
+        let id = ids[rng.below(ids.len())];
+        let at = Hlc::at(T0 + 1_000_000 + i as u64);
+        let delta = space
+            .record_outcome(agent(rng.below(64)), at, id, &outcome)
+            .unwrap();
+        space.apply(&delta);
+        deltas.push(delta);
+    }
+    deltas
+}
+
+fn apply_outcomes(c: &mut Criterion) {
+    let (base, ids) = space_of(1_000, "apply");
+    let mut scratch = base.clone();
+    let deltas = record_outcomes(&mut scratch, &ids, 10_000, 7);
+    let mut group = c.benchmark_group("apply");
+    group.throughput(Throughput::Elements(deltas.len() as u64));
+    group.bench_function("10k outcome deltas into 1k procedures", |b| {
+        b.iter_batched_ref(
+            || base.clone(),
+            |space| {
+                for delta in &deltas {
+                    space.apply(delta);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn merge_replicas(c: &mut Criterion) {
+    // Two replicas sharing 5k procedures, each with 5k of its own, each with 20k outcomes.
+    let (shared, shared_ids) = space_of(5_000, "merge");
+    let mut a = shared.clone();
+    let mut b = shared.clone();
+    let mut ids_a = shared_ids.clone();
+    let mut ids_b = shared_ids;
+    for i in 0..5_000 {
+        for (space, ids, who) in [(&mut a, &mut ids_a, 100), (&mut b, &mut ids_b, 200)] {
+            let new = NewProcedure {
+                nonce: (who * 1_000_000 + i) as u64,
+                name: format!("own procedure {i}"),
+                description: String::new(),
+                kind: ProcedureKind::Script,
+                tags: vec![],
+                body: Body::Inline(vec![b'x'; 64]),
+            };
+            let (id, d) = space
+                .add_procedure(agent(who), Hlc::at(T0 + i as u64), new)
+                .unwrap();
+            space.apply(&d);
+            ids.push(id);
+        }
+    }
+    record_outcomes(&mut a, &ids_a, 20_000, 1);
+    record_outcomes(&mut b, &ids_b, 20_000, 2);
+    assert_eq!(a.len(), 10_000);
+    let mut group = c.benchmark_group("merge");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(b.len() as u64));
+    group.bench_function("two 10k-procedure replicas", |bench| {
+        bench.iter_batched_ref(|| a.clone(), |a| a.merge(&b), BatchSize::LargeInput)
+    });
+    group.finish();
+}
+
+fn digest(c: &mut Criterion) {
+    let (mut space, ids) = space_of(100_000, "digest");
+    record_outcomes(&mut space, &ids, 100_000, 3);
+    let mut group = c.benchmark_group("digest");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(space.len() as u64));
+    group.bench_function("100k-procedure space", |b| {
+        b.iter(|| black_box(space.digest()))
+    });
+    group.bench_function("encode 100k-procedure space", |b| {
+        b.iter(|| black_box(space.encode().len()))
+    });
+    group.finish();
+}
+
+fn contagion(c: &mut Criterion) {
+    // 20k procedures, 100k random `similar` edges (average degree 10).
+    let (mut space, ids) = space_of(20_000, "contagion");
+    let mut rng = XorShift(11);
+    let mut edges = 0;
+    while edges < 100_000 {
+        let (a, b) = (ids[rng.below(ids.len())], ids[rng.below(ids.len())]);
+        if a == b {
+            continue;
+        }
+        let strength = 0.1 + (rng.below(900) as f64) / 1000.0;
+        let delta = space
+            .link(
+                agent(0),
+                Hlc::at(T0 + edges),
+                a,
+                b,
+                RelationKind::Similar,
+                strength,
+            )
+            .unwrap();
+        space.apply(&delta);
+        edges += 1;
+    }
+    let edge_count = space.contagion_graph().edge_count();
+    let mut group = c.benchmark_group("contagion");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    let mut pick = XorShift(5);
+    group.bench_function(format!("3-hop strongest paths, {edge_count} edges"), |b| {
+        b.iter(|| {
+            let source = ids[pick.below(ids.len())];
+            black_box(space.contagion_graph().strongest_paths(source, 3).len())
+        })
+    });
+    group.bench_function(
+        format!("record_outcome with contagion, {edge_count} edges"),
+        |b| {
+            let outcome = Outcome {
+                success: true,
+                duration_ms: 10,
+                contexts: vec![],
+            };
+            b.iter(|| {
+                let source = ids[pick.below(ids.len())];
+                let delta = space
+                    .record_outcome(agent(1), Hlc::at(T0 + 10_000_000), source, &outcome)
+                    .unwrap();
+                black_box(delta.changes.len())
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, apply_outcomes, merge_replicas, digest, contagion);
+criterion_main!(benches);

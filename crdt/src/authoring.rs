@@ -77,7 +77,10 @@ impl Space {
         new: NewProcedure,
     ) -> Result<(ProcedureId, Delta), CrdtError> {
         let id = ProcedureId::derive(&by, self.name(), new.nonce);
-        if self.procedure_state(&id).is_some_and(|s| s.creation.is_some()) {
+        if self
+            .procedure_state(&id)
+            .is_some_and(|s| s.creation.is_some())
+        {
             return Err(CrdtError::AlreadyExists(id));
         }
         check_text("name", &new.name, MAX_NAME_BYTES, false)?;
@@ -200,7 +203,11 @@ impl Space {
         after.merge_outcome(by, &slot);
 
         let mut changes = vec![
-            Change::Outcome { id, agent: by, slot },
+            Change::Outcome {
+                id,
+                agent: by,
+                slot,
+            },
             Change::Used { id, at },
         ];
         let settings = self.settings();

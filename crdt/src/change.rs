@@ -213,7 +213,11 @@ impl Change {
             }
             Change::Outcome { agent, slot, .. } => {
                 owned(agent)?;
-                check_count("outcome contexts", slot.contexts.len(), MAX_OUTCOME_CONTEXTS)?;
+                check_count(
+                    "outcome contexts",
+                    slot.contexts.len(),
+                    MAX_OUTCOME_CONTEXTS,
+                )?;
                 for (tag, counts) in &slot.contexts {
                     check_tag(tag)?;
                     if counts.seq > slot.totals.seq {

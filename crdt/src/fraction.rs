@@ -11,9 +11,7 @@ use crate::error::CrdtError;
 /// Relation strengths and the fractional settings are replicated state: fixed point makes their
 /// encoding canonical, their order total (last-writer-wins ties are broken by value) and their
 /// value identical on every platform.
-#[derive(
-    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
 pub struct Fraction(u32);
 

@@ -41,8 +41,7 @@ impl ProcedureKind {
             let ok = |c: char| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_');
             // A built-in name as `Other` would be a second encoding of the same kind.
             let builtin = matches!(name.as_str(), "steps" | "script" | "prompt" | "tool");
-            if builtin || name.is_empty() || name.len() > MAX_KIND_BYTES || !name.chars().all(ok)
-            {
+            if builtin || name.is_empty() || name.len() > MAX_KIND_BYTES || !name.chars().all(ok) {
                 return Err(CrdtError::OutOfRange {
                     field: "kind",
                     range: "1 to 32 characters of a-z, 0-9, '-', '_'",

@@ -55,7 +55,9 @@ impl Counts {
     pub fn add(&mut self, other: &Counts) {
         self.successes = self.successes.saturating_add(other.successes);
         self.failures = self.failures.saturating_add(other.failures);
-        self.total_duration_ms = self.total_duration_ms.saturating_add(other.total_duration_ms);
+        self.total_duration_ms = self
+            .total_duration_ms
+            .saturating_add(other.total_duration_ms);
     }
 
     /// Successes plus failures.

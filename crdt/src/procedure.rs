@@ -187,7 +187,10 @@ impl<'a> Procedure<'a> {
 
     /// Its description.
     pub fn description(&self) -> &'a str {
-        self.state.description.as_ref().map_or("", |r| r.value.as_str())
+        self.state
+            .description
+            .as_ref()
+            .map_or("", |r| r.value.as_str())
     }
 
     /// Its kind (`steps` until one is known).

@@ -107,12 +107,14 @@ impl Space {
             }
             Change::Kind { id, value } => procedures.entry(*id).or_default().merge_kind(value),
             Change::Tags { id, set } => procedures.entry(*id).or_default().tags.merge(set),
-            Change::Body { id, stamp, content } => {
-                procedures.entry(*id).or_default().merge_body(*stamp, content)
-            }
-            Change::Outcome { id, agent, slot } => {
-                procedures.entry(*id).or_default().merge_outcome(*agent, slot)
-            }
+            Change::Body { id, stamp, content } => procedures
+                .entry(*id)
+                .or_default()
+                .merge_body(*stamp, content),
+            Change::Outcome { id, agent, slot } => procedures
+                .entry(*id)
+                .or_default()
+                .merge_outcome(*agent, slot),
             Change::Boost { id, agent, slot } => {
                 procedures.entry(*id).or_default().merge_boost(*agent, slot)
             }
@@ -169,7 +171,11 @@ impl Space {
         [RelationKind::Similar, RelationKind::Context]
             .into_iter()
             .filter_map(|kind| {
-                let key = RelationKey { from: a, to: b, kind };
+                let key = RelationKey {
+                    from: a,
+                    to: b,
+                    kind,
+                };
                 self.state.relations.get(&key).and_then(|reg| reg.value)
             })
             .max()

@@ -38,7 +38,7 @@ impl TagSet {
     /// the add wins over concurrent removes).
     pub fn add(&mut self, agent: AgentId, tag: String) {
         let dot = self.clock.inc(agent);
-        self.clock.apply(dot.clone());
+        self.clock.apply(dot);
         let dots = self.entries.entry(tag).or_default();
         dots.dots.insert(dot.actor, dot.counter);
     }

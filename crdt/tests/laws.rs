@@ -1,0 +1,193 @@
+//! The CRDT laws, by property: for every CRDT and for a whole space, merge is commutative,
+//! associative and idempotent; any order and duplication of the same deltas gives the same
+//! state, the same canonical bytes and the same digest; a replica that receives every op
+//! converges.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+mod common;
+
+use common::{Action, World, action};
+use knack_crdt::{AgentId, BoostSlot, Hlc, Lww, OutcomeSlot, Space, Stamp, TagSet, Versioned};
+use proptest::prelude::*;
+
+fn world(actions: &[Action], agents: usize) -> World {
+    let mut world = World::new(agents);
+    for a in actions {
+        world.run(a);
+    }
+    world
+}
+
+fn merged(a: &Space, b: &Space) -> Space {
+    let mut out = a.clone();
+    out.merge(b);
+    out
+}
+
+/// Asserts two spaces are equal in state, canonical bytes and digest.
+fn assert_same(a: &Space, b: &Space) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.encode(), b.encode());
+    prop_assert_eq!(a.digest(), b.digest());
+    prop_assert!(a == b);
+    prop_assert_eq!(a.contagion_graph(), b.contagion_graph());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn space_merge_is_commutative_associative_idempotent(
+        actions in proptest::collection::vec(action(3), 1..120)
+    ) {
+        let w = world(&actions, 3);
+        let [a, b, c] = [&w.replicas[0], &w.replicas[1], &w.replicas[2]];
+        assert_same(&merged(a, b), &merged(b, a))?;
+        assert_same(&merged(&merged(a, b), c), &merged(a, &merged(b, c)))?;
+        assert_same(&merged(a, a), a)?;
+    }
+
+    #[test]
+    fn any_order_and_duplication_of_deltas_gives_the_same_state(
+        actions in proptest::collection::vec(action(3), 1..120),
+        seed in any::<u64>(),
+    ) {
+        let w = world(&actions, 3);
+        let in_order = World::replay(&w.deltas);
+        // A deterministic shuffle with duplicates: every delta at least once.
+        let mut order: Vec<usize> = (0..w.deltas.len()).collect();
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+        for i in (1..order.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let dups: Vec<usize> = (0..order.len() / 3).map(|_| (next() % order.len() as u64) as usize).collect();
+        order.extend(dups);
+        let shuffled = World::replay(order.iter().map(|&i| &w.deltas[i]));
+        assert_same(&in_order, &shuffled)?;
+        let reversed = World::replay(w.deltas.iter().rev());
+        assert_same(&in_order, &reversed)?;
+    }
+
+    #[test]
+    fn a_replica_that_receives_every_op_converges(
+        actions in proptest::collection::vec(action(4), 1..120)
+    ) {
+        let mut w = world(&actions, 4);
+        let everything = World::replay(&w.deltas);
+        for replica in &mut w.replicas {
+            for delta in w.deltas.iter().rev() {
+                replica.apply(delta);
+            }
+            assert_same(replica, &everything)?;
+        }
+        // Delta path and state path agree: merging the replicas equals applying every delta.
+        let mut joined = Space::new(common::space_name());
+        for replica in &w.replicas {
+            joined.merge(replica);
+        }
+        assert_same(&joined, &everything)?;
+        // The full state as a delta rebuilds the same space.
+        assert_same(&World::replay([&everything.to_delta()]), &everything)?;
+    }
+
+    #[test]
+    fn snapshots_round_trip(actions in proptest::collection::vec(action(3), 1..80)) {
+        let w = world(&actions, 3);
+        for replica in &w.replicas {
+            let restored = Space::decode(&replica.encode()).unwrap();
+            assert_same(&restored, replica)?;
+            prop_assert_eq!(restored.settings(), replica.settings());
+        }
+    }
+
+    #[test]
+    fn tag_set_laws(ops in proptest::collection::vec((0..3usize, 0..4usize, 0..3u8), 1..60)) {
+        // op: (replica, tag, 0 = add, 1 = remove, 2 = receive the next replica's state)
+        let mut sets = [TagSet::new(), TagSet::new(), TagSet::new()];
+        for (r, tag, what) in ops {
+            let tag = common::TAGS[tag];
+            match what {
+                0 => sets[r].add(AgentId([r as u8; 32]), tag.to_string()),
+                1 => sets[r].remove(tag),
+                _ => { let other = sets[(r + 1) % 3].clone(); sets[r].merge(&other); }
+            }
+            prop_assert!(sets[r].is_well_formed());
+        }
+        let m = |a: &TagSet, b: &TagSet| { let mut x = a.clone(); x.merge(b); x };
+        let [a, b, c] = &sets;
+        prop_assert_eq!(m(a, b), m(b, a));
+        prop_assert_eq!(m(&m(a, b), c), m(a, &m(b, c)));
+        prop_assert_eq!(m(a, a), a.clone());
+    }
+
+    #[test]
+    fn lww_laws(xs in proptest::collection::vec((0..4u64, 0..3u8, 0..3u8), 3)) {
+        let regs: Vec<Lww<u8>> = xs
+            .iter()
+            .map(|&(t, agent, v)| Lww::new(Stamp::new(AgentId([agent; 32]), Hlc::at(t)), v))
+            .collect();
+        let m = |a: &Lww<u8>, b: &Lww<u8>| { let mut x = a.clone(); x.merge(b); x };
+        let (a, b, c) = (&regs[0], &regs[1], &regs[2]);
+        prop_assert_eq!(m(a, b), m(b, a));
+        prop_assert_eq!(m(&m(a, b), c), m(a, &m(b, c)));
+        prop_assert_eq!(m(a, a), a.clone());
+    }
+
+    #[test]
+    fn outcome_slot_laws(xs in proptest::collection::vec((0..4u64, 0..3u64, proptest::option::of(0..2usize)), 3)) {
+        let slots: Vec<OutcomeSlot> = xs
+            .iter()
+            .map(|&(seq, s, ctx)| {
+                let counts = knack_crdt::Counts { successes: s, failures: seq, total_duration_ms: 0 };
+                let mut slot = OutcomeSlot { totals: Versioned { seq, value: counts }, ..Default::default() };
+                if let Some(c) = ctx {
+                    slot.contexts.insert(common::TAGS[c].into(), Versioned { seq, value: counts });
+                }
+                slot
+            })
+            .collect();
+        let m = |a: &OutcomeSlot, b: &OutcomeSlot| { let mut x = a.clone(); x.merge(b); x };
+        let (a, b, c) = (&slots[0], &slots[1], &slots[2]);
+        prop_assert_eq!(m(a, b), m(b, a));
+        prop_assert_eq!(m(&m(a, b), c), m(a, &m(b, c)));
+        prop_assert_eq!(m(a, a), a.clone());
+    }
+
+    #[test]
+    fn boost_slot_laws(xs in proptest::collection::vec((0..3u64, 0..3u64, -2.0..2.0f64), 3)) {
+        let slots: Vec<BoostSlot> =
+            xs.iter().map(|&(seq, at_ms, value)| BoostSlot { seq, value, at_ms }).collect();
+        let m = |a: &BoostSlot, b: &BoostSlot| { let mut x = *a; x.merge(b); x };
+        let (a, b, c) = (&slots[0], &slots[1], &slots[2]);
+        prop_assert_eq!(m(a, b), m(b, a));
+        prop_assert_eq!(m(&m(a, b), c), m(a, &m(b, c)));
+        prop_assert_eq!(m(a, a), *a);
+    }
+}
+
+#[test]
+fn concurrent_add_wins_over_remove() {
+    let (alice, bob) = (AgentId([1; 32]), AgentId([2; 32]));
+    let mut a = TagSet::new();
+    a.add(alice, "db".into());
+    let mut b = a.clone();
+    b.remove("db");
+    a.add(alice, "db".into()); // concurrent re-add
+    a.merge(&b);
+    assert!(a.contains("db"));
+    // A remove that observed every add wins.
+    let mut c = a.clone();
+    c.remove("db");
+    a.merge(&c);
+    assert!(!a.contains("db"));
+    // An add by another agent, not observed by the remover, survives.
+    let mut d = a.clone();
+    d.add(bob, "db".into());
+    let mut e = a.clone();
+    e.remove("db");
+    d.merge(&e);
+    assert!(d.contains("db"));
+}
