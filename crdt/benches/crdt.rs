@@ -65,7 +65,7 @@ fn record_outcomes(space: &mut Space, ids: &[ProcedureId], count: usize, seed: u
     let mut deltas = Vec::with_capacity(count);
     for i in 0..count {
         let outcome = Outcome {
-            success: rng.next() % 4 != 0,
+            success: !rng.next().is_multiple_of(4),
             duration_ms: rng.next() % 5000,
             contexts: vec![format!("ctx{}", rng.below(8))],
         };
