@@ -161,6 +161,23 @@ impl Change {
         }
     }
 
+    /// The procedure the change is about, for per-procedure changes.
+    pub const fn procedure(&self) -> Option<ProcedureId> {
+        match self {
+            Change::Create { id, .. }
+            | Change::Name { id, .. }
+            | Change::Description { id, .. }
+            | Change::Kind { id, .. }
+            | Change::Tags { id, .. }
+            | Change::Body { id, .. }
+            | Change::Outcome { id, .. }
+            | Change::Boost { id, .. }
+            | Change::Used { id, .. }
+            | Change::Crystal { id, .. } => Some(*id),
+            Change::Relation { .. } | Change::Pin { .. } | Change::Settings { .. } => None,
+        }
+    }
+
     /// Checks a change received from `author` for `space`: ownership of owner-only slots and
     /// registers, derived ids, field sizes and ranges, inline body hashes.
     pub fn validate(&self, author: &AgentId, space: &SpaceName) -> Result<(), CrdtError> {

@@ -78,6 +78,7 @@ mod clock;
 pub mod contagion;
 mod content;
 pub mod crystal;
+mod digest_cache;
 mod error;
 mod fraction;
 mod ids;

@@ -9,11 +9,13 @@ use crate::change::Creation;
 use crate::clock::{Hlc, Stamp};
 use crate::content::ContentRef;
 use crate::crystal::is_crystallized;
+use crate::digest_cache::DigestCache;
 use crate::ids::{AgentId, ProcedureId};
 use crate::kind::ProcedureKind;
 use crate::lww::{Lww, merge_opt};
 use crate::outcome::{Counts, OutcomeSlot};
 use crate::settings::SpaceSettings;
+use crate::space::bincode_config;
 use crate::stats;
 use crate::tag_set::TagSet;
 
@@ -32,6 +34,8 @@ pub(crate) struct ProcedureState {
     pub(crate) boosts: BTreeMap<AgentId, BoostSlot>,
     pub(crate) last_used: Option<Hlc>,
     pub(crate) crystal_epoch: u32,
+    #[serde(skip)]
+    pub(crate) digest: DigestCache,
 }
 
 /// A read-only view of a procedure with its derived values (rate, confidence, boost, score,
@@ -92,6 +96,7 @@ impl ProcedureState {
 
     /// Joins a whole other state into this one.
     pub(crate) fn merge(&mut self, other: &ProcedureState) {
+        self.digest.clear();
         if let Some(creation) = &other.creation {
             self.merge_creation(creation);
         }
@@ -118,6 +123,18 @@ impl ProcedureState {
             self.merge_used(at);
         }
         self.merge_crystal(other.crystal_epoch);
+    }
+
+    /// blake3 of the canonical encoding of this state (cached until the next change).
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        self.digest.get_or_compute(|| {
+            let mut hasher = blake3::Hasher::new();
+            let bytes = bincode::serde::encode_to_vec(self, bincode_config());
+            // Encoding into memory cannot fail, and every field is serializable.
+            #[allow(clippy::expect_used)]
+            hasher.update(&bytes.expect("encoding a procedure into memory cannot fail"));
+            *hasher.finalize().as_bytes()
+        })
     }
 
     /// Sum of every agent's totals.

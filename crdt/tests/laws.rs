@@ -94,6 +94,22 @@ proptest! {
     }
 
     #[test]
+    fn cached_digests_never_go_stale(actions in proptest::collection::vec(action(3), 1..80)) {
+        let mut w = World::new(3);
+        for a in &actions {
+            w.run(a);
+            // Fill every cache, so a mutation that forgets to clear one shows below.
+            for replica in &w.replicas {
+                let _ = replica.digest();
+            }
+        }
+        for replica in &w.replicas {
+            let fresh = Space::decode(&replica.encode()).unwrap();
+            prop_assert_eq!(replica.digest(), fresh.digest());
+        }
+    }
+
+    #[test]
     fn snapshots_round_trip(actions in proptest::collection::vec(action(3), 1..80)) {
         let w = world(&actions, 3);
         for replica in &w.replicas {
