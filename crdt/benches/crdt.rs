@@ -139,13 +139,33 @@ fn merge_replicas(c: &mut Criterion) {
 fn digest(c: &mut Criterion) {
     let (mut space, ids) = space_of(100_000, "digest");
     record_outcomes(&mut space, &ids, 100_000, 3);
+    let mut scratch = space.clone();
+    let changes = record_outcomes(&mut scratch, &ids, 100, 4);
+    let _ = space.digest(); // fill the per-procedure caches
     let mut group = c.benchmark_group("digest");
     group.sample_size(10);
     group.throughput(Throughput::Elements(space.len() as u64));
-    group.bench_function("100k-procedure space", |b| {
-        b.iter(|| black_box(space.digest()))
+    group.bench_function("100k procedures, cold (nothing cached)", |b| {
+        b.iter_batched_ref(
+            || Space::decode(&space.encode()).unwrap(),
+            |fresh| black_box(fresh.digest()),
+            BatchSize::LargeInput,
+        )
     });
-    group.bench_function("encode 100k-procedure space", |b| {
+    group.bench_function("100k procedures, after 100 outcome deltas", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut warm = space.clone();
+                for delta in &changes {
+                    warm.apply(delta);
+                }
+                warm
+            },
+            |warm| black_box(warm.digest()),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("encode 100k procedures (snapshot)", |b| {
         b.iter(|| black_box(space.encode().len()))
     });
     group.finish();

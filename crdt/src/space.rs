@@ -287,10 +287,13 @@ impl Space {
             .expect("encoding a space into memory cannot fail");
         hasher.update(&head);
         hasher.update(&(self.state.procedures.len() as u64).to_le_bytes());
+        // One buffer and one update: blake3 is far faster on large inputs than on 32-byte ones.
+        let mut leaves = Vec::with_capacity(self.state.procedures.len() * 64);
         for (id, procedure) in &self.state.procedures {
-            hasher.update(&id.0);
-            hasher.update(&procedure.hash());
+            leaves.extend_from_slice(&id.0);
+            leaves.extend_from_slice(&procedure.hash());
         }
+        hasher.update(&leaves);
         StateDigest(*hasher.finalize().as_bytes())
     }
 
