@@ -1,1 +1,3 @@
+//! The `knack` binary (being written).
+
 fn main() {}

@@ -1,0 +1,93 @@
+//! Where a node keeps what must survive a restart: per-author op logs (as the signed envelopes
+//! that carried them), space snapshots, small blobs and node metadata.
+//!
+//! The [`Store`] trait is small on purpose (STYLE.md 6): the sled backend is the product's, the
+//! in-memory one serves tests and the model check that holds the sled backend to the same
+//! behaviour, reboots included.
+
+mod keys;
+mod memory;
+mod sled_store;
+
+use knack_crdt::{AgentId, ContentHash, SpaceName};
+use thiserror::Error;
+
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+
+/// Which ops an envelope holds: `first_seq..=last_seq` of `author` in `space`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnvelopeKey {
+    /// The space.
+    pub space: SpaceName,
+    /// The author.
+    pub author: AgentId,
+    /// The first sequence number in the envelope.
+    pub first_seq: u64,
+    /// The last sequence number in the envelope.
+    pub last_seq: u64,
+}
+
+/// A storage failure.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The sled database failed.
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    /// Stored bytes that do not decode (a corrupt or foreign database).
+    #[error("corrupt store entry: {0}")]
+    Corrupt(String),
+}
+
+/// Durable storage of a node. Writes become durable at [`Store::flush`]; a node answers a
+/// recording call only after the flush that covers it.
+pub trait Store: Send + Sync + 'static {
+    /// Adds an encoded envelope. Idempotent; an envelope whose key is already stored is kept as
+    /// first stored (an author who signs two different envelopes for the same ops gains
+    /// nothing).
+    fn append_envelope(&self, key: &EnvelopeKey, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The envelopes of `author` in `space` holding ops after `after_seq`, in sequence order,
+    /// until `budget_bytes` is spent (always at least one when there is one).
+    fn envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+        budget_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Every envelope of `space`, by author then sequence: what a restart replays.
+    fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;
+
+    /// The highest stored `last_seq` of each author in `space`.
+    fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError>;
+
+    /// The spaces with anything stored.
+    fn spaces(&self) -> Result<Vec<SpaceName>, StoreError>;
+
+    /// Replaces the snapshot of `space`.
+    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The snapshot of `space`, if any.
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores a blob under its content hash.
+    fn put_blob(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The blob with this hash, if stored.
+    fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Sets a metadata value.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// A metadata value.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Makes every earlier write durable.
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Bytes used on disk (0 for memory).
+    fn size_on_disk(&self) -> u64;
+}

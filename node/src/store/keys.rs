@@ -1,0 +1,60 @@
+//! The byte layout of store keys, shared by the backends so they order entries identically.
+//!
+//! Envelope keys are `space \0 author(32) last_seq(8, big-endian)`: one range scan from
+//! `after_seq + 1` yields exactly the envelopes holding later ops, in order. The value starts
+//! with `first_seq` (8 bytes, big-endian), then the envelope bytes.
+
+use knack_crdt::{AgentId, SpaceName};
+
+use super::{EnvelopeKey, StoreError};
+
+/// Prefix of every key of `space` (and of the author within it, when given).
+pub(crate) fn envelope_prefix(space: &SpaceName, author: Option<&AgentId>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(space.as_str().len() + 41);
+    key.extend_from_slice(space.as_str().as_bytes());
+    key.push(0);
+    if let Some(author) = author {
+        key.extend_from_slice(&author.0);
+    }
+    key
+}
+
+/// The key of an envelope.
+pub(crate) fn envelope_key(space: &SpaceName, author: &AgentId, last_seq: u64) -> Vec<u8> {
+    let mut key = envelope_prefix(space, Some(author));
+    key.extend_from_slice(&last_seq.to_be_bytes());
+    key
+}
+
+/// The stored value of an envelope.
+pub(crate) fn envelope_value(first_seq: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + bytes.len());
+    value.extend_from_slice(&first_seq.to_be_bytes());
+    value.extend_from_slice(bytes);
+    value
+}
+
+/// Decodes a stored envelope entry of `space`.
+pub(crate) fn decode_envelope(
+    space: &SpaceName,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(EnvelopeKey, Vec<u8>), StoreError> {
+    let prefix = space.as_str().len() + 1;
+    let corrupt = || StoreError::Corrupt(format!("envelope entry of space {space}"));
+    if key.len() != prefix + 40 || value.len() < 8 {
+        return Err(corrupt());
+    }
+    let author: [u8; 32] = key[prefix..prefix + 32].try_into().map_err(|_| corrupt())?;
+    let last: [u8; 8] = key[prefix + 32..].try_into().map_err(|_| corrupt())?;
+    let first: [u8; 8] = value[..8].try_into().map_err(|_| corrupt())?;
+    Ok((
+        EnvelopeKey {
+            space: space.clone(),
+            author: AgentId(author),
+            first_seq: u64::from_be_bytes(first),
+            last_seq: u64::from_be_bytes(last),
+        },
+        value[8..].to_vec(),
+    ))
+}

@@ -1,0 +1,139 @@
+//! The in-memory backend: for tests, and the model the sled backend is checked against.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use knack_crdt::{AgentId, ContentHash, SpaceName};
+
+use super::keys::{decode_envelope, envelope_key, envelope_prefix, envelope_value};
+use super::{EnvelopeKey, Store, StoreError};
+
+/// A [`Store`] in memory (nothing survives the process).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    envelopes: BTreeMap<Vec<u8>, Vec<u8>>,
+    spaces: BTreeMap<SpaceName, ()>,
+    snapshots: BTreeMap<SpaceName, Vec<u8>>,
+    blobs: BTreeMap<ContentHash, Vec<u8>>,
+    meta: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain maps in a consistent state: recover.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn append_envelope(&self, key: &EnvelopeKey, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner
+            .envelopes
+            .entry(envelope_key(&key.space, &key.author, key.last_seq))
+            .or_insert_with(|| envelope_value(key.first_seq, bytes));
+        inner.spaces.insert(key.space.clone(), ());
+        Ok(())
+    }
+
+    fn envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+        budget_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let inner = self.lock();
+        let prefix = envelope_prefix(space, Some(author));
+        let start = envelope_key(space, author, after_seq.saturating_add(1));
+        let mut out = Vec::new();
+        let mut spent = 0usize;
+        for (key, value) in inner.envelopes.range(start..) {
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (_, bytes) = decode_envelope(space, key, value)?;
+            if !out.is_empty() && spent + bytes.len() > budget_bytes {
+                break;
+            }
+            spent += bytes.len();
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
+    fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
+        let inner = self.lock();
+        let prefix = envelope_prefix(space, None);
+        inner
+            .envelopes
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, value)| decode_envelope(space, key, value))
+            .collect()
+    }
+
+    fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError> {
+        let mut heads: Vec<(AgentId, u64)> = Vec::new();
+        for (key, _) in self.scan_envelopes(space)? {
+            match heads.last_mut() {
+                Some((author, last)) if *author == key.author => *last = key.last_seq,
+                _ => heads.push((key.author, key.last_seq)),
+            }
+        }
+        Ok(heads)
+    }
+
+    fn spaces(&self) -> Result<Vec<SpaceName>, StoreError> {
+        Ok(self.lock().spaces.keys().cloned().collect())
+    }
+
+    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.snapshots.insert(space.clone(), bytes.to_vec());
+        inner.spaces.insert(space.clone(), ());
+        Ok(())
+    }
+
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().snapshots.get(space).cloned())
+    }
+
+    fn put_blob(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.lock().blobs.insert(*hash, bytes.to_vec());
+        Ok(())
+    }
+
+    fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().blobs.get(hash).cloned())
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.lock().meta.insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,159 @@
+//! The sled backend: the product's store (the design card's choice).
+//!
+//! Caveats measured on these machines (shared notes): sled flushes in the background only every
+//! 500 ms, so [`Store::flush`] is called before any write is acknowledged; its default cache is
+//! 1 GiB, so the capacity is set; one process per database (file lock).
+
+use std::path::Path;
+
+use knack_crdt::{AgentId, ContentHash, SpaceName};
+
+use super::keys::{decode_envelope, envelope_key, envelope_prefix, envelope_value};
+use super::{EnvelopeKey, Store, StoreError};
+
+/// Cache of the sled page cache, in bytes.
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A [`Store`] in a sled database.
+#[derive(Clone, Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    envelopes: sled::Tree,
+    spaces: sled::Tree,
+    snapshots: sled::Tree,
+    blobs: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()?;
+        Ok(SledStore {
+            envelopes: db.open_tree("envelopes")?,
+            spaces: db.open_tree("spaces")?,
+            snapshots: db.open_tree("snapshots")?,
+            blobs: db.open_tree("blobs")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+}
+
+impl Store for SledStore {
+    fn append_envelope(&self, key: &EnvelopeKey, bytes: &[u8]) -> Result<(), StoreError> {
+        let k = envelope_key(&key.space, &key.author, key.last_seq);
+        // Keep the first envelope stored under a key (see the trait's contract).
+        let _ = self.envelopes.compare_and_swap(
+            k,
+            None as Option<&[u8]>,
+            Some(envelope_value(key.first_seq, bytes)),
+        )?;
+        self.spaces.insert(key.space.as_str().as_bytes(), &[])?;
+        Ok(())
+    }
+
+    fn envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+        budget_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = envelope_prefix(space, Some(author));
+        let start = envelope_key(space, author, after_seq.saturating_add(1));
+        let mut out = Vec::new();
+        let mut spent = 0usize;
+        for entry in self.envelopes.range(start..) {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (_, bytes) = decode_envelope(space, &key, &value)?;
+            if !out.is_empty() && spent + bytes.len() > budget_bytes {
+                break;
+            }
+            spent += bytes.len();
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
+    fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
+        self.envelopes
+            .scan_prefix(envelope_prefix(space, None))
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode_envelope(space, &key, &value)
+            })
+            .collect()
+    }
+
+    fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError> {
+        let mut heads: Vec<(AgentId, u64)> = Vec::new();
+        for entry in self.envelopes.scan_prefix(envelope_prefix(space, None)) {
+            let (key, value) = entry?;
+            let (key, _) = decode_envelope(space, &key, &value)?;
+            match heads.last_mut() {
+                Some((author, last)) if *author == key.author => *last = key.last_seq,
+                _ => heads.push((key.author, key.last_seq)),
+            }
+        }
+        Ok(heads)
+    }
+
+    fn spaces(&self) -> Result<Vec<SpaceName>, StoreError> {
+        self.spaces
+            .iter()
+            .keys()
+            .map(|key| {
+                let key = key?;
+                let name = String::from_utf8_lossy(&key).into_owned();
+                SpaceName::new(name).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
+        self.snapshots.insert(space.as_str().as_bytes(), bytes)?;
+        self.spaces.insert(space.as_str().as_bytes(), &[])?;
+        Ok(())
+    }
+
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .snapshots
+            .get(space.as_str().as_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
+    fn put_blob(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.blobs.insert(hash.0, bytes)?;
+        Ok(())
+    }
+
+    fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.blobs.get(hash.0)?.map(|v| v.to_vec()))
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key.as_bytes(), value)?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}

@@ -1,0 +1,125 @@
+//! The sled store checked against the in-memory model: random operations with reboots (the
+//! database closed and reopened), every observation compared.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use knack_crdt::{AgentId, ContentHash, SpaceName};
+use knack_node::store::{EnvelopeKey, MemoryStore, SledStore, Store};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append {
+        space: usize,
+        author: u8,
+        first: u64,
+        len: u64,
+        byte: u8,
+    },
+    Snapshot {
+        space: usize,
+        byte: u8,
+    },
+    Blob {
+        byte: u8,
+    },
+    Meta {
+        key: u8,
+        byte: u8,
+    },
+    Flush,
+    Reboot,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..3usize, 0..3u8, 1..40u64, 1..4u64, any::<u8>())
+            .prop_map(|(space, author, first, len, byte)| Op::Append { space, author, first, len, byte }),
+        1 => (0..3usize, any::<u8>()).prop_map(|(space, byte)| Op::Snapshot { space, byte }),
+        1 => any::<u8>().prop_map(|byte| Op::Blob { byte }),
+        1 => (0..4u8, any::<u8>()).prop_map(|(key, byte)| Op::Meta { key, byte }),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Reboot),
+    ]
+}
+
+fn space(i: usize) -> SpaceName {
+    // "a" is a prefix of "ab": the key layout must keep their entries apart.
+    SpaceName::new(["a", "ab", "team-b"][i]).unwrap()
+}
+
+fn observe(store: &dyn Store) -> Vec<String> {
+    let mut out = vec![format!("spaces {:?}", store.spaces().unwrap())];
+    for i in 0..3 {
+        let s = space(i);
+        out.push(format!("scan {:?}", store.scan_envelopes(&s).unwrap()));
+        out.push(format!("heads {:?}", store.heads(&s).unwrap()));
+        out.push(format!("snapshot {:?}", store.snapshot(&s).unwrap()));
+        for author in 0..3u8 {
+            for after in [0, 5, 20] {
+                for budget in [0, 10, 1 << 20] {
+                    let got = store
+                        .envelopes_after(&s, &AgentId([author; 32]), after, budget)
+                        .unwrap();
+                    out.push(format!("after {i} {author} {after} {budget} {got:?}"));
+                }
+            }
+        }
+    }
+    for byte in 0..=255u8 {
+        if let Some(blob) = store.blob(&ContentHash::of(&[byte])).unwrap() {
+            out.push(format!("blob {byte} {blob:?}"));
+        }
+    }
+    for key in 0..4u8 {
+        out.push(format!(
+            "meta {key} {:?}",
+            store.meta(&key.to_string()).unwrap()
+        ));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn sled_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let dir = tempfile::tempdir().unwrap();
+        let model = MemoryStore::new();
+        let mut sled = SledStore::open(dir.path()).unwrap();
+        for op in ops {
+            let stores: [&dyn Store; 2] = [&model, &sled];
+            match op {
+                Op::Append { space: i, author, first, len, byte } => {
+                    let key = EnvelopeKey {
+                        space: space(i),
+                        author: AgentId([author; 32]),
+                        first_seq: first,
+                        last_seq: first + len - 1,
+                    };
+                    let bytes = vec![byte; 3 + len as usize];
+                    for s in stores { s.append_envelope(&key, &bytes).unwrap(); }
+                }
+                Op::Snapshot { space: i, byte } => {
+                    for s in stores { s.put_snapshot(&space(i), &[byte; 4]).unwrap(); }
+                }
+                Op::Blob { byte } => {
+                    for s in stores { s.put_blob(&ContentHash::of(&[byte]), &[byte, byte]).unwrap(); }
+                }
+                Op::Meta { key, byte } => {
+                    for s in stores { s.put_meta(&key.to_string(), &[byte]).unwrap(); }
+                }
+                Op::Flush => {
+                    for s in stores { s.flush().unwrap(); }
+                }
+                Op::Reboot => {
+                    sled.flush().unwrap();
+                    drop(sled);
+                    sled = SledStore::open(dir.path()).unwrap();
+                }
+            }
+            prop_assert_eq!(observe(&model), observe(&sled));
+        }
+    }
+}
