@@ -170,7 +170,8 @@ impl ProcedureState {
         self.boosts
             .values()
             .map(|slot| slot.value_at(now_ms, half_life_ms))
-            .sum()
+            // `sum` of no f64 is -0.0; start from +0.0 so "no boost" prints as 0.
+            .fold(0.0, |acc, v| acc + v)
     }
 }
 
@@ -257,6 +258,14 @@ impl<'a> Procedure<'a> {
     /// How many agents have recorded a success.
     pub fn success_agents(&self) -> usize {
         self.state.success_agents()
+    }
+
+    /// The context tags any agent has recorded outcomes for (may repeat across agents).
+    pub fn context_tags(&self) -> impl Iterator<Item = &'a str> {
+        self.state
+            .outcomes
+            .values()
+            .flat_map(|slot| slot.contexts.keys().map(String::as_str))
     }
 
     /// `(s + 1) / (s + f + 2)`.

@@ -1,8 +1,56 @@
 //! # knack-node
 //!
-//! The knack node: what an agent runs or embeds. This crate is growing into the libp2p swarm,
-//! the sled store, the IPFS tier, the HTTP API and the CLI (see the project's issues); today it
-//! holds the [`store`] and the `knack` binary with an offline `demo` that drives `knack-crdt` and
-//! `knack-protocol` end to end in one process.
+//! The knack node: what an agent runs or embeds. A [`Node`] owns a libp2p swarm (TCP + QUIC,
+//! noise, yamux; gossipsub for envelopes, `/knack/sync/1` anti-entropy, `/knack/blob/1`,
+//! identify, ping, optional Kademlia and mDNS), a sled [`store`] and one replica per joined
+//! space, and serves commands from cheap cloneable handles. The `knack` binary wraps it in a
+//! daemon with an HTTP API ([`api`]) and a CLI ([`cli`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), knack_node::NodeError> {
+//! use knack_crdt::{Body, Outcome, ProcedureKind, SpaceName};
+//! use knack_node::{Config, NewProcedureRequest, NodeBuilder};
+//!
+//! let node = NodeBuilder::new(std::path::Path::new("/tmp/agent-a"))
+//!     .config(Config::default())
+//!     .build()
+//!     .await?;
+//! let space = SpaceName::new("default")?;
+//! let id = node
+//!     .add(&space, NewProcedureRequest {
+//!         name: "restart the pod".into(),
+//!         description: "when the pod is stuck in CrashLoopBackOff".into(),
+//!         kind: ProcedureKind::Steps,
+//!         tags: vec!["k8s".into()],
+//!         body: Body::Inline(b"kubectl rollout restart deploy/x".to_vec()),
+//!     })
+//!     .await?;
+//! let view = node
+//!     .record_outcome(&space, id, Outcome { success: true, duration_ms: 1200, contexts: vec![] })
+//!     .await?;
+//! println!("{} has score {:.2}", view.name, view.score);
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
 
+pub mod api;
+pub mod cli;
+pub mod config;
+mod daemon;
+pub mod dirs;
+mod error;
+pub mod event;
+pub mod identity;
+pub mod metrics;
+mod net;
+mod node;
+pub mod search;
+pub mod status;
 pub mod store;
+pub mod views;
+
+pub use config::Config;
+pub use error::NodeError;
+pub use event::Event;
+pub use net::{BLOB_PROTOCOL, MAX_FRAME_BYTES, SYNC_PROTOCOL};
+pub use node::{NewProcedureRequest, Node, NodeBuilder, NodeInfo};

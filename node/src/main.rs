@@ -1,3 +1,7 @@
-//! The `knack` binary (being written).
+//! `knack`: the knack daemon and its command-line client.
 
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    knack_node::cli::main()
+}

@@ -56,7 +56,7 @@ pub trait Store: Send + Sync + 'static {
         author: &AgentId,
         after_seq: u64,
         budget_bytes: usize,
-    ) -> Result<Vec<Vec<u8>>, StoreError>;
+    ) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;
 
     /// Every envelope of `space`, by author then sequence: what a restart replays.
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;

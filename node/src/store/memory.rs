@@ -54,7 +54,7 @@ impl Store for MemoryStore {
         author: &AgentId,
         after_seq: u64,
         budget_bytes: usize,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
+    ) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
         let inner = self.lock();
         let prefix = envelope_prefix(space, Some(author));
         let start = envelope_key(space, author, after_seq.saturating_add(1));
@@ -64,12 +64,12 @@ impl Store for MemoryStore {
             if !key.starts_with(&prefix) {
                 break;
             }
-            let (_, bytes) = decode_envelope(space, key, value)?;
+            let (key, bytes) = decode_envelope(space, key, value)?;
             if !out.is_empty() && spent + bytes.len() > budget_bytes {
                 break;
             }
             spent += bytes.len();
-            out.push(bytes);
+            out.push((key, bytes));
         }
         Ok(out)
     }

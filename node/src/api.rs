@@ -1,0 +1,114 @@
+//! The HTTP JSON API on 127.0.0.1: `/v1/...` behind a bearer token, `/metrics` for Prometheus.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | POST | `/v1/spaces/{space}/procedures` | add a procedure -> `{"id"}` |
+//! | GET | `/v1/spaces/{space}/procedures/{id}` | a procedure with its derived values |
+//! | PATCH | `/v1/spaces/{space}/procedures/{id}` | edit it |
+//! | POST | `/v1/spaces/{space}/procedures/{id}/outcomes` | record a use |
+//! | POST | `/v1/spaces/{space}/links` | relate two procedures (or remove the relation) |
+//! | GET | `/v1/spaces/{space}/top?n=&tag=&context=&kind=&crystallized=` | ranking |
+//! | GET | `/v1/spaces/{space}/search?q=&n=` | lexical search |
+//! | GET | `/v1/events` | server-sent events of changes |
+//! | GET | `/v1/peers`, `/v1/status` | mesh and node state |
+//! | GET | `/metrics` | Prometheus text format (no token: bind it to loopback) |
+
+mod auth;
+mod error;
+pub mod requests;
+mod routes;
+mod sse;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::metrics::RouteLabel;
+use crate::node::Node;
+
+pub use error::ApiError;
+
+/// Largest request body accepted, in bytes (an inline body plus its JSON wrapping).
+pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
+
+/// What every handler sees.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) node: Node,
+    pub(crate) token: Arc<String>,
+}
+
+/// The API's routes over `node`, guarded by `token`.
+pub fn router(node: Node, token: String) -> Router {
+    let state = AppState {
+        node,
+        token: Arc::new(token),
+    };
+    let v1 = Router::new()
+        .route("/spaces/{space}/procedures", post(routes::add))
+        .route(
+            "/spaces/{space}/procedures/{id}",
+            get(routes::show).patch(routes::edit),
+        )
+        .route(
+            "/spaces/{space}/procedures/{id}/outcomes",
+            post(routes::outcome),
+        )
+        .route("/spaces/{space}/links", post(routes::link))
+        .route("/spaces/{space}/top", get(routes::top))
+        .route("/spaces/{space}/search", get(routes::search))
+        .route("/events", get(sse::events))
+        .route("/peers", get(routes::peers))
+        .route("/status", get(routes::status))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(state)
+}
+
+/// Times every request by route.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .node
+        .metrics()
+        .api_latency
+        .get_or_create(&RouteLabel { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Binds the API on `addr` and serves it until `shutdown` completes. Returns the bound address
+/// (useful with port 0) through `bound` before serving.
+pub async fn serve(
+    node: Node,
+    token: String,
+    addr: SocketAddr,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    bound(listener.local_addr()?);
+    axum::serve(listener, router(node, token))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,61 @@
+//! API errors: a status code and a JSON body `{"error": "...", "kind": "..."}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use knack_crdt::CrdtError;
+use serde_json::json;
+
+use crate::error::NodeError;
+
+/// An error answered by the API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Missing or wrong bearer token.
+    #[error("missing or wrong bearer token (see api.token in the data directory)")]
+    Unauthorized,
+    /// A request that does not parse or make sense.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such route or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The node refused or failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl ApiError {
+    fn status_and_kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Node(NodeError::Crdt(CrdtError::UnknownProcedure(_))) => {
+                (StatusCode::NOT_FOUND, "unknown_procedure")
+            }
+            ApiError::Node(NodeError::Crdt(CrdtError::Crystallized(_))) => {
+                (StatusCode::CONFLICT, "crystallized")
+            }
+            ApiError::Node(NodeError::Crdt(CrdtError::AlreadyExists(_))) => {
+                (StatusCode::CONFLICT, "already_exists")
+            }
+            ApiError::Node(NodeError::Crdt(_)) => (StatusCode::BAD_REQUEST, "invalid"),
+            ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
+            ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            ApiError::Node(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status_and_kind();
+        (
+            status,
+            Json(json!({ "error": self.to_string(), "kind": kind })),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,274 @@
+//! The route handlers: parse, ask the node, answer JSON.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use knack_crdt::{
+    Body, Edit, Filter, Outcome, ProcedureId, ProcedureKind, RelationKind, SpaceName,
+};
+
+use super::AppState;
+use super::error::ApiError;
+use super::requests::{
+    AddRequest, EditRequest, IdResponse, LinkRequest, OutcomeRequest, SearchQuery, TopQuery,
+};
+use crate::metrics::ReasonLabel;
+use crate::node::NewProcedureRequest;
+use crate::status::{PeerView, StatusView};
+use crate::views::{ProcedureView, RankedView};
+
+/// Most rows a ranking returns.
+const MAX_ROWS: usize = 1000;
+/// Rows when `n` is not given.
+const DEFAULT_ROWS: usize = 10;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn bad(state: &AppState, reason: &str, message: String) -> ApiError {
+    state
+        .node
+        .metrics()
+        .api_errors
+        .get_or_create(&ReasonLabel {
+            reason: reason.to_owned(),
+        })
+        .inc();
+    ApiError::BadRequest(message)
+}
+
+fn json_body<T>(
+    state: &AppState,
+    body: Result<Json<T>, JsonRejection>,
+) -> Result<T, Box<Response>> {
+    match body {
+        Ok(Json(value)) => Ok(value),
+        Err(rejection) => {
+            let status = rejection.status();
+            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "malformed"
+            };
+            let error = bad(state, reason, rejection.body_text());
+            let mut response = error.into_response();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            }
+            Err(Box::new(response))
+        }
+    }
+}
+
+fn space(state: &AppState, name: &str) -> ApiResult<SpaceName> {
+    SpaceName::new(name).map_err(|e| bad(state, "invalid_space", e.to_string()))
+}
+
+fn id(state: &AppState, hex: &str) -> ApiResult<ProcedureId> {
+    hex.parse()
+        .map_err(|e: knack_crdt::CrdtError| bad(state, "invalid_id", e.to_string()))
+}
+
+fn kind(state: &AppState, name: &str) -> ApiResult<ProcedureKind> {
+    name.parse()
+        .map_err(|e: knack_crdt::CrdtError| bad(state, "invalid_kind", e.to_string()))
+}
+
+fn body(state: &AppState, text: Option<String>, b64: Option<String>) -> ApiResult<Option<Body>> {
+    match (text, b64) {
+        (Some(_), Some(_)) => Err(bad(
+            state,
+            "invalid_body",
+            "give `body` or `body_base64`, not both".into(),
+        )),
+        (Some(text), None) => Ok(Some(Body::Inline(text.into_bytes()))),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64.as_bytes())
+            .map(|bytes| Some(Body::Inline(bytes)))
+            .map_err(|e| bad(state, "invalid_body", format!("body_base64: {e}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `POST /v1/spaces/{space}/procedures`.
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    Path(space_name): Path<String>,
+    request: Result<Json<AddRequest>, JsonRejection>,
+) -> Response {
+    let request = match json_body(&state, request) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    let result = async {
+        let space = space(&state, &space_name)?;
+        let kind = match request.kind.as_deref() {
+            Some(k) => kind(&state, k)?,
+            None => ProcedureKind::Steps,
+        };
+        let body =
+            body(&state, request.body, request.body_base64)?.unwrap_or(Body::Inline(Vec::new()));
+        let new = NewProcedureRequest {
+            name: request.name,
+            description: request.description,
+            kind,
+            tags: request.tags,
+            body,
+        };
+        let id = state.node.add(&space, new).await?;
+        Ok::<_, ApiError>((StatusCode::CREATED, Json(IdResponse { id: id.to_hex() })))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `GET /v1/spaces/{space}/procedures/{id}`.
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Path((space_name, hex)): Path<(String, String)>,
+) -> ApiResult<Json<ProcedureView>> {
+    let space = space(&state, &space_name)?;
+    let id = id(&state, &hex)?;
+    Ok(Json(state.node.get(&space, id).await?))
+}
+
+/// `PATCH /v1/spaces/{space}/procedures/{id}`.
+pub(crate) async fn edit(
+    State(state): State<AppState>,
+    Path((space_name, hex)): Path<(String, String)>,
+    request: Result<Json<EditRequest>, JsonRejection>,
+) -> Response {
+    let request = match json_body(&state, request) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    let result = async {
+        let space = space(&state, &space_name)?;
+        let id = id(&state, &hex)?;
+        let edit = Edit {
+            name: request.name,
+            description: request.description,
+            kind: request.kind.map(|k| kind(&state, &k)).transpose()?,
+            add_tags: request.add_tags,
+            remove_tags: request.remove_tags,
+            body: body(&state, request.body, request.body_base64)?,
+        };
+        state.node.edit(&space, id, edit).await?;
+        Ok::<_, ApiError>(Json(IdResponse { id: hex.clone() }))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `POST /v1/spaces/{space}/procedures/{id}/outcomes`.
+pub(crate) async fn outcome(
+    State(state): State<AppState>,
+    Path((space_name, hex)): Path<(String, String)>,
+    request: Result<Json<OutcomeRequest>, JsonRejection>,
+) -> Response {
+    let request = match json_body(&state, request) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    let result = async {
+        let space = space(&state, &space_name)?;
+        let id = id(&state, &hex)?;
+        let outcome = Outcome {
+            success: request.success,
+            duration_ms: request.duration_ms,
+            contexts: request.contexts,
+        };
+        Ok::<_, ApiError>(Json(state.node.record_outcome(&space, id, outcome).await?))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `POST /v1/spaces/{space}/links`.
+pub(crate) async fn link(
+    State(state): State<AppState>,
+    Path(space_name): Path<String>,
+    request: Result<Json<LinkRequest>, JsonRejection>,
+) -> Response {
+    let request = match json_body(&state, request) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    let result = async {
+        let space = space(&state, &space_name)?;
+        let from = id(&state, &request.from)?;
+        let to = id(&state, &request.to)?;
+        let kind: RelationKind = request
+            .kind
+            .parse()
+            .map_err(|e: knack_crdt::CrdtError| bad(&state, "invalid_kind", e.to_string()))?;
+        let strength = if request.remove {
+            None
+        } else {
+            Some(request.strength.unwrap_or(1.0))
+        };
+        state.node.link(&space, from, to, kind, strength).await?;
+        Ok::<_, ApiError>(Json(serde_json::json!({ "ok": true })))
+    }
+    .await;
+    result.into_response()
+}
+
+/// `GET /v1/spaces/{space}/top`.
+pub(crate) async fn top(
+    State(state): State<AppState>,
+    Path(space_name): Path<String>,
+    query: Result<Query<TopQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<RankedView>>> {
+    let Query(query) = query.map_err(|e| bad(&state, "malformed", e.body_text()))?;
+    let space = space(&state, &space_name)?;
+    let filter = Filter {
+        tag: query.tag,
+        kind: query.kind.map(|k| kind(&state, &k)).transpose()?,
+        context: query.context,
+        crystallized_only: query.crystallized.unwrap_or(false),
+    };
+    let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
+    Ok(Json(state.node.top(&space, n, filter).await?))
+}
+
+/// `GET /v1/spaces/{space}/search`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    Path(space_name): Path<String>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<RankedView>>> {
+    let Query(query) = query.map_err(|e| bad(&state, "malformed", e.body_text()))?;
+    let space = space(&state, &space_name)?;
+    let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
+    Ok(Json(state.node.search(&space, &query.q, n).await?))
+}
+
+/// `GET /v1/peers`.
+pub(crate) async fn peers(State(state): State<AppState>) -> ApiResult<Json<Vec<PeerView>>> {
+    Ok(Json(state.node.peers().await?))
+}
+
+/// `GET /v1/status`.
+pub(crate) async fn status(State(state): State<AppState>) -> ApiResult<Json<StatusView>> {
+    Ok(Json(state.node.status().await?))
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.node.encode_metrics(),
+    )
+        .into_response()
+}
+
+/// Any other path.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; see the API table in the README".into())
+}

@@ -1,0 +1,283 @@
+//! The `knack` command line: flags defined once with clap derive, help generated from them.
+
+mod client;
+mod commands;
+mod print;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use libp2p::Multiaddr;
+
+pub use commands::execute;
+
+/// knack: a peer-to-peer procedural memory for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "knack", version, about, long_about = None)]
+pub struct Cli {
+    /// The data directory (default: $KNACK_DIR, else the platform data dir + "knack").
+    #[arg(long, global = true)]
+    pub dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory: identity key, config file, API token.
+    Init,
+    /// Run the node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
+    Run(RunArgs),
+    /// Add a procedure.
+    Add(AddArgs),
+    /// Edit a procedure.
+    Edit(EditArgs),
+    /// Record one use of a procedure.
+    Outcome(OutcomeArgs),
+    /// Relate two procedures.
+    Link(LinkArgs),
+    /// Show a procedure.
+    Show(ShowArgs),
+    /// The best procedures.
+    Top(TopArgs),
+    /// Search procedures by words.
+    Search(SearchArgs),
+    /// Follow the node's change events.
+    Tail(JsonFlag),
+    /// Connected peers.
+    Peers(JsonFlag),
+    /// The node's status: identity, addresses, peers, digests.
+    Status(JsonFlag),
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON for machines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--space`.
+#[derive(Debug, Args)]
+pub struct SpaceFlag {
+    /// The space.
+    #[arg(long, default_value = "default")]
+    pub space: String,
+}
+
+/// `knack run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// libp2p listen address (repeatable; replaces the config's).
+    #[arg(long)]
+    pub listen: Vec<Multiaddr>,
+    /// HTTP API address (HOST:PORT; port 0 picks one).
+    #[arg(long)]
+    pub api: Option<std::net::SocketAddr>,
+    /// Peer to dial, with or without /p2p/PEER_ID (repeatable; adds to the config's).
+    #[arg(long)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Another space to join (repeatable).
+    #[arg(long = "space")]
+    pub spaces: Vec<String>,
+    /// Discover peers on the LAN by mDNS.
+    #[arg(long)]
+    pub mdns: bool,
+    /// Anti-entropy interval in milliseconds.
+    #[arg(long)]
+    pub sync_interval_ms: Option<u64>,
+}
+
+/// `knack add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Name.
+    #[arg(long)]
+    pub name: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Kind: steps, script, prompt, tool, or your own.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Body text.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the body from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// Procedure id.
+    pub id: String,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// New kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Tag to add (repeatable).
+    #[arg(long = "add-tag")]
+    pub add_tags: Vec<String>,
+    /// Tag to remove (repeatable).
+    #[arg(long = "remove-tag")]
+    pub remove_tags: Vec<String>,
+    /// New body text.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the new body from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack outcome`.
+#[derive(Debug, Args)]
+pub struct OutcomeArgs {
+    /// Procedure id.
+    pub id: String,
+    /// It worked.
+    #[arg(long, conflicts_with = "failure", required_unless_present = "failure")]
+    pub success: bool,
+    /// It did not work.
+    #[arg(long)]
+    pub failure: bool,
+    /// How long it took.
+    #[arg(long, default_value_t = 0)]
+    pub duration_ms: u64,
+    /// What it was used for (repeatable).
+    #[arg(long = "context")]
+    pub contexts: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Source id.
+    pub from: String,
+    /// Target id.
+    pub to: String,
+    /// similar, context, next, depends or supersedes.
+    #[arg(long)]
+    pub kind: String,
+    /// Strength in 0..1.
+    #[arg(long, default_value_t = 1.0)]
+    pub strength: f64,
+    /// Remove the relation instead.
+    #[arg(long)]
+    pub remove: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Procedure id.
+    pub id: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// How many.
+    #[arg(short, default_value_t = 10)]
+    pub n: usize,
+    /// Only with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Rank by this context's evidence.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Only of this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only crystallized procedures.
+    #[arg(long)]
+    pub crystallized: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to look for.
+    pub query: String,
+    /// How many.
+    #[arg(short, default_value_t = 10)]
+    pub n: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("knack: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

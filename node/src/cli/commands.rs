@@ -1,0 +1,235 @@
+//! What each command does.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use base64::Engine;
+use serde::Serialize;
+
+use super::client::Client;
+use super::{Cli, Command, print};
+use crate::api::requests::{AddRequest, EditRequest, IdResponse, LinkRequest, OutcomeRequest};
+use crate::status::{PeerView, StatusView};
+use crate::views::{ProcedureView, RankedView};
+
+/// Runs a parsed command line.
+pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    let dir = crate::dirs::resolve(cli.dir);
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Init => {
+            crate::dirs::init(&dir)?;
+            let key = crate::identity::load(&dir)?;
+            writeln!(out, "initialised {}", dir.display())?;
+            writeln!(out, "peer id {}", key.public().to_peer_id())?;
+        }
+        Command::Run(args) => {
+            drop(out);
+            return crate::daemon::run(&dir, args);
+        }
+        Command::Add(a) => {
+            let client = Client::from_dir(&dir)?;
+            let (body, body_base64) = read_body(a.body, a.body_file)?;
+            let request = AddRequest {
+                name: a.name,
+                description: a.description,
+                tags: a.tags,
+                kind: a.kind,
+                body,
+                body_base64,
+            };
+            let id: IdResponse = client.post(&path(&a.space.space, "procedures"), &request)?;
+            emit(&mut out, a.json.json, &id, |o| writeln!(o, "{}", id.id))?;
+        }
+        Command::Edit(a) => {
+            let client = Client::from_dir(&dir)?;
+            let (body, body_base64) = read_body(a.body, a.body_file)?;
+            let request = EditRequest {
+                name: a.name,
+                description: a.description,
+                kind: a.kind,
+                add_tags: a.add_tags,
+                remove_tags: a.remove_tags,
+                body,
+                body_base64,
+            };
+            let id: IdResponse = client.patch(
+                &path(&a.space.space, &format!("procedures/{}", a.id)),
+                &request,
+            )?;
+            emit(&mut out, a.json.json, &id, |o| {
+                writeln!(o, "edited {}", id.id)
+            })?;
+        }
+        Command::Outcome(a) => {
+            let client = Client::from_dir(&dir)?;
+            let request = OutcomeRequest {
+                success: a.success && !a.failure,
+                duration_ms: a.duration_ms,
+                contexts: a.contexts,
+            };
+            let p: ProcedureView = client.post(
+                &path(&a.space.space, &format!("procedures/{}/outcomes", a.id)),
+                &request,
+            )?;
+            emit(&mut out, a.json.json, &p, |o| {
+                writeln!(
+                    o,
+                    "{}: {} successes, {} failures, score {:.3}{}",
+                    p.name,
+                    p.successes,
+                    p.failures,
+                    p.score,
+                    if p.crystallized {
+                        " [crystallized]"
+                    } else {
+                        ""
+                    }
+                )
+            })?;
+        }
+        Command::Link(a) => {
+            let client = Client::from_dir(&dir)?;
+            let request = LinkRequest {
+                from: a.from,
+                to: a.to,
+                kind: a.kind,
+                strength: Some(a.strength),
+                remove: a.remove,
+            };
+            let answer: serde_json::Value =
+                client.post(&path(&a.space.space, "links"), &request)?;
+            emit(&mut out, a.json.json, &answer, |o| writeln!(o, "ok"))?;
+        }
+        Command::Show(a) => {
+            let client = Client::from_dir(&dir)?;
+            let p: ProcedureView =
+                client.get(&path(&a.space.space, &format!("procedures/{}", a.id)))?;
+            emit(&mut out, a.json.json, &p, |o| print::procedure(o, &p))?;
+        }
+        Command::Top(a) => {
+            let client = Client::from_dir(&dir)?;
+            let mut query = format!("top?n={}", a.n);
+            for (key, value) in [("tag", &a.tag), ("context", &a.context), ("kind", &a.kind)] {
+                if let Some(value) = value {
+                    query.push_str(&format!("&{key}={}", encode(value)));
+                }
+            }
+            if a.crystallized {
+                query.push_str("&crystallized=true");
+            }
+            let rows: Vec<RankedView> = client.get(&path(&a.space.space, &query))?;
+            emit(&mut out, a.json.json, &rows, |o| print::ranking(o, &rows))?;
+        }
+        Command::Search(a) => {
+            let client = Client::from_dir(&dir)?;
+            let query = format!("search?q={}&n={}", encode(&a.query), a.n);
+            let rows: Vec<RankedView> = client.get(&path(&a.space.space, &query))?;
+            emit(&mut out, a.json.json, &rows, |o| print::ranking(o, &rows))?;
+        }
+        Command::Tail(a) => {
+            let client = Client::from_dir(&dir)?;
+            client.events(|data| {
+                if a.json {
+                    writeln!(out, "{data}")?;
+                } else {
+                    let event: serde_json::Value = serde_json::from_str(data)?;
+                    writeln!(out, "{}", human_event(&event))?;
+                }
+                out.flush()?;
+                Ok(true)
+            })?;
+        }
+        Command::Peers(a) => {
+            let client = Client::from_dir(&dir)?;
+            let peers: Vec<PeerView> = client.get("/v1/peers")?;
+            emit(&mut out, a.json, &peers, |o| print::peers(o, &peers))?;
+        }
+        Command::Status(a) => {
+            let client = Client::from_dir(&dir)?;
+            let status: StatusView = client.get("/v1/status")?;
+            emit(&mut out, a.json, &status, |o| print::status(o, &status))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn path(space: &str, rest: &str) -> String {
+    format!("/v1/spaces/{}/{rest}", encode(space))
+}
+
+/// Percent-encodes a query or path component.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The body as text when it is UTF-8, else as base64.
+fn read_body(
+    text: Option<String>,
+    file: Option<std::path::PathBuf>,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    match (text, file) {
+        (Some(text), _) => Ok((Some(text), None)),
+        (None, Some(file)) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            Ok(match String::from_utf8(bytes) {
+                Ok(text) => (Some(text), None),
+                Err(e) => (
+                    None,
+                    Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+                ),
+            })
+        }
+        (None, None) => Ok((None, None)),
+    }
+}
+
+/// Prints `value` as JSON or as text.
+fn emit<T: Serialize, W: Write>(
+    out: &mut W,
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&mut W) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, value)?;
+        writeln!(out)?;
+    } else {
+        text(out)?;
+    }
+    Ok(())
+}
+
+fn human_event(event: &serde_json::Value) -> String {
+    let kind = event.get("type").and_then(|v| v.as_str()).unwrap_or("?");
+    match kind {
+        "applied" => format!(
+            "{} ops {}..{} by {} in {} ({} procedures){}",
+            kind,
+            event["first_seq"],
+            event["last_seq"],
+            event["author"]
+                .as_str()
+                .map_or("?", |a| &a[..12.min(a.len())]),
+            event["space"].as_str().unwrap_or("?"),
+            event["procedures"].as_array().map_or(0, Vec::len),
+            if event["local"].as_bool() == Some(true) {
+                " (local)"
+            } else {
+                ""
+            }
+        ),
+        _ => event.to_string(),
+    }
+}

@@ -1,0 +1,136 @@
+//! Human-readable output of the CLI.
+
+use std::io::Write;
+
+use crate::status::{PeerView, StatusView};
+use crate::views::{ProcedureView, RankedView};
+
+/// Prints a ranking as a table.
+pub(crate) fn ranking(out: &mut impl Write, rows: &[RankedView]) -> std::io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "(no procedures)");
+    }
+    writeln!(
+        out,
+        "{:<4} {:<16} {:>6} {:>6} {:>6} {:>5} {:>5}  name",
+        "#", "id", "score", "conf", "boost", "succ", "fail"
+    )?;
+    for (i, row) in rows.iter().enumerate() {
+        writeln!(
+            out,
+            "{:<4} {:<16} {:>6.3} {:>6.3} {:>6.3} {:>5} {:>5}  {}{}",
+            i + 1,
+            &row.id[..16.min(row.id.len())],
+            row.score,
+            row.confidence,
+            row.boost,
+            row.successes,
+            row.failures,
+            row.name,
+            if row.crystallized {
+                "  [crystallized]"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints one procedure.
+pub(crate) fn procedure(out: &mut impl Write, p: &ProcedureView) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}  {}",
+        p.name,
+        if p.crystallized { "[crystallized]" } else { "" }
+    )?;
+    writeln!(out, "  id          {}", p.id)?;
+    writeln!(out, "  space       {}", p.space)?;
+    writeln!(out, "  kind        {}", p.kind)?;
+    if !p.description.is_empty() {
+        writeln!(out, "  description {}", p.description)?;
+    }
+    writeln!(out, "  tags        {}", p.tags.join(", "))?;
+    writeln!(
+        out,
+        "  outcomes    {} successes, {} failures ({} agents with successes), mean {:.0} ms",
+        p.successes, p.failures, p.success_agents, p.mean_duration_ms
+    )?;
+    writeln!(
+        out,
+        "  score       {:.3} = confidence {:.3} + boost {:.3} (rate {:.3})",
+        p.score, p.confidence, p.boost, p.rate
+    )?;
+    for (tag, c) in &p.contexts {
+        writeln!(
+            out,
+            "  context     {tag}: {} s / {} f",
+            c.successes, c.failures
+        )?;
+    }
+    for r in &p.relations {
+        let other = if r.from == p.id { &r.to } else { &r.from };
+        writeln!(
+            out,
+            "  relation    {} {:.2} {}",
+            r.kind,
+            r.strength,
+            &other[..16.min(other.len())]
+        )?;
+    }
+    if let Some(body) = &p.body {
+        writeln!(
+            out,
+            "  body        {} bytes, blake3 {}",
+            body.size,
+            &body.blake3[..16]
+        )?;
+        if let Some(cid) = &body.cid {
+            writeln!(out, "  ipfs        {cid}")?;
+        }
+        if let Some(text) = &body.text {
+            writeln!(out, "---")?;
+            writeln!(out, "{text}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the status.
+pub(crate) fn status(out: &mut impl Write, s: &StatusView) -> std::io::Result<()> {
+    writeln!(out, "peer id   {}", s.peer_id)?;
+    writeln!(out, "agent id  {}", s.agent_id)?;
+    if let Some(api) = &s.api {
+        writeln!(out, "api       http://{api}")?;
+    }
+    for addr in &s.listen_addrs {
+        writeln!(out, "listen    {addr}")?;
+    }
+    writeln!(out, "peers     {}", s.peers.len())?;
+    writeln!(out, "store     {} bytes", s.store_bytes)?;
+    writeln!(out, "content   {}", s.content.mode)?;
+    for space in &s.spaces {
+        writeln!(
+            out,
+            "space     {}: {} procedures, {} ops from {} authors, digest {}",
+            space.name,
+            space.procedures,
+            space.ops,
+            space.version_vector.len(),
+            &space.digest[..16]
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints peers.
+pub(crate) fn peers(out: &mut impl Write, peers: &[PeerView]) -> std::io::Result<()> {
+    if peers.is_empty() {
+        return writeln!(out, "(no peers)");
+    }
+    for p in peers {
+        writeln!(out, "{}  {}", p.peer_id, p.addrs.join(" "))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The node's configuration: `knack.toml` in the data directory, overridable by flags.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use knack_crdt::SpaceName;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// The config file's name inside the data directory.
+pub const CONFIG_FILE: &str = "knack.toml";
+/// The space every node joins.
+pub const DEFAULT_SPACE: &str = "default";
+
+/// How a node runs. Every field has a default that keeps the node on loopback, with no
+/// discovery beyond the peers it is told about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// libp2p listen addresses (TCP and QUIC). Port 0 picks a free port.
+    pub listen: Vec<Multiaddr>,
+    /// The HTTP API address (loopback; port 0 picks a free port).
+    pub api: SocketAddr,
+    /// Peers to dial at start and keep dialing (with or without `/p2p/<peer id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Spaces to join (the `default` space is always joined).
+    pub spaces: Vec<SpaceName>,
+    /// Find peers on the LAN by mDNS (multicast on every interface): off unless asked for.
+    pub mdns: bool,
+    /// Run a Kademlia DHT over the known peers (no public bootstrap list, ever).
+    pub kademlia: bool,
+    /// Listen and dial over QUIC as well as TCP.
+    pub quic: bool,
+    /// Anti-entropy rounds with each peer, in milliseconds.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/0"
+                    .parse()
+                    .expect("a valid literal multiaddr"),
+                "/ip4/127.0.0.1/udp/0/quic-v1"
+                    .parse()
+                    .expect("a valid literal multiaddr"),
+            ],
+            api: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            bootstrap: Vec::new(),
+            spaces: Vec::new(),
+            mdns: false,
+            kademlia: true,
+            quic: true,
+            sync_interval_ms: 5_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `knack.toml` from `dir` (the defaults when the file does not exist).
+    pub fn load(dir: &Path) -> Result<Config, NodeError> {
+        let path = dir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| NodeError::Config {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(NodeError::io(&path, e)),
+        }
+    }
+
+    /// Writes the config to `knack.toml` in `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), NodeError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = toml::to_string_pretty(self).map_err(|e| NodeError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(&path, text).map_err(|e| NodeError::io(&path, e))
+    }
+
+    /// The spaces to join: `default` plus the configured ones, without duplicates, in order.
+    pub fn all_spaces(&self) -> Vec<SpaceName> {
+        let mut out: Vec<SpaceName> = Vec::new();
+        let default = SpaceName::new(DEFAULT_SPACE).expect("a valid literal space name");
+        for space in std::iter::once(default).chain(self.spaces.iter().cloned()) {
+            if !out.contains(&space) {
+                out.push(space);
+            }
+        }
+        out
+    }
+}

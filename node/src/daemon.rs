@@ -1,0 +1,107 @@
+//! `knack run`: the node and its HTTP API in the foreground until SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use knack_crdt::SpaceName;
+use tokio::sync::oneshot;
+
+use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::dirs::{API_ADDR_FILE, read_token};
+use crate::node::NodeBuilder;
+
+/// Runs the daemon of `dir` until a stop signal.
+pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let token = read_token(dir)?;
+    let mut config = Config::load(dir)?;
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
+    }
+    if let Some(api) = args.api {
+        config.api = api;
+    }
+    config.bootstrap.extend(args.bootstrap);
+    for name in args.spaces {
+        config.spaces.push(SpaceName::new(name)?);
+    }
+    config.mdns |= args.mdns;
+    if let Some(ms) = args.sync_interval_ms {
+        config.sync_interval_ms = ms;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(dir, config, token))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> {
+    let api_addr = config.api;
+    let node = NodeBuilder::new(dir).config(config).build().await?;
+    let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let addr_file = dir.join(API_ADDR_FILE);
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let api = tokio::spawn(crate::api::serve(
+        node.clone(),
+        token,
+        api_addr,
+        move |addr| {
+            let _ = bound_tx.send(addr);
+        },
+        async move {
+            let _ = api_stopped.await;
+        },
+    ));
+    let bound = bound_rx.await.context("the HTTP API did not start")?;
+    node.set_api_addr(bound).await;
+    std::fs::write(&addr_file, bound.to_string())
+        .with_context(|| format!("writing {}", addr_file.display()))?;
+    tracing::info!(peer_id = %node.peer_id(), api = %bound, "knack node running");
+    println!(
+        "knack node {} running; API on http://{bound}",
+        node.peer_id()
+    );
+
+    wait_for_signal().await;
+    tracing::info!("stopping");
+    let _ = std::fs::remove_file(&addr_file);
+    let _ = stop_api.send(());
+    let _ = api.await;
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,70 @@
+//! The node's error type.
+
+use std::path::Path;
+
+use knack_crdt::CrdtError;
+use knack_protocol::ProtocolError;
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+/// Everything that can go wrong in a node.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("config {path}: {reason}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data directory was never initialised.
+    #[error("{0} is not a knack data directory: run `knack init` first")]
+    NotInitialised(String),
+    /// The identity key cannot be read.
+    #[error("identity key {path}: {reason}")]
+    Identity {
+        /// The key file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A request the memory model refuses (bad input, unknown procedure, frozen body, ...).
+    #[error(transparent)]
+    Crdt(#[from] CrdtError),
+    /// A protocol failure.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The space is not joined by this node.
+    #[error("this node has not joined space {0:?}")]
+    UnknownSpace(String),
+    /// The libp2p swarm could not start.
+    #[error("network: {0}")]
+    Network(String),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl NodeError {
+    /// An IO error about `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        NodeError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Prometheus metrics of a node (`/metrics`), in one registry shared with libp2p's own.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A `reason` label (why an envelope was rejected).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The reason.
+    pub reason: String,
+}
+
+/// A `direction` label: `in` or `out`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabel {
+    /// `in` or `out`.
+    pub direction: &'static str,
+}
+
+/// A `route` label (API latency).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// The route pattern.
+    pub route: String,
+}
+
+/// Every metric the node keeps.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Ops applied to a space (own and peers').
+    pub ops_applied: Counter,
+    /// Envelopes rejected, by reason.
+    pub envelopes_rejected: Family<ReasonLabel, Counter>,
+    /// Gossip messages, by direction.
+    pub gossip_messages: Family<DirectionLabel, Counter>,
+    /// Gossip payload bytes, by direction.
+    pub gossip_bytes: Family<DirectionLabel, Counter>,
+    /// Anti-entropy rounds completed.
+    pub sync_rounds: Counter,
+    /// Envelopes received by anti-entropy.
+    pub sync_envelopes_in: Counter,
+    /// Connected peers.
+    pub peers: Gauge,
+    /// Bytes the store uses on disk.
+    pub store_bytes: Gauge,
+    /// Durable flushes of the store (each may cover many writes: group commit).
+    pub store_flushes: Counter,
+    /// API requests refused as malformed, unauthorised or too large.
+    pub api_errors: Family<ReasonLabel, Counter>,
+    /// API latency in seconds, by route.
+    pub api_latency: Family<RouteLabel, Histogram>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under the `knack` prefix.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            ops_applied: Counter::default(),
+            envelopes_rejected: Family::default(),
+            gossip_messages: Family::default(),
+            gossip_bytes: Family::default(),
+            sync_rounds: Counter::default(),
+            sync_envelopes_in: Counter::default(),
+            peers: Gauge::default(),
+            store_bytes: Gauge::default(),
+            store_flushes: Counter::default(),
+            api_errors: Family::default(),
+            api_latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
+            }),
+        };
+        let r = registry.sub_registry_with_prefix("knack");
+        r.register(
+            "ops_applied",
+            "Ops applied to a space",
+            metrics.ops_applied.clone(),
+        );
+        r.register(
+            "envelopes_rejected",
+            "Envelopes rejected, by reason",
+            metrics.envelopes_rejected.clone(),
+        );
+        r.register(
+            "gossip_messages",
+            "Gossip messages, by direction",
+            metrics.gossip_messages.clone(),
+        );
+        r.register(
+            "gossip_bytes",
+            "Gossip payload bytes, by direction",
+            metrics.gossip_bytes.clone(),
+        );
+        r.register(
+            "sync_rounds",
+            "Anti-entropy rounds completed",
+            metrics.sync_rounds.clone(),
+        );
+        r.register(
+            "sync_envelopes_in",
+            "Envelopes received by anti-entropy",
+            metrics.sync_envelopes_in.clone(),
+        );
+        r.register("peers", "Connected peers", metrics.peers.clone());
+        r.register(
+            "store_bytes",
+            "Bytes the store uses on disk",
+            metrics.store_bytes.clone(),
+        );
+        r.register(
+            "store_flushes",
+            "Durable flushes of the store",
+            metrics.store_flushes.clone(),
+        );
+        r.register(
+            "api_errors",
+            "API requests refused, by reason",
+            metrics.api_errors.clone(),
+        );
+        r.register(
+            "api_latency_seconds",
+            "API latency, by route",
+            metrics.api_latency.clone(),
+        );
+        metrics
+    }
+
+    /// Counts a rejected envelope.
+    pub fn reject(&self, reason: &str) {
+        self.envelopes_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+}

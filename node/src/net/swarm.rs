@@ -1,0 +1,119 @@
+//! Building the swarm: transports (TCP + QUIC, noise, yamux), gossipsub with validation by
+//! the node, request-response for `/knack/sync/1` and `/knack/blob/1`.
+
+use std::time::Duration;
+
+use knack_crdt::SpaceName;
+use libp2p::identity::Keypair;
+use libp2p::kad::store::MemoryStore;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad, mdns, noise, ping,
+    request_response, tcp, yamux,
+};
+
+use super::{BLOB_PROTOCOL, Behaviour, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
+use crate::config::Config;
+use crate::error::NodeError;
+
+/// Connections stay open this long without traffic (gossip peers must not be dropped by the
+/// default 10 s idle timeout).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Largest gossip message: an envelope at its limit plus gossipsub's framing.
+const MAX_GOSSIP_BYTES: usize = knack_protocol::MAX_ENVELOPE_BYTES + 16 * 1024;
+/// A request-response exchange may take this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The gossip topic of a space: `knack/1/<space>`.
+pub(crate) fn topic(space: &SpaceName) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("knack/1/{space}"))
+}
+
+/// Builds the swarm for `key` with `config`.
+pub(crate) fn build_swarm(key: Keypair, config: &Config) -> Result<Swarm<Behaviour>, NodeError> {
+    let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+    let mdns_on = config.mdns;
+    let kad_on = config.kademlia;
+    let behaviour = |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+        let peer_id = key.public().to_peer_id();
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(Duration::from_millis(500))
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(MAX_GOSSIP_BYTES)
+            .message_id_fn(|m: &gossipsub::Message| {
+                gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+            })
+            .build()?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )?;
+        let rr_config = request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT);
+        let sync = request_response::Behaviour::with_codec(
+            FrameCodec::new(MAX_FRAME_BYTES),
+            [(
+                StreamProtocol::new(SYNC_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            rr_config.clone(),
+        );
+        let blob = request_response::Behaviour::with_codec(
+            FrameCodec::new(MAX_FRAME_BYTES),
+            [(
+                StreamProtocol::new(BLOB_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            rr_config,
+        );
+        let identify =
+            identify::Behaviour::new(identify::Config::new("/knack/id/1".into(), key.public()));
+        let kad = kad_on.then(|| {
+            let mut cfg = kad::Config::new(StreamProtocol::new("/knack/kad/1"));
+            cfg.set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
+            let mut k = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), cfg);
+            k.set_mode(Some(kad::Mode::Server));
+            k
+        });
+        let mdns = if mdns_on {
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
+        } else {
+            None
+        };
+        Ok(Behaviour {
+            gossipsub,
+            sync,
+            blob,
+            identify,
+            ping: ping::Behaviour::default(),
+            kad: Toggle::from(kad),
+            mdns: Toggle::from(mdns),
+        })
+    };
+    let builder = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| net(&e))?;
+    let swarm = if config.quic {
+        builder
+            .with_quic()
+            .with_behaviour(behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build()
+    } else {
+        builder
+            .with_behaviour(behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build()
+    };
+    Ok(swarm)
+}

@@ -1,0 +1,258 @@
+//! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
+
+mod commands;
+mod ingest;
+mod swarm_events;
+mod sync;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use knack_crdt::{AgentId, SpaceName};
+use knack_protocol::{Envelope, HybridClock, Inbox};
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::command::Command;
+use super::replica::Replica;
+use crate::config::Config;
+use crate::error::NodeError;
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::net::{Behaviour, topic};
+use crate::store::Store;
+
+/// Most commands taken from the queue into one group commit.
+const MAX_BATCH: usize = 256;
+/// How often the actor runs its timers (anti-entropy, redials, gauges).
+const TICK: Duration = Duration::from_millis(200);
+/// How often unconnected bootstrap peers are dialed again.
+const REDIAL_EVERY: Duration = Duration::from_secs(3);
+
+/// A writer's reply, sent once the flush covering its write is done (or failed).
+type PendingReply = Box<dyn FnOnce(Result<(), NodeError>) + Send>;
+
+/// Everything the actor is made of.
+pub(crate) struct Parts {
+    pub(crate) key: Keypair,
+    pub(crate) agent: AgentId,
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) spaces: BTreeMap<SpaceName, Replica>,
+    pub(crate) clock: HybridClock,
+    pub(crate) metrics: Metrics,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) stop: oneshot::Receiver<()>,
+    pub(crate) config: Config,
+}
+
+/// The node's actor. See the module docs of `node`.
+pub(crate) struct Actor {
+    key: Keypair,
+    agent: AgentId,
+    swarm: Swarm<Behaviour>,
+    store: Arc<dyn Store>,
+    spaces: BTreeMap<SpaceName, Replica>,
+    inbox: Inbox,
+    clock: HybridClock,
+    metrics: Metrics,
+    events: broadcast::Sender<Event>,
+    commands: mpsc::Receiver<Command>,
+    stop: oneshot::Receiver<()>,
+    config: Config,
+    sync: sync::SyncState,
+    api_addr: Option<SocketAddr>,
+    listen_addrs: Vec<Multiaddr>,
+    connected: BTreeMap<PeerId, Vec<Multiaddr>>,
+    last_redial: std::time::Instant,
+    /// Envelopes written since the last flush, published once it completes.
+    unpublished: Vec<Envelope>,
+    /// Replies waiting for the flush that makes their writes durable.
+    unacknowledged: Vec<PendingReply>,
+    /// Remote peers' addresses learned by identify (for Kademlia).
+    identified: HashMap<PeerId, Vec<Multiaddr>>,
+}
+
+impl Actor {
+    pub(crate) fn new(parts: Parts) -> Actor {
+        let sync = sync::SyncState::new(&parts.config, parts.spaces.keys());
+        Actor {
+            key: parts.key,
+            agent: parts.agent,
+            swarm: parts.swarm,
+            store: parts.store,
+            spaces: parts.spaces,
+            inbox: Inbox::new(),
+            clock: parts.clock,
+            metrics: parts.metrics,
+            events: parts.events,
+            commands: parts.commands,
+            stop: parts.stop,
+            config: parts.config,
+            sync,
+            api_addr: None,
+            listen_addrs: Vec::new(),
+            connected: BTreeMap::new(),
+            last_redial: std::time::Instant::now(),
+            unpublished: Vec::new(),
+            unacknowledged: Vec::new(),
+            identified: HashMap::new(),
+        }
+    }
+
+    /// Listens, subscribes to every space's topic and dials the bootstrap peers.
+    pub(crate) fn start(&mut self) -> Result<(), NodeError> {
+        for addr in self.config.listen.clone() {
+            let is_quic = addr
+                .iter()
+                .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1));
+            if is_quic && !self.config.quic {
+                continue;
+            }
+            self.swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Network(format!("cannot listen on {addr}: {e}")))?;
+        }
+        let names: Vec<SpaceName> = self.spaces.keys().cloned().collect();
+        for name in names {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&topic(&name))
+                .map_err(|e| NodeError::Network(e.to_string()))?;
+        }
+        self.dial_bootstrap();
+        Ok(())
+    }
+
+    /// Serves until stopped, then flushes and snapshots.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut self.stop => break,
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_commands(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        self.commit();
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        tracing::info!("node stopped");
+    }
+
+    /// Runs timers: anti-entropy rounds, redials, gauges.
+    fn on_tick(&mut self) {
+        self.poll_sync();
+        if self.last_redial.elapsed() >= REDIAL_EVERY {
+            self.last_redial = std::time::Instant::now();
+            self.dial_bootstrap();
+        }
+        self.metrics
+            .store_bytes
+            .set(self.store.size_on_disk() as i64);
+        self.commit();
+    }
+
+    /// Dials every bootstrap address whose peer is not connected.
+    fn dial_bootstrap(&mut self) {
+        for addr in self.config.bootstrap.clone() {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            });
+            if peer.is_some_and(|p| self.connected.contains_key(&p)) {
+                continue;
+            }
+            if peer.is_none() && self.connected.values().flatten().any(|a| *a == addr) {
+                continue;
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::debug!(%addr, error = %e, "dial failed");
+            }
+        }
+    }
+
+    /// Makes every write so far durable, then publishes the new envelopes and answers the
+    /// writers. A failed flush fails every waiting write (nothing is published).
+    fn commit(&mut self) {
+        if self.unacknowledged.is_empty() && self.unpublished.is_empty() {
+            return;
+        }
+        let flushed = self.store.flush();
+        self.metrics.store_flushes.inc();
+        let replies = std::mem::take(&mut self.unacknowledged);
+        let envelopes = std::mem::take(&mut self.unpublished);
+        match flushed {
+            Ok(()) => {
+                for envelope in envelopes {
+                    self.publish(&envelope);
+                }
+                for reply in replies {
+                    reply(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store flush failed: writes not acknowledged");
+                let message = e.to_string();
+                for reply in replies {
+                    reply(Err(NodeError::Store(crate::store::StoreError::Corrupt(
+                        message.clone(),
+                    ))));
+                }
+            }
+        }
+    }
+
+    /// Sends an envelope on its space's gossip topic.
+    fn publish(&mut self, envelope: &Envelope) {
+        let bytes = envelope.as_bytes().to_vec();
+        let len = bytes.len() as u64;
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic(envelope.space()), bytes)
+        {
+            Ok(_) => {
+                self.metrics.gossip_messages.get_or_create(&out()).inc();
+                self.metrics.gossip_bytes.get_or_create(&out()).inc_by(len);
+            }
+            // No peer yet, or none subscribed: anti-entropy delivers it later.
+            Err(e) => tracing::debug!(error = %e, "gossip publish skipped"),
+        }
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// The `out` direction label.
+fn out() -> crate::metrics::DirectionLabel {
+    crate::metrics::DirectionLabel { direction: "out" }
+}
+
+/// The `in` direction label.
+fn inbound() -> crate::metrics::DirectionLabel {
+    crate::metrics::DirectionLabel { direction: "in" }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the node is where time enters knack).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,296 @@
+//! Serving commands: writes (group-committed) and queries.
+
+use knack_crdt::{CrdtError, Delta, Hlc, NewProcedure, Space, SpaceName};
+use knack_protocol::Envelope;
+
+use super::{Actor, MAX_BATCH, wall_ms};
+use crate::error::NodeError;
+use crate::event::Event;
+use crate::node::command::{Command, Reply};
+use crate::node::replica::key_of;
+use crate::status::{ContentStatus, PeerView, SpaceStatus, StatusView};
+use crate::views::{ProcedureView, RankedView};
+
+/// Most changes in one op: a success whose contagion reaches thousands of procedures is
+/// written as several ops rather than refused.
+const MAX_CHANGES_PER_OP: usize = 512;
+
+impl Actor {
+    /// Serves `first` and every command already queued behind it, then commits the writes.
+    pub(super) fn on_commands(&mut self, first: crate::node::command::Command) {
+        self.on_command(first);
+        for _ in 1..MAX_BATCH {
+            match self.commands.try_recv() {
+                Ok(command) => self.on_command(command),
+                Err(_) => break,
+            }
+        }
+        self.commit();
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Add { space, new, reply } => {
+                let nonce: u64 = rand::random();
+                let mut id = None;
+                let result = self.write(&space, |s, agent, at| {
+                    let (pid, delta) = s.add_procedure(
+                        agent,
+                        at,
+                        NewProcedure {
+                            nonce,
+                            name: new.name,
+                            description: new.description,
+                            kind: new.kind,
+                            tags: new.tags,
+                            body: new.body,
+                        },
+                    )?;
+                    id = Some(pid);
+                    Ok(delta)
+                });
+                self.after_write(result, reply, move |()| {
+                    id.ok_or_else(|| NodeError::Network("add produced no id".into()))
+                });
+            }
+            Command::Edit {
+                space,
+                id,
+                edit,
+                reply,
+            } => {
+                let result = self.write(&space, |s, agent, at| s.edit(agent, at, id, edit));
+                self.after_write(result, reply, Ok);
+            }
+            Command::Outcome {
+                space,
+                id,
+                outcome,
+                reply,
+            } => {
+                let result = self.write(&space, |s, agent, at| {
+                    s.record_outcome(agent, at, id, &outcome)
+                });
+                let view = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|_| self.view(&space, id).ok());
+                self.after_write(result, reply, move |()| {
+                    view.ok_or(NodeError::Crdt(CrdtError::UnknownProcedure(id)))
+                });
+            }
+            Command::Link {
+                space,
+                from,
+                to,
+                kind,
+                strength,
+                reply,
+            } => {
+                let result = self.write(&space, |s, agent, at| match strength {
+                    Some(strength) => s.link(agent, at, from, to, kind, strength),
+                    None => s.unlink(agent, at, from, to, kind),
+                });
+                self.after_write(result, reply, Ok);
+            }
+            Command::Get { space, id, reply } => {
+                let _ = reply.send(self.view(&space, id));
+            }
+            Command::Top {
+                space,
+                n,
+                filter,
+                reply,
+            } => {
+                let result = self.replica(&space).map(|r| {
+                    r.space
+                        .top(n, &filter, wall_ms())
+                        .iter()
+                        .map(|row| RankedView::of(&r.space, row, None))
+                        .collect()
+                });
+                let _ = reply.send(result);
+            }
+            Command::Search {
+                space,
+                query,
+                n,
+                reply,
+            } => {
+                let result = if query.len() > crate::search::MAX_QUERY_BYTES {
+                    Err(NodeError::Crdt(CrdtError::TooLong {
+                        field: "query",
+                        len: query.len(),
+                        max: crate::search::MAX_QUERY_BYTES,
+                    }))
+                } else {
+                    self.replica(&space).map(|r| {
+                        crate::search::search(&r.space, &query, n, wall_ms())
+                            .iter()
+                            .map(|(row, relevance)| RankedView::of(&r.space, row, Some(*relevance)))
+                            .collect()
+                    })
+                };
+                let _ = reply.send(result);
+            }
+            Command::Peers { reply } => {
+                let peers = self
+                    .connected
+                    .iter()
+                    .map(|(peer, addrs)| PeerView {
+                        peer_id: peer.to_string(),
+                        addrs: addrs.iter().map(ToString::to_string).collect(),
+                    })
+                    .collect();
+                let _ = reply.send(Ok(peers));
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(Ok(self.status()));
+            }
+            Command::SetApiAddr { addr, reply } => {
+                self.api_addr = Some(addr);
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    /// Answers a write once it is durable: on success the reply waits for the next commit.
+    fn after_write<T: Send + 'static>(
+        &mut self,
+        result: Result<(), NodeError>,
+        reply: Reply<T>,
+        answer: impl FnOnce(()) -> Result<T, NodeError> + Send + 'static,
+    ) {
+        match result {
+            Ok(()) => self.unacknowledged.push(Box::new(move |flushed| {
+                let _ = reply.send(flushed.and_then(answer));
+            })),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    pub(super) fn replica(
+        &self,
+        space: &SpaceName,
+    ) -> Result<&crate::node::replica::Replica, NodeError> {
+        self.spaces
+            .get(space)
+            .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))
+    }
+
+    fn view(
+        &self,
+        space: &SpaceName,
+        id: knack_crdt::ProcedureId,
+    ) -> Result<ProcedureView, NodeError> {
+        let replica = self.replica(space)?;
+        let p = replica
+            .space
+            .procedure(&id)
+            .ok_or(NodeError::Crdt(CrdtError::UnknownProcedure(id)))?;
+        Ok(ProcedureView::of(&replica.space, &p, wall_ms()))
+    }
+
+    /// Authors a delta with `author` at a fresh timestamp and writes it as this node's next
+    /// op(s): sealed, appended to the store (durable at the next commit) and applied.
+    pub(super) fn write(
+        &mut self,
+        space: &SpaceName,
+        author: impl FnOnce(&Space, knack_crdt::AgentId, Hlc) -> Result<Delta, CrdtError>,
+    ) -> Result<(), NodeError> {
+        let at = self.clock.now(wall_ms());
+        let replica = self.replica(space)?;
+        let delta = author(&replica.space, self.agent, at)?;
+        self.write_delta(space, at, delta)
+    }
+
+    /// Writes an authored delta as this node's next op(s).
+    pub(super) fn write_delta(
+        &mut self,
+        space: &SpaceName,
+        at: Hlc,
+        delta: Delta,
+    ) -> Result<(), NodeError> {
+        let mut chunks: Vec<Vec<knack_crdt::Change>> = Vec::new();
+        let mut changes = delta.changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            chunks.push(changes.by_ref().take(MAX_CHANGES_PER_OP).collect());
+        }
+        let mut at = Some(at);
+        for chunk in chunks {
+            let hlc = at.take().unwrap_or_else(|| self.clock.now(wall_ms()));
+            let seq = self.replica(space)?.vv.get(&self.agent) + 1;
+            let envelope = Envelope::seal(
+                &self.key,
+                space.clone(),
+                seq,
+                vec![(hlc, Delta::new(chunk))],
+            )?;
+            self.store
+                .append_envelope(&key_of(&envelope), envelope.as_bytes())?;
+            let agent = self.agent;
+            let replica = self
+                .spaces
+                .get_mut(space)
+                .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
+            let applied = replica.apply(&envelope);
+            self.metrics.ops_applied.inc_by(applied.ops);
+            self.emit(Event::Applied {
+                space: space.to_string(),
+                author: agent.to_hex(),
+                first_seq: envelope.first_seq(),
+                last_seq: envelope.last_seq(),
+                procedures: applied.procedures.iter().map(|p| p.to_hex()).collect(),
+                local: true,
+                written_ms: hlc.wall_ms,
+                applied_ms: wall_ms(),
+            });
+            self.unpublished.push(envelope);
+        }
+        Ok(())
+    }
+
+    /// Writes the crystallization transitions the counts of `space` call for, if any.
+    pub(super) fn propose_crystal_transitions(&mut self, space: &SpaceName) {
+        let Ok(replica) = self.replica(space) else {
+            return;
+        };
+        let delta = replica.space.crystal_transitions();
+        if delta.is_empty() {
+            return;
+        }
+        let at = self.clock.now(wall_ms());
+        if let Err(e) = self.write_delta(space, at, delta) {
+            tracing::warn!(error = %e, "could not write crystallization transitions");
+        }
+    }
+
+    fn status(&self) -> StatusView {
+        StatusView {
+            peer_id: self.swarm.local_peer_id().to_string(),
+            agent_id: self.agent.to_hex(),
+            listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
+            api: self.api_addr.map(|a| a.to_string()),
+            peers: self.connected.keys().map(ToString::to_string).collect(),
+            spaces: self
+                .spaces
+                .iter()
+                .map(|(name, r)| SpaceStatus {
+                    name: name.to_string(),
+                    digest: r.space.digest().to_string(),
+                    ops: r.vv.total_ops(),
+                    procedures: r.space.len(),
+                    version_vector: r.vv.iter().map(|(a, s)| (a.to_hex(), s)).collect(),
+                    buffered_ops: self.inbox.stats().buffered_ops,
+                })
+                .collect(),
+            store_bytes: self.store.size_on_disk(),
+            content: ContentStatus {
+                mode: "embedded: inline bodies in ops; no IPFS endpoint configured".into(),
+                ipfs: None,
+            },
+        }
+    }
+}

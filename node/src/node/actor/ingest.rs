@@ -1,0 +1,68 @@
+//! Taking in envelopes from peers (gossip and anti-entropy): decode, verify, order, store,
+//! apply.
+
+use knack_protocol::{Admitted, Envelope, ProtocolError};
+
+use super::{Actor, wall_ms};
+use crate::event::Event;
+use crate::node::replica::key_of;
+
+/// What became of an envelope from a peer.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Ingested {
+    /// Its new ops (and any it unblocked) were applied.
+    Applied,
+    /// It waits in the inbox for earlier ops.
+    Buffered,
+    /// It is for a space this node has not joined.
+    OtherSpace,
+}
+
+impl Actor {
+    /// Decodes, verifies and orders an envelope from a peer, then stores and applies every op
+    /// that became ready. Fails for an envelope that must be rejected (or is already known:
+    /// `Replayed`, which is not misbehaviour).
+    pub(super) fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, ProtocolError> {
+        let envelope = Envelope::decode(bytes)?;
+        envelope.verify()?;
+        let space = envelope.space().clone();
+        let Some(replica) = self.spaces.get(&space) else {
+            return Ok(Ingested::OtherSpace);
+        };
+        if let Some((hlc, _)) = envelope.entries().last() {
+            self.clock.observe(*hlc, wall_ms())?;
+        }
+        let ready = match self.inbox.admit(&replica.vv, envelope)? {
+            Admitted::Ready(ready) => ready,
+            Admitted::Buffered { .. } => return Ok(Ingested::Buffered),
+        };
+        for r in ready {
+            if let Err(e) = self
+                .store
+                .append_envelope(&key_of(&r.envelope), r.envelope.as_bytes())
+            {
+                // Not stored, so not applied either: the version vector stays behind and
+                // anti-entropy fetches the ops again.
+                tracing::error!(error = %e, "store append failed");
+                break;
+            }
+            let Some(replica) = self.spaces.get_mut(&space) else {
+                break;
+            };
+            let applied = replica.apply_ops(&r.ops);
+            self.metrics.ops_applied.inc_by(applied.ops);
+            self.emit(Event::Applied {
+                space: space.to_string(),
+                author: r.envelope.author().to_hex(),
+                first_seq: r.ops.first().map_or(0, |o| o.seq),
+                last_seq: r.envelope.last_seq(),
+                procedures: applied.procedures.iter().map(|p| p.to_hex()).collect(),
+                local: false,
+                written_ms: applied.last_hlc.map_or(0, |h| h.wall_ms),
+                applied_ms: wall_ms(),
+            });
+        }
+        self.propose_crystal_transitions(&space);
+        Ok(Ingested::Applied)
+    }
+}

@@ -1,0 +1,153 @@
+//! Reacting to the swarm: connections, gossip, anti-entropy, identify, mDNS.
+
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, mdns};
+
+use super::ingest::Ingested;
+use super::{Actor, inbound};
+use crate::event::Event;
+use crate::net::BehaviourEvent;
+
+impl Actor {
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                let fresh = !self.connected.contains_key(&peer_id);
+                let addrs = self.connected.entry(peer_id).or_default();
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+                if fresh {
+                    self.metrics.peers.set(self.connected.len() as i64);
+                    self.sync_peer_connected(peer_id);
+                    self.emit(Event::PeerConnected {
+                        peer: peer_id.to_string(),
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.connected.remove(&peer_id);
+                self.metrics.peers.set(self.connected.len() as i64);
+                self.sync_peer_disconnected(&peer_id);
+                self.emit(Event::PeerDisconnected {
+                    peer: peer_id.to_string(),
+                });
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                self.metrics.gossip_messages.get_or_create(&inbound()).inc();
+                self.metrics
+                    .gossip_bytes
+                    .get_or_create(&inbound())
+                    .inc_by(message.data.len() as u64);
+                let acceptance = match self.ingest(&message.data) {
+                    Ok(Ingested::Applied) => MessageAcceptance::Accept,
+                    Ok(Ingested::Buffered) => {
+                        // Valid, but ops are missing before it: forward it, and ask the peer
+                        // that sent it for the gap right away.
+                        self.sync_peer_connected(propagation_source);
+                        MessageAcceptance::Accept
+                    }
+                    Ok(Ingested::OtherSpace) => MessageAcceptance::Ignore,
+                    Err(knack_protocol::ProtocolError::Replayed { .. }) => {
+                        MessageAcceptance::Ignore
+                    }
+                    Err(e) => {
+                        self.metrics.reject(e.reason());
+                        tracing::debug!(peer = %propagation_source, error = %e, "gossip envelope rejected");
+                        MessageAcceptance::Reject
+                    }
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                self.commit();
+            }
+            BehaviourEvent::Gossipsub(_) => {}
+            BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            BehaviourEvent::Blob(event) => self.on_blob_event(event),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    for addr in &info.listen_addrs {
+                        kad.add_address(&peer_id, addr.clone());
+                    }
+                }
+                self.identified.insert(peer_id, info.listen_addrs);
+            }
+            BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) | BehaviourEvent::Kad(_) => {}
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if !self.connected.contains_key(&peer) {
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(_) => {}
+        }
+    }
+
+    /// `/knack/blob/1`: serves small blobs from the store (the content tier is a later issue).
+    fn on_blob_event(&mut self, event: libp2p::request_response::Event<Vec<u8>, Vec<u8>>) {
+        use knack_protocol::{BlobRequest, BlobResponse};
+        if let libp2p::request_response::Event::Message {
+            message:
+                libp2p::request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        } = event
+        {
+            let response = match BlobRequest::decode(&request) {
+                Ok(req) => match self.store.blob(&req.hash) {
+                    Ok(Some(bytes)) => {
+                        let start = (req.offset as usize).min(bytes.len());
+                        let end = start.saturating_add(req.chunk_len()).min(bytes.len());
+                        BlobResponse::Chunk {
+                            hash: req.hash,
+                            offset: start as u64,
+                            total_size: bytes.len() as u64,
+                            data: bytes[start..end].to_vec(),
+                        }
+                    }
+                    _ => BlobResponse::NotFound { hash: req.hash },
+                },
+                Err(e) => {
+                    self.metrics.reject(e.reason());
+                    return;
+                }
+            };
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .blob
+                .send_response(channel, response.encode());
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Anti-entropy over `/knack/sync/1`: the protocol crate's sans-IO engine driven by the swarm.
+
+use std::collections::{BTreeMap, HashMap};
+
+use knack_crdt::{AgentId, SpaceName};
+use knack_protocol::sync::Batch;
+use knack_protocol::{
+    OpLog, SyncConfig, SyncEngine, SyncOutput, SyncRequest, SyncResponse, VersionVector,
+};
+use libp2p::PeerId;
+use libp2p::request_response::{self, OutboundRequestId};
+
+use super::{Actor, wall_ms};
+use crate::config::Config;
+use crate::node::replica::Replica;
+use crate::store::Store;
+
+/// The engine and the requests in flight.
+pub(crate) struct SyncState {
+    engine: SyncEngine<PeerId>,
+    in_flight: HashMap<OutboundRequestId, PeerId>,
+}
+
+impl SyncState {
+    pub(crate) fn new<'a>(config: &Config, spaces: impl Iterator<Item = &'a SpaceName>) -> Self {
+        let mut engine = SyncEngine::new(SyncConfig {
+            interval_ms: config.sync_interval_ms,
+            request_timeout_ms: 30_000,
+            backoff_base_ms: 500,
+            backoff_max_ms: 30_000,
+            response_budget_bytes: 1 << 20,
+        });
+        for space in spaces {
+            engine.add_space(space.clone());
+        }
+        SyncState {
+            engine,
+            in_flight: HashMap::new(),
+        }
+    }
+}
+
+/// The node's op log as the engine reads it: version vectors from memory, envelopes from the
+/// store.
+struct NodeLog<'a> {
+    store: &'a dyn Store,
+    spaces: &'a BTreeMap<SpaceName, Replica>,
+}
+
+impl OpLog for NodeLog<'_> {
+    fn version_vector(&self, space: &SpaceName) -> VersionVector {
+        self.spaces
+            .get(space)
+            .map(|r| r.vv.clone())
+            .unwrap_or_default()
+    }
+
+    fn envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+        budget_bytes: usize,
+    ) -> Batch {
+        match self
+            .store
+            .envelopes_after(space, author, after_seq, budget_bytes)
+        {
+            Ok(found) => Batch {
+                upto: found.last().map_or(after_seq, |(key, _)| key.last_seq),
+                envelopes: found.into_iter().map(|(_, bytes)| bytes).collect(),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "reading the op log for anti-entropy");
+                Batch {
+                    envelopes: Vec::new(),
+                    upto: after_seq,
+                }
+            }
+        }
+    }
+}
+
+impl Actor {
+    pub(super) fn sync_peer_connected(&mut self, peer: PeerId) {
+        self.sync.engine.peer_connected(peer, wall_ms());
+    }
+
+    pub(super) fn sync_peer_disconnected(&mut self, peer: &PeerId) {
+        self.sync.engine.peer_disconnected(peer);
+    }
+
+    /// Sends the rounds that are due.
+    pub(super) fn poll_sync(&mut self) {
+        let log = NodeLog {
+            store: self.store.as_ref(),
+            spaces: &self.spaces,
+        };
+        let requests = self.sync.engine.poll_requests(wall_ms(), &log);
+        for (peer, request) in requests {
+            self.send_sync_request(peer, &request);
+        }
+    }
+
+    fn send_sync_request(&mut self, peer: PeerId, request: &SyncRequest) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, request.encode());
+        self.sync.in_flight.insert(id, peer);
+    }
+
+    pub(super) fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let request = match SyncRequest::decode(&request) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.metrics.reject(e.reason());
+                            tracing::debug!(%peer, error = %e, "bad sync request");
+                            return; // dropping the channel fails the peer's request
+                        }
+                    };
+                    let log = NodeLog {
+                        store: self.store.as_ref(),
+                        spaces: &self.spaces,
+                    };
+                    let (response, pushed) = self.sync.engine.handle_request(&peer, request, &log);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, response.encode());
+                    self.ingest_all(peer, pushed);
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    self.sync.in_flight.remove(&request_id);
+                    let response = match SyncResponse::decode(&response) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.metrics.reject(e.reason());
+                            self.sync.engine.request_failed(&peer, wall_ms());
+                            return;
+                        }
+                    };
+                    let log = NodeLog {
+                        store: self.store.as_ref(),
+                        spaces: &self.spaces,
+                    };
+                    let outputs =
+                        self.sync
+                            .engine
+                            .handle_response(&peer, response, wall_ms(), &log);
+                    self.metrics.sync_rounds.inc();
+                    for output in outputs {
+                        match output {
+                            SyncOutput::Ingest {
+                                peer, envelopes, ..
+                            } => {
+                                self.metrics
+                                    .sync_envelopes_in
+                                    .inc_by(envelopes.len() as u64);
+                                self.ingest_all(peer, envelopes);
+                            }
+                            SyncOutput::Send { peer, request } => {
+                                self.send_sync_request(peer, &request)
+                            }
+                        }
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.sync.in_flight.remove(&request_id);
+                tracing::debug!(%peer, %error, "sync request failed");
+                self.sync.engine.request_failed(&peer, wall_ms());
+            }
+            request_response::Event::InboundFailure { .. }
+            | request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn ingest_all(&mut self, peer: PeerId, envelopes: Vec<Vec<u8>>) {
+        for bytes in envelopes {
+            if let Err(e) = self.ingest(&bytes)
+                && !matches!(e, knack_protocol::ProtocolError::Replayed { .. })
+            {
+                self.metrics.reject(e.reason());
+                tracing::debug!(%peer, error = %e, "envelope from anti-entropy rejected");
+            }
+        }
+        self.commit();
+    }
+}

@@ -1,0 +1,111 @@
+//! [`NodeBuilder`]: from a data directory and a config to a running node.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use knack_protocol::{DEFAULT_MAX_DRIFT_MS, HybridClock};
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::actor::Actor;
+use super::handle::{Node, NodeInfo, ShutdownHandle};
+use super::replica::Replica;
+use crate::config::Config;
+use crate::dirs::DB_DIR;
+use crate::error::NodeError;
+use crate::metrics::Metrics;
+use crate::store::{SledStore, Store};
+
+/// Commands waiting for the actor.
+const COMMAND_QUEUE: usize = 1024;
+/// Events kept for slow subscribers.
+const EVENT_QUEUE: usize = 4096;
+
+/// Builds a [`Node`].
+#[derive(Debug)]
+pub struct NodeBuilder {
+    dir: PathBuf,
+    config: Option<Config>,
+}
+
+impl NodeBuilder {
+    /// A node whose identity and store live in `dir` (created if needed).
+    pub fn new(dir: &Path) -> Self {
+        NodeBuilder {
+            dir: dir.to_path_buf(),
+            config: None,
+        }
+    }
+
+    /// Uses `config` instead of the data directory's `knack.toml`.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Opens the store, restores every space, starts the swarm (listening, dialing the
+    /// bootstrap peers) and the actor.
+    pub async fn build(self) -> Result<Node, NodeError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| NodeError::io(&self.dir, e))?;
+        let config = match self.config {
+            Some(config) => config,
+            None => Config::load(&self.dir)?,
+        };
+        let key = crate::identity::create(&self.dir)?;
+        let agent = knack_protocol::agent_id(&key).ok_or_else(|| NodeError::Identity {
+            path: self.dir.display().to_string(),
+            reason: "not an ed25519 key".into(),
+        })?;
+        let peer_id = key.public().to_peer_id();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&self.dir.join(DB_DIR))?);
+
+        let mut spaces = BTreeMap::new();
+        let mut latest = knack_crdt::Hlc::default();
+        let mut names = config.all_spaces();
+        for stored in store.spaces()? {
+            if !names.contains(&stored) {
+                names.push(stored);
+            }
+        }
+        for name in names {
+            let (replica, hlc) = Replica::restore(store.as_ref(), &name)?;
+            latest = latest.max(hlc);
+            spaces.insert(name, replica);
+        }
+        let clock = HybridClock::resume(latest, DEFAULT_MAX_DRIFT_MS);
+
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let swarm = crate::net::build_swarm(key.clone(), &config)?;
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let mut actor = Actor::new(super::actor::Parts {
+            key,
+            agent,
+            swarm,
+            store,
+            spaces,
+            clock,
+            metrics: metrics.clone(),
+            events: events_tx.clone(),
+            commands: commands_rx,
+            stop: stop_rx,
+            config,
+        });
+        actor.start()?;
+        let done = tokio::spawn(actor.run());
+        Ok(Node {
+            commands: commands_tx,
+            events: events_tx,
+            metrics,
+            registry: Arc::new(std::sync::Mutex::new(registry)),
+            shutdown: Arc::new(tokio::sync::Mutex::new(Some(ShutdownHandle {
+                stop: stop_tx,
+                done,
+            }))),
+            info: Arc::new(NodeInfo { peer_id, agent }),
+        })
+    }
+}

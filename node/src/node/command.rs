@@ -1,0 +1,85 @@
+//! The commands a [`super::Node`] handle sends to the node's actor, each with its reply channel.
+
+use knack_crdt::{
+    Body, Edit, Filter, Outcome, ProcedureId, ProcedureKind, RelationKind, SpaceName,
+};
+use tokio::sync::oneshot;
+
+use crate::error::NodeError;
+use crate::status::{PeerView, StatusView};
+use crate::views::{ProcedureView, RankedView};
+
+/// Where an answer goes.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// A procedure to add, as a client gives it (the node picks the creation nonce).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProcedureRequest {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Kind.
+    pub kind: ProcedureKind,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Body.
+    pub body: Body,
+}
+
+/// One request to the actor.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Add {
+        space: SpaceName,
+        new: NewProcedureRequest,
+        reply: Reply<ProcedureId>,
+    },
+    Edit {
+        space: SpaceName,
+        id: ProcedureId,
+        edit: Edit,
+        reply: Reply<()>,
+    },
+    Outcome {
+        space: SpaceName,
+        id: ProcedureId,
+        outcome: Outcome,
+        reply: Reply<ProcedureView>,
+    },
+    Link {
+        space: SpaceName,
+        from: ProcedureId,
+        to: ProcedureId,
+        kind: RelationKind,
+        strength: Option<f64>,
+        reply: Reply<()>,
+    },
+    Get {
+        space: SpaceName,
+        id: ProcedureId,
+        reply: Reply<ProcedureView>,
+    },
+    Top {
+        space: SpaceName,
+        n: usize,
+        filter: Filter,
+        reply: Reply<Vec<RankedView>>,
+    },
+    Search {
+        space: SpaceName,
+        query: String,
+        n: usize,
+        reply: Reply<Vec<RankedView>>,
+    },
+    Peers {
+        reply: Reply<Vec<PeerView>>,
+    },
+    Status {
+        reply: Reply<StatusView>,
+    },
+    SetApiAddr {
+        addr: std::net::SocketAddr,
+        reply: Reply<()>,
+    },
+}

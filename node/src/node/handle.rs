@@ -1,0 +1,224 @@
+//! [`Node`]: the cheap, cloneable handle through which an embedding program, the HTTP API and
+//! the tests talk to a running node.
+
+use std::sync::Arc;
+
+use knack_crdt::{Edit, Filter, Outcome, ProcedureId, RelationKind, SpaceName};
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::command::{Command, NewProcedureRequest, Reply};
+use crate::error::NodeError;
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::status::{PeerView, StatusView};
+use crate::views::{ProcedureView, RankedView};
+
+/// A running node. Clone it freely: every clone talks to the same actor. The node stops when
+/// [`Node::shutdown`] is called or every handle is dropped.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) metrics: Metrics,
+    pub(crate) registry: Arc<std::sync::Mutex<Registry>>,
+    pub(crate) shutdown: Arc<tokio::sync::Mutex<Option<ShutdownHandle>>>,
+    pub(crate) info: Arc<NodeInfo>,
+}
+
+/// Facts fixed for the node's lifetime.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// The libp2p peer id.
+    pub peer_id: libp2p::PeerId,
+    /// The agent id.
+    pub agent: knack_crdt::AgentId,
+}
+
+/// What stops the actor and waits for it to finish.
+#[derive(Debug)]
+pub(crate) struct ShutdownHandle {
+    pub(crate) stop: oneshot::Sender<()>,
+    pub(crate) done: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// The node's peer id.
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        self.info.peer_id
+    }
+
+    /// The node's agent id.
+    pub fn agent(&self) -> knack_crdt::AgentId {
+        self.info.agent
+    }
+
+    /// Adds a procedure; answers once it is durable. Returns its id.
+    pub async fn add(
+        &self,
+        space: &SpaceName,
+        new: NewProcedureRequest,
+    ) -> Result<ProcedureId, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Add { space, new, reply }).await
+    }
+
+    /// Edits a procedure; answers once durable. Body edits of crystallized procedures are
+    /// refused.
+    pub async fn edit(
+        &self,
+        space: &SpaceName,
+        id: ProcedureId,
+        edit: Edit,
+    ) -> Result<(), NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Edit {
+            space,
+            id,
+            edit,
+            reply,
+        })
+        .await
+    }
+
+    /// Records one use of a procedure (with contagion and crystallization); answers once
+    /// durable, with the procedure as it is now.
+    pub async fn record_outcome(
+        &self,
+        space: &SpaceName,
+        id: ProcedureId,
+        outcome: Outcome,
+    ) -> Result<ProcedureView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Outcome {
+            space,
+            id,
+            outcome,
+            reply,
+        })
+        .await
+    }
+
+    /// Relates two procedures (`strength` in 0..=1), or removes the relation (`None`).
+    pub async fn link(
+        &self,
+        space: &SpaceName,
+        from: ProcedureId,
+        to: ProcedureId,
+        kind: RelationKind,
+        strength: Option<f64>,
+    ) -> Result<(), NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Link {
+            space,
+            from,
+            to,
+            kind,
+            strength,
+            reply,
+        })
+        .await
+    }
+
+    /// A procedure with its derived values.
+    pub async fn get(
+        &self,
+        space: &SpaceName,
+        id: ProcedureId,
+    ) -> Result<ProcedureView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Get { space, id, reply }).await
+    }
+
+    /// The `n` best procedures admitted by `filter`.
+    pub async fn top(
+        &self,
+        space: &SpaceName,
+        n: usize,
+        filter: Filter,
+    ) -> Result<Vec<RankedView>, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Top {
+            space,
+            n,
+            filter,
+            reply,
+        })
+        .await
+    }
+
+    /// Lexical search over names, descriptions and tags, ranked by relevance then score.
+    pub async fn search(
+        &self,
+        space: &SpaceName,
+        query: &str,
+        n: usize,
+    ) -> Result<Vec<RankedView>, NodeError> {
+        let space = space.clone();
+        let query = query.to_owned();
+        self.ask(|reply| Command::Search {
+            space,
+            query,
+            n,
+            reply,
+        })
+        .await
+    }
+
+    /// Change events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerView>, NodeError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// The node's status: identity, addresses, peers, and per space the digest and version
+    /// vector.
+    pub async fn status(&self) -> Result<StatusView, NodeError> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Records the address the HTTP API is bound to (shown in the status).
+    pub async fn set_api_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.ask(|reply| Command::SetApiAddr { addr, reply }).await;
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text exposition of every metric (the node's and libp2p's).
+    pub fn encode_metrics(&self) -> String {
+        let mut out = String::new();
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+
+    /// Stops the node: finishes the command in progress, flushes the store, closes the swarm.
+    /// Returns once the actor has ended. Later calls on any handle answer `Stopped`.
+    pub async fn shutdown(&self) {
+        let handle = self.shutdown.lock().await.take();
+        if let Some(handle) = handle {
+            let _ = handle.stop.send(());
+            let _ = handle.done.await;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The JSON shapes the HTTP API returns and the CLI prints: one definition, both sides.
+
+use std::collections::BTreeMap;
+
+use knack_crdt::{Procedure, Ranked, Space};
+use serde::{Deserialize, Serialize};
+
+/// A procedure as shown by `knack show` and `GET /v1/spaces/{space}/procedures/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcedureView {
+    /// Hex id.
+    pub id: String,
+    /// The space.
+    pub space: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Kind.
+    pub kind: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Successes over all agents.
+    pub successes: u64,
+    /// Failures over all agents.
+    pub failures: u64,
+    /// Mean duration of recorded uses, in milliseconds.
+    pub mean_duration_ms: f64,
+    /// `(s + 1) / (s + f + 2)`.
+    pub rate: f64,
+    /// Wilson lower bound.
+    pub confidence: f64,
+    /// Contagion boost now.
+    pub boost: f64,
+    /// `clamp(confidence + boost, 0, 1)` now.
+    pub score: f64,
+    /// Whether crystallized.
+    pub crystallized: bool,
+    /// Agents that recorded a success.
+    pub success_agents: usize,
+    /// Counts per context tag.
+    pub contexts: BTreeMap<String, ContextView>,
+    /// Creator (hex agent id).
+    pub author: String,
+    /// Creation time, wall milliseconds.
+    pub created_ms: u64,
+    /// Last use, wall milliseconds.
+    pub last_used_ms: Option<u64>,
+    /// The current body.
+    pub body: Option<BodyView>,
+    /// Number of body versions.
+    pub versions: usize,
+    /// Live relations touching this procedure.
+    pub relations: Vec<RelationView>,
+}
+
+/// Counts for one context tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextView {
+    /// Successes.
+    pub successes: u64,
+    /// Failures.
+    pub failures: u64,
+}
+
+/// A content reference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyView {
+    /// blake3 of the body, hex.
+    pub blake3: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The body as text, when inline and UTF-8.
+    pub text: Option<String>,
+    /// IPFS CID, once pinned.
+    pub cid: Option<String>,
+}
+
+/// A relation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RelationView {
+    /// Kind.
+    pub kind: String,
+    /// Source (hex id).
+    pub from: String,
+    /// Target (hex id).
+    pub to: String,
+    /// Strength in 0..=1.
+    pub strength: f64,
+}
+
+/// A ranking row, as returned by `top` and `search`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RankedView {
+    /// Hex id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Score.
+    pub score: f64,
+    /// Wilson lower bound of the counts used.
+    pub confidence: f64,
+    /// Boost.
+    pub boost: f64,
+    /// Rate of the counts used.
+    pub rate: f64,
+    /// Successes (of the counts used).
+    pub successes: u64,
+    /// Failures (of the counts used).
+    pub failures: u64,
+    /// Whether crystallized.
+    pub crystallized: bool,
+    /// Lexical relevance, for search results.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub relevance: Option<f64>,
+}
+
+impl ProcedureView {
+    /// The view of `p` in `space` at `now_ms`.
+    pub fn of(space: &Space, p: &Procedure<'_>, now_ms: u64) -> ProcedureView {
+        let counts = p.counts();
+        let mut contexts = BTreeMap::new();
+        for tag in context_tags(p) {
+            let c = p.context_counts(&tag);
+            contexts.insert(
+                tag,
+                ContextView {
+                    successes: c.successes,
+                    failures: c.failures,
+                },
+            );
+        }
+        let creation = p.creation();
+        ProcedureView {
+            id: p.id().to_hex(),
+            space: space.name().to_string(),
+            name: p.name().to_owned(),
+            description: p.description().to_owned(),
+            kind: p.kind().to_string(),
+            tags: p.tags().map(str::to_owned).collect(),
+            successes: counts.successes,
+            failures: counts.failures,
+            mean_duration_ms: if counts.uses() == 0 {
+                0.0
+            } else {
+                counts.total_duration_ms as f64 / counts.uses() as f64
+            },
+            rate: p.rate(),
+            confidence: p.confidence(),
+            boost: p.boost(now_ms),
+            score: p.score(now_ms),
+            crystallized: p.crystallized(),
+            success_agents: p.success_agents(),
+            contexts,
+            author: creation.map(|c| c.author.to_hex()).unwrap_or_default(),
+            created_ms: creation.map_or(0, |c| c.created.wall_ms),
+            last_used_ms: p.last_used().map(|h| h.wall_ms),
+            body: p.body().map(|body| BodyView {
+                blake3: body.hash.to_hex(),
+                size: body.size,
+                text: body
+                    .inline
+                    .as_ref()
+                    .and_then(|b| String::from_utf8(b.clone()).ok()),
+                cid: space.pin(&body.hash).map(str::to_owned),
+            }),
+            versions: p.versions().count(),
+            relations: space
+                .relations_of(&p.id())
+                .map(|(key, strength)| RelationView {
+                    kind: key.kind.to_string(),
+                    from: key.from.to_hex(),
+                    to: key.to.to_hex(),
+                    strength: strength.as_f64(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The context tags any agent recorded for `p`.
+fn context_tags(p: &Procedure<'_>) -> Vec<String> {
+    let mut tags: Vec<String> = p.context_tags().map(str::to_owned).collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+impl RankedView {
+    /// The view of a ranking row.
+    pub fn of(space: &Space, row: &Ranked, relevance: Option<f64>) -> RankedView {
+        RankedView {
+            id: row.id.to_hex(),
+            name: space
+                .procedure(&row.id)
+                .map(|p| p.name().to_owned())
+                .unwrap_or_default(),
+            score: row.score,
+            confidence: row.confidence,
+            boost: row.boost,
+            rate: row.rate,
+            successes: row.counts.successes,
+            failures: row.counts.failures,
+            crystallized: row.crystallized,
+            relevance,
+        }
+    }
+}
