@@ -130,6 +130,7 @@ impl Actor {
                         spaces: &self.spaces,
                     };
                     let (response, pushed) = self.sync.engine.handle_request(&peer, request, &log);
+                    self.metrics.sync_envelopes_in.inc_by(pushed.len() as u64);
                     let _ = self
                         .swarm
                         .behaviour_mut()

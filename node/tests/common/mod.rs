@@ -1,0 +1,306 @@
+//! A harness for tests with real `knack` processes on 127.0.0.1.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The `knack` binary under test.
+pub fn knack_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_knack")
+}
+
+/// A `knack run` process with its data directory.
+pub struct TestNode {
+    pub name: String,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    child: Option<Child>,
+    pub api: String,
+    pub token: String,
+    extra: Vec<String>,
+}
+
+impl TestNode {
+    /// Initialises a data directory and starts a node bootstrapped to `bootstrap`.
+    pub fn start(name: &str, bootstrap: &[String]) -> TestNode {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let status = Command::new(knack_bin())
+            .args(["--dir", dir.to_str().unwrap(), "init"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let token = std::fs::read_to_string(dir.join("api.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let mut extra = Vec::new();
+        for b in bootstrap {
+            extra.push("--bootstrap".to_owned());
+            extra.push(b.clone());
+        }
+        let mut node = TestNode {
+            name: name.to_owned(),
+            dir,
+            _tmp: Some(tmp),
+            child: None,
+            api: String::new(),
+            token,
+            extra,
+        };
+        node.launch();
+        node
+    }
+
+    /// Starts the process (again) on the same data directory.
+    pub fn launch(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("api.addr"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("node.log"))
+            .unwrap();
+        let child = Command::new(knack_bin())
+            .args(["--dir", self.dir.to_str().unwrap(), "run"])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"])
+            .args(["--api", "127.0.0.1:0", "--sync-interval-ms", "500"])
+            .args(&self.extra)
+            .env("RUST_LOG", "info,libp2p=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let addr = wait_for(Duration::from_secs(30), || {
+            std::fs::read_to_string(self.dir.join("api.addr")).ok()
+        })
+        .unwrap_or_else(|| panic!("{} did not start: {}", self.name, self.log()));
+        self.api = format!("http://{}", addr.trim());
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                if child.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{} did not stop on SIGTERM", self.name);
+        }
+    }
+
+    /// A multiaddr peers can bootstrap to (TCP, with the peer id).
+    pub fn multiaddr(&self) -> String {
+        let status = self.status();
+        let peer = status["peer_id"].as_str().unwrap();
+        let addr = status["listen_addrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .find(|a| a.contains("/tcp/"))
+            .unwrap();
+        format!("{addr}/p2p/{peer}")
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into()
+    }
+
+    /// A request with the node's token; returns (status, JSON body).
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_raw(method, path, body.map(|b| b.to_string()), Some(&self.token))
+    }
+
+    /// A request with any body and token.
+    pub fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.api);
+        let agent = self.agent();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match (method, body) {
+            ("GET", _) => {
+                let mut r = agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            (m, body) => {
+                let mut r = match m {
+                    "POST" => agent.post(&url),
+                    "PATCH" => agent.patch(&url),
+                    other => panic!("method {other}"),
+                };
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.header("Content-Type", "application/json")
+                    .send(body.unwrap_or_default())
+            }
+        };
+        let mut response = response.unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn status(&self) -> Value {
+        let (code, body) = self.call("GET", "/v1/status", None);
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    pub fn metrics(&self) -> String {
+        let (_, body) = self.call_raw("GET", "/metrics", None, None);
+        body.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The value of a metric line starting with `prefix` (0 if absent).
+    pub fn metric(&self, prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    pub fn add(&self, name: &str, tags: &[&str]) -> String {
+        let (code, body) = self.call(
+            "POST",
+            "/v1/spaces/default/procedures",
+            Some(json!({ "name": name, "tags": tags, "body": format!("steps of {name}") })),
+        );
+        assert_eq!(code, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn outcome(&self, id: &str, success: bool) -> Value {
+        let (code, body) = self.call(
+            "POST",
+            &format!("/v1/spaces/default/procedures/{id}/outcomes"),
+            Some(json!({ "success": success, "duration_ms": 10 })),
+        );
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    pub fn link(&self, from: &str, to: &str, kind: &str, strength: f64) {
+        let (code, body) = self.call(
+            "POST",
+            "/v1/spaces/default/links",
+            Some(json!({ "from": from, "to": to, "kind": kind, "strength": strength })),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+
+    pub fn show(&self, id: &str) -> Value {
+        let (code, body) = self.call("GET", &format!("/v1/spaces/default/procedures/{id}"), None);
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// The default space's digest.
+    pub fn digest(&self) -> String {
+        self.status()["spaces"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The default space's op count.
+    pub fn ops(&self) -> u64 {
+        self.status()["spaces"][0]["ops"].as_u64().unwrap()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, or gives up after `timeout`.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if started.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until every node shows the same digest and op count `ops`; panics with the nodes'
+/// statuses otherwise.
+pub fn wait_converged(nodes: &[&TestNode], ops: u64, timeout: Duration) -> String {
+    let done = wait_for(timeout, || {
+        let digests: Vec<(String, u64)> = nodes.iter().map(|n| (n.digest(), n.ops())).collect();
+        let first = digests[0].clone();
+        (first.1 == ops && digests.iter().all(|d| *d == first)).then_some(first.0)
+    });
+    done.unwrap_or_else(|| {
+        let states: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}: {} ops {} peers {}",
+                    n.name,
+                    n.ops(),
+                    n.digest(),
+                    n.status()["peers"]
+                )
+            })
+            .collect();
+        panic!("no convergence to {ops} ops:\n{}", states.join("\n"))
+    })
+}
+
+/// The data directory of a node (for tests that read files in it).
+pub fn dir_of(node: &TestNode) -> &Path {
+    &node.dir
+}

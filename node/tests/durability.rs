@@ -1,0 +1,116 @@
+//! Restarts: a node stopped while others write catches up by anti-entropy alone, and a node
+//! killed with SIGKILL during a stream of acknowledged writes keeps every one of them.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{TestNode, wait_converged, wait_for};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_restarted_node_catches_up_by_anti_entropy() {
+    let a = TestNode::start("a", &[]);
+    let b = TestNode::start("b", &[a.multiaddr()]);
+    let mut c = TestNode::start("c", &[a.multiaddr()]);
+    let p = a.add("warm the cache", &[]);
+    wait_converged(&[&a, &b, &c], 1, CONVERGE);
+
+    c.stop();
+    for i in 0..10 {
+        let writer = if i % 2 == 0 { &a } else { &b };
+        writer.outcome(&p, i % 3 != 0);
+    }
+    wait_converged(&[&a, &b], 11, CONVERGE);
+    // Let the ops age out of gossipsub's message cache (5 heartbeats of 500 ms), so that
+    // IHAVE/IWANT cannot hand them to c either.
+    std::thread::sleep(Duration::from_secs(4));
+
+    c.launch();
+    // Nothing is written after the restart: gossipsub does not replay what c missed, so the
+    // ops can only come by anti-entropy.
+    let digest = wait_converged(&[&a, &b, &c], 11, CONVERGE);
+    assert_eq!(c.digest(), digest);
+    let metrics = c.metrics();
+    assert!(
+        c.metric("knack_sync_envelopes_in_total") >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        c.metric("knack_gossip_messages_total{direction=\"in\"}"),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        c.show(&p)["successes"].as_u64().unwrap() + c.show(&p)["failures"].as_u64().unwrap(),
+        10
+    );
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_write() {
+    let mut a = TestNode::start("a", &[]);
+    let p = a.add("flaky job", &[]);
+    let acked = Arc::new(AtomicU64::new(0));
+    let attempted = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let api = a.api.clone();
+    let token = a.token.clone();
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (acked, attempted, stop) = (acked.clone(), attempted.clone(), stop.clone());
+            let (api, token, p) = (api.clone(), token.clone(), p.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(5)))
+                    .build()
+                    .into();
+                while !stop.load(Ordering::SeqCst) {
+                    attempted.fetch_add(1, Ordering::SeqCst);
+                    let response = agent
+                        .post(format!("{api}/v1/spaces/default/procedures/{p}/outcomes"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .send_json(serde_json::json!({ "success": true }));
+                    match response {
+                        Ok(r) if r.status() == 200 => {
+                            acked.fetch_add(1, Ordering::SeqCst);
+                        }
+                        _ => break, // the node is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for(Duration::from_secs(30), || {
+        (acked.load(Ordering::SeqCst) >= 300).then_some(())
+    })
+    .expect("writes did not get acknowledged");
+    a.kill9();
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.load(Ordering::SeqCst);
+    let attempted = attempted.load(Ordering::SeqCst);
+
+    a.launch();
+    let successes = a.show(&p)["successes"].as_u64().unwrap();
+    eprintln!(
+        "kill -9: {acked} acknowledged, {attempted} attempted, {successes} present after restart"
+    );
+    assert!(
+        successes >= acked,
+        "lost acknowledged writes: {successes} < {acked}"
+    );
+    assert!(
+        successes <= attempted,
+        "{successes} > {attempted} attempted"
+    );
+    assert_eq!(a.ops(), 1 + successes, "every op in the log is applied");
+}
