@@ -88,6 +88,16 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
+    if let Some(kind) = response.extensions().get::<error::ErrorKind>() {
+        state
+            .node
+            .metrics()
+            .api_errors
+            .get_or_create(&crate::metrics::ReasonLabel {
+                reason: kind.0.to_owned(),
+            })
+            .inc();
+    }
     state
         .node
         .metrics()

@@ -52,5 +52,5 @@ pub mod views;
 pub use config::Config;
 pub use error::NodeError;
 pub use event::Event;
-pub use net::{BLOB_PROTOCOL, MAX_FRAME_BYTES, SYNC_PROTOCOL};
+pub use net::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
 pub use node::{NewProcedureRequest, Node, NodeBuilder, NodeInfo};

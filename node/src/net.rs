@@ -7,7 +7,7 @@ mod frame_codec;
 mod swarm;
 
 pub(crate) use behaviour::{Behaviour, BehaviourEvent};
-pub(crate) use frame_codec::FrameCodec;
+pub use frame_codec::FrameCodec;
 pub(crate) use swarm::{build_swarm, topic};
 
 /// The anti-entropy protocol.

@@ -22,17 +22,7 @@ pub(crate) async fn require_token(
         Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => {
             next.run(request).await
         }
-        _ => {
-            state
-                .node
-                .metrics()
-                .api_errors
-                .get_or_create(&crate::metrics::ReasonLabel {
-                    reason: "unauthorized".into(),
-                })
-                .inc();
-            ApiError::Unauthorized.into_response()
-        }
+        _ => ApiError::Unauthorized.into_response(),
     }
 }
 

@@ -8,6 +8,10 @@ use serde_json::json;
 
 use crate::error::NodeError;
 
+/// The kind of an error response, read by the middleware that counts `api_errors`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorKind(pub(crate) &'static str);
+
 /// An error answered by the API.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -52,10 +56,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status_and_kind();
-        (
-            status,
-            Json(json!({ "error": self.to_string(), "kind": kind })),
-        )
-            .into_response()
+        let body = Json(json!({ "error": self.to_string(), "kind": kind }));
+        let mut response = (status, body).into_response();
+        response.extensions_mut().insert(ErrorKind(kind));
+        response
     }
 }

@@ -11,11 +11,10 @@ use knack_crdt::{
 };
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorKind};
 use super::requests::{
     AddRequest, EditRequest, IdResponse, LinkRequest, OutcomeRequest, SearchQuery, TopQuery,
 };
-use crate::metrics::ReasonLabel;
 use crate::node::NewProcedureRequest;
 use crate::status::{PeerView, StatusView};
 use crate::views::{ProcedureView, RankedView};
@@ -27,67 +26,46 @@ const DEFAULT_ROWS: usize = 10;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn bad(state: &AppState, reason: &str, message: String) -> ApiError {
-    state
-        .node
-        .metrics()
-        .api_errors
-        .get_or_create(&ReasonLabel {
-            reason: reason.to_owned(),
-        })
-        .inc();
+fn bad(message: String) -> ApiError {
     ApiError::BadRequest(message)
 }
 
-fn json_body<T>(
-    state: &AppState,
-    body: Result<Json<T>, JsonRejection>,
-) -> Result<T, Box<Response>> {
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Box<Response>> {
     match body {
         Ok(Json(value)) => Ok(value),
         Err(rejection) => {
-            let status = rejection.status();
-            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "malformed"
-            };
-            let error = bad(state, reason, rejection.body_text());
-            let mut response = error.into_response();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let mut response = bad(rejection.body_text()).into_response();
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                response.extensions_mut().insert(ErrorKind("too_large"));
             }
             Err(Box::new(response))
         }
     }
 }
 
-fn space(state: &AppState, name: &str) -> ApiResult<SpaceName> {
-    SpaceName::new(name).map_err(|e| bad(state, "invalid_space", e.to_string()))
+fn space(name: &str) -> ApiResult<SpaceName> {
+    SpaceName::new(name).map_err(|e| bad(e.to_string()))
 }
 
-fn id(state: &AppState, hex: &str) -> ApiResult<ProcedureId> {
+fn id(hex: &str) -> ApiResult<ProcedureId> {
     hex.parse()
-        .map_err(|e: knack_crdt::CrdtError| bad(state, "invalid_id", e.to_string()))
+        .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))
 }
 
-fn kind(state: &AppState, name: &str) -> ApiResult<ProcedureKind> {
+fn kind(name: &str) -> ApiResult<ProcedureKind> {
     name.parse()
-        .map_err(|e: knack_crdt::CrdtError| bad(state, "invalid_kind", e.to_string()))
+        .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))
 }
 
-fn body(state: &AppState, text: Option<String>, b64: Option<String>) -> ApiResult<Option<Body>> {
+fn body(text: Option<String>, b64: Option<String>) -> ApiResult<Option<Body>> {
     match (text, b64) {
-        (Some(_), Some(_)) => Err(bad(
-            state,
-            "invalid_body",
-            "give `body` or `body_base64`, not both".into(),
-        )),
+        (Some(_), Some(_)) => Err(bad("give `body` or `body_base64`, not both".into())),
         (Some(text), None) => Ok(Some(Body::Inline(text.into_bytes()))),
         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
             .decode(b64.as_bytes())
             .map(|bytes| Some(Body::Inline(bytes)))
-            .map_err(|e| bad(state, "invalid_body", format!("body_base64: {e}"))),
+            .map_err(|e| bad(format!("body_base64: {e}"))),
         (None, None) => Ok(None),
     }
 }
@@ -98,18 +76,17 @@ pub(crate) async fn add(
     Path(space_name): Path<String>,
     request: Result<Json<AddRequest>, JsonRejection>,
 ) -> Response {
-    let request = match json_body(&state, request) {
+    let request = match json_body(request) {
         Ok(r) => r,
         Err(response) => return *response,
     };
     let result = async {
-        let space = space(&state, &space_name)?;
+        let space = space(&space_name)?;
         let kind = match request.kind.as_deref() {
-            Some(k) => kind(&state, k)?,
+            Some(k) => kind(k)?,
             None => ProcedureKind::Steps,
         };
-        let body =
-            body(&state, request.body, request.body_base64)?.unwrap_or(Body::Inline(Vec::new()));
+        let body = body(request.body, request.body_base64)?.unwrap_or(Body::Inline(Vec::new()));
         let new = NewProcedureRequest {
             name: request.name,
             description: request.description,
@@ -129,8 +106,8 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
 ) -> ApiResult<Json<ProcedureView>> {
-    let space = space(&state, &space_name)?;
-    let id = id(&state, &hex)?;
+    let space = space(&space_name)?;
+    let id = id(&hex)?;
     Ok(Json(state.node.get(&space, id).await?))
 }
 
@@ -140,20 +117,20 @@ pub(crate) async fn edit(
     Path((space_name, hex)): Path<(String, String)>,
     request: Result<Json<EditRequest>, JsonRejection>,
 ) -> Response {
-    let request = match json_body(&state, request) {
+    let request = match json_body(request) {
         Ok(r) => r,
         Err(response) => return *response,
     };
     let result = async {
-        let space = space(&state, &space_name)?;
-        let id = id(&state, &hex)?;
+        let space = space(&space_name)?;
+        let id = id(&hex)?;
         let edit = Edit {
             name: request.name,
             description: request.description,
-            kind: request.kind.map(|k| kind(&state, &k)).transpose()?,
+            kind: request.kind.map(|k| kind(&k)).transpose()?,
             add_tags: request.add_tags,
             remove_tags: request.remove_tags,
-            body: body(&state, request.body, request.body_base64)?,
+            body: body(request.body, request.body_base64)?,
         };
         state.node.edit(&space, id, edit).await?;
         Ok::<_, ApiError>(Json(IdResponse { id: hex.clone() }))
@@ -168,13 +145,13 @@ pub(crate) async fn outcome(
     Path((space_name, hex)): Path<(String, String)>,
     request: Result<Json<OutcomeRequest>, JsonRejection>,
 ) -> Response {
-    let request = match json_body(&state, request) {
+    let request = match json_body(request) {
         Ok(r) => r,
         Err(response) => return *response,
     };
     let result = async {
-        let space = space(&state, &space_name)?;
-        let id = id(&state, &hex)?;
+        let space = space(&space_name)?;
+        let id = id(&hex)?;
         let outcome = Outcome {
             success: request.success,
             duration_ms: request.duration_ms,
@@ -192,18 +169,18 @@ pub(crate) async fn link(
     Path(space_name): Path<String>,
     request: Result<Json<LinkRequest>, JsonRejection>,
 ) -> Response {
-    let request = match json_body(&state, request) {
+    let request = match json_body(request) {
         Ok(r) => r,
         Err(response) => return *response,
     };
     let result = async {
-        let space = space(&state, &space_name)?;
-        let from = id(&state, &request.from)?;
-        let to = id(&state, &request.to)?;
+        let space = space(&space_name)?;
+        let from = id(&request.from)?;
+        let to = id(&request.to)?;
         let kind: RelationKind = request
             .kind
             .parse()
-            .map_err(|e: knack_crdt::CrdtError| bad(&state, "invalid_kind", e.to_string()))?;
+            .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))?;
         let strength = if request.remove {
             None
         } else {
@@ -222,11 +199,11 @@ pub(crate) async fn top(
     Path(space_name): Path<String>,
     query: Result<Query<TopQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<RankedView>>> {
-    let Query(query) = query.map_err(|e| bad(&state, "malformed", e.body_text()))?;
-    let space = space(&state, &space_name)?;
+    let Query(query) = query.map_err(|e| bad(e.body_text()))?;
+    let space = space(&space_name)?;
     let filter = Filter {
         tag: query.tag,
-        kind: query.kind.map(|k| kind(&state, &k)).transpose()?,
+        kind: query.kind.map(|k| kind(&k)).transpose()?,
         context: query.context,
         crystallized_only: query.crystallized.unwrap_or(false),
     };
@@ -240,8 +217,8 @@ pub(crate) async fn search(
     Path(space_name): Path<String>,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<RankedView>>> {
-    let Query(query) = query.map_err(|e| bad(&state, "malformed", e.body_text()))?;
-    let space = space(&state, &space_name)?;
+    let Query(query) = query.map_err(|e| bad(e.body_text()))?;
+    let space = space(&space_name)?;
     let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
     Ok(Json(state.node.search(&space, &query.q, n).await?))
 }

@@ -7,12 +7,13 @@ use libp2p::request_response::Codec;
 
 /// Frames of at most `max_bytes`: a 4-byte big-endian length, then the bytes.
 #[derive(Clone, Debug)]
-pub(crate) struct FrameCodec {
+pub struct FrameCodec {
     max_bytes: usize,
 }
 
 impl FrameCodec {
-    pub(crate) fn new(max_bytes: usize) -> Self {
+    /// A codec of frames up to `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
         FrameCodec { max_bytes }
     }
 

@@ -74,7 +74,8 @@ impl Actor {
                         MessageAcceptance::Accept
                     }
                     Ok(Ingested::OtherSpace) => MessageAcceptance::Ignore,
-                    Err(knack_protocol::ProtocolError::Replayed { .. }) => {
+                    Err(e @ knack_protocol::ProtocolError::Replayed { .. }) => {
+                        self.metrics.reject(e.reason());
                         MessageAcceptance::Ignore
                     }
                     Err(e) => {

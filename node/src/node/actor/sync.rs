@@ -194,9 +194,9 @@ impl Actor {
 
     fn ingest_all(&mut self, peer: PeerId, envelopes: Vec<Vec<u8>>) {
         for bytes in envelopes {
-            if let Err(e) = self.ingest(&bytes)
-                && !matches!(e, knack_protocol::ProtocolError::Replayed { .. })
-            {
+            if let Err(e) = self.ingest(&bytes) {
+                // Replays are counted too (reason `replayed`), though two overlapping rounds
+                // produce them without any misbehaviour.
                 self.metrics.reject(e.reason());
                 tracing::debug!(%peer, error = %e, "envelope from anti-entropy rejected");
             }
