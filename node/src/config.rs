@@ -1,10 +1,11 @@
 //! The node's configuration: `knack.toml` in the data directory, overridable by flags.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use knack_crdt::SpaceName;
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
@@ -35,6 +36,10 @@ pub struct Config {
     pub quic: bool,
     /// Anti-entropy rounds with each peer, in milliseconds.
     pub sync_interval_ms: u64,
+    /// Per space, the peer ids allowed to write it. A space not listed is open to every peer
+    /// that can reach the node; ops of other authors in a listed space are rejected (reason
+    /// `not_member`). This node may always write.
+    pub members: BTreeMap<SpaceName, Vec<PeerId>>,
 }
 
 impl Default for Config {
@@ -55,6 +60,7 @@ impl Default for Config {
             kademlia: true,
             quic: true,
             sync_interval_ms: 5_000,
+            members: BTreeMap::new(),
         }
     }
 }

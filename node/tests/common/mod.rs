@@ -27,6 +27,23 @@ pub struct TestNode {
 impl TestNode {
     /// Initialises a data directory and starts a node bootstrapped to `bootstrap`.
     pub fn start(name: &str, bootstrap: &[String]) -> TestNode {
+        let mut node = TestNode::init(name, bootstrap);
+        node.launch();
+        node
+    }
+
+    /// The node's peer id (from its identity file; works before launch).
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        let bytes = std::fs::read(self.dir.join("identity.key")).unwrap();
+        libp2p::identity::Keypair::from_protobuf_encoding(&bytes)
+            .unwrap()
+            .public()
+            .to_peer_id()
+    }
+
+    /// Initialises a data directory for a node bootstrapped to `bootstrap`, without starting
+    /// it.
+    pub fn init(name: &str, bootstrap: &[String]) -> TestNode {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let status = Command::new(knack_bin())
@@ -44,7 +61,7 @@ impl TestNode {
             extra.push("--bootstrap".to_owned());
             extra.push(b.clone());
         }
-        let mut node = TestNode {
+        TestNode {
             name: name.to_owned(),
             dir,
             _tmp: Some(tmp),
@@ -52,9 +69,13 @@ impl TestNode {
             api: String::new(),
             token,
             extra,
-        };
-        node.launch();
-        node
+        }
+    }
+
+    /// Adds bootstrap peers for the next launch.
+    pub fn bootstrap_to(&mut self, addr: String) {
+        self.extra.push("--bootstrap".into());
+        self.extra.push(addr);
     }
 
     /// Starts the process (again) on the same data directory.

@@ -7,6 +7,45 @@ use super::{Actor, wall_ms};
 use crate::event::Event;
 use crate::node::replica::key_of;
 
+/// Why an envelope from a peer was not taken.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// It breaks the protocol (or is already known).
+    Protocol(ProtocolError),
+    /// Its author may not write its space (see `Config::members`).
+    NotMember,
+}
+
+impl Refused {
+    /// The metrics label.
+    pub(super) fn reason(&self) -> &'static str {
+        match self {
+            Refused::Protocol(e) => e.reason(),
+            Refused::NotMember => "not_member",
+        }
+    }
+
+    /// Whether it is only a replay of known ops.
+    pub(super) fn is_replay(&self) -> bool {
+        matches!(self, Refused::Protocol(ProtocolError::Replayed { .. }))
+    }
+}
+
+impl From<ProtocolError> for Refused {
+    fn from(e: ProtocolError) -> Self {
+        Refused::Protocol(e)
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Protocol(e) => e.fmt(f),
+            Refused::NotMember => f.write_str("the author is not a member of the space"),
+        }
+    }
+}
+
 /// What became of an envelope from a peer.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Ingested {
@@ -22,13 +61,19 @@ impl Actor {
     /// Decodes, verifies and orders an envelope from a peer, then stores and applies every op
     /// that became ready. Fails for an envelope that must be rejected (or is already known:
     /// `Replayed`, which is not misbehaviour).
-    pub(super) fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, ProtocolError> {
+    pub(super) fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, Refused> {
         let envelope = Envelope::decode(bytes)?;
         envelope.verify()?;
         let space = envelope.space().clone();
         let Some(replica) = self.spaces.get(&space) else {
             return Ok(Ingested::OtherSpace);
         };
+        if let Some(members) = self.config.members.get(&space) {
+            let author = knack_protocol::peer_id(&envelope.author())?;
+            if author != *self.swarm.local_peer_id() && !members.contains(&author) {
+                return Err(Refused::NotMember);
+            }
+        }
         if let Some((hlc, _)) = envelope.entries().last() {
             self.clock.observe(*hlc, wall_ms())?;
         }

@@ -74,7 +74,7 @@ impl Actor {
                         MessageAcceptance::Accept
                     }
                     Ok(Ingested::OtherSpace) => MessageAcceptance::Ignore,
-                    Err(e @ knack_protocol::ProtocolError::Replayed { .. }) => {
+                    Err(e) if e.is_replay() => {
                         self.metrics.reject(e.reason());
                         MessageAcceptance::Ignore
                     }
