@@ -333,18 +333,25 @@ impl Space {
     /// The crystallization transitions the current counts call for (after merging peers'
     /// outcomes, say). Empty when every latch agrees with its counts.
     pub fn crystal_transitions(&self) -> Delta {
+        let ids: Vec<ProcedureId> = self.procedures().map(|p| p.id()).collect();
+        self.crystal_transitions_of(&ids)
+    }
+
+    /// [`Space::crystal_transitions`] for the procedures `ids` only (those a batch of ops
+    /// touched): what a replica checks after applying peers' ops.
+    pub fn crystal_transitions_of(&self, ids: &[ProcedureId]) -> Delta {
         let settings = self.settings();
-        let changes = self
-            .procedures()
-            .filter_map(|p| {
-                let state = self.procedure_state(&p.id())?;
+        let changes = ids
+            .iter()
+            .filter_map(|id| {
+                let state = self.procedure_state(id).filter(|s| s.creation.is_some())?;
                 let epoch = transition(
                     state.crystal_epoch,
                     &state.counts(),
                     state.success_agents(),
                     settings,
                 )?;
-                Some(Change::Crystal { id: p.id(), epoch })
+                Some(Change::Crystal { id: *id, epoch })
             })
             .collect();
         Delta::new(changes)

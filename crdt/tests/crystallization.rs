@@ -184,3 +184,21 @@ fn the_latch_converges_and_replicas_can_propose_missing_transitions() {
     assert_eq!(a.digest(), b.digest());
     assert!(a.crystal_transitions().is_empty());
 }
+
+#[test]
+fn scoped_transitions_match_the_full_scan_for_the_procedures_named() {
+    let (mut a, id) = space();
+    let mut b = a.clone();
+    let mut r = Recorder { clock: 10 };
+    for _ in 0..20 {
+        r.record(&mut a, ALICE, id, true);
+        r.record(&mut b, BOB, id, true);
+    }
+    a.merge(&b);
+    assert_eq!(a.crystal_transitions_of(&[id]), a.crystal_transitions());
+    assert!(a.crystal_transitions_of(&[]).is_empty());
+    assert!(
+        a.crystal_transitions_of(&[ProcedureId([42; 32])])
+            .is_empty()
+    );
+}

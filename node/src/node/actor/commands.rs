@@ -252,12 +252,17 @@ impl Actor {
         Ok(())
     }
 
-    /// Writes the crystallization transitions the counts of `space` call for, if any.
-    pub(super) fn propose_crystal_transitions(&mut self, space: &SpaceName) {
+    /// Writes the crystallization transitions the counts of `procedures` in `space` call for,
+    /// if any.
+    pub(super) fn propose_crystal_transitions(
+        &mut self,
+        space: &SpaceName,
+        procedures: &[knack_crdt::ProcedureId],
+    ) {
         let Ok(replica) = self.replica(space) else {
             return;
         };
-        let delta = replica.space.crystal_transitions();
+        let delta = replica.space.crystal_transitions_of(procedures);
         if delta.is_empty() {
             return;
         }

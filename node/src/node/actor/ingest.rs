@@ -81,6 +81,7 @@ impl Actor {
             Admitted::Ready(ready) => ready,
             Admitted::Buffered { .. } => return Ok(Ingested::Buffered),
         };
+        let mut touched = Vec::new();
         for r in ready {
             if let Err(e) = self
                 .store
@@ -96,6 +97,7 @@ impl Actor {
             };
             let applied = replica.apply_ops(&r.ops);
             self.metrics.ops_applied.inc_by(applied.ops);
+            touched.extend(applied.procedures.iter().copied());
             self.emit(Event::Applied {
                 space: space.to_string(),
                 author: r.envelope.author().to_hex(),
@@ -107,7 +109,9 @@ impl Actor {
                 applied_ms: wall_ms(),
             });
         }
-        self.propose_crystal_transitions(&space);
+        touched.sort();
+        touched.dedup();
+        self.propose_crystal_transitions(&space, &touched);
         Ok(Ingested::Applied)
     }
 }
