@@ -178,9 +178,12 @@ impl Change {
         }
     }
 
-    /// Checks a change received from `author` for `space`: ownership of owner-only slots and
-    /// registers, derived ids, field sizes and ranges, inline body hashes.
-    pub fn validate(&self, author: &AgentId, space: &SpaceName) -> Result<(), CrdtError> {
+    /// Checks a change received from `author` for `space` in an op stamped `at`: ownership of
+    /// owner-only slots and registers, derived ids, field sizes and ranges, inline body hashes,
+    /// and that no timestamp inside is later than the op's own (so a register cannot be won
+    /// forever with a stamp from the far future: the op's stamp is what receivers check against
+    /// their clocks).
+    pub fn validate(&self, author: &AgentId, space: &SpaceName, at: Hlc) -> Result<(), CrdtError> {
         let owned = |agent: &AgentId| {
             if agent == author {
                 Ok(())
@@ -190,6 +193,31 @@ impl Change {
                 })
             }
         };
+        let not_after = |stamp: Hlc| {
+            if stamp <= at {
+                Ok(())
+            } else {
+                Err(CrdtError::AfterItsOp {
+                    change: self.name(),
+                })
+            }
+        };
+        match self {
+            Change::Create { creation, .. } => not_after(creation.created)?,
+            Change::Name { value, .. } | Change::Description { value, .. } => {
+                not_after(value.stamp.hlc)?
+            }
+            Change::Kind { value, .. } => not_after(value.stamp.hlc)?,
+            Change::Body { stamp, .. } => not_after(stamp.hlc)?,
+            Change::Boost { slot, .. } => not_after(Hlc::at(slot.at_ms))?,
+            Change::Used { at: used, .. } => not_after(*used)?,
+            Change::Relation { value, .. } => not_after(value.stamp.hlc)?,
+            Change::Settings { value } => not_after(value.stamp.hlc)?,
+            Change::Tags { .. }
+            | Change::Outcome { .. }
+            | Change::Crystal { .. }
+            | Change::Pin { .. } => {}
+        }
         match self {
             Change::Create { id, creation } => {
                 owned(&creation.author)?;
@@ -287,16 +315,16 @@ impl Delta {
         self.changes.is_empty()
     }
 
-    /// Checks every change of a delta received from `author` for `space` (see
-    /// [`Change::validate`]), and the delta's own size.
-    pub fn validate(&self, author: &AgentId, space: &SpaceName) -> Result<(), CrdtError> {
+    /// Checks every change of a delta received from `author` for `space` in an op stamped `at`
+    /// (see [`Change::validate`]), and the delta's own size.
+    pub fn validate(&self, author: &AgentId, space: &SpaceName, at: Hlc) -> Result<(), CrdtError> {
         if self.changes.is_empty() {
             return Err(CrdtError::EmptyDelta);
         }
         check_count("delta changes", self.changes.len(), MAX_CHANGES_PER_DELTA)?;
         self.changes
             .iter()
-            .try_for_each(|change| change.validate(author, space))
+            .try_for_each(|change| change.validate(author, space, at))
     }
 }
 

@@ -82,6 +82,12 @@ pub enum CrdtError {
     /// A snapshot that cannot be decoded.
     #[error("cannot decode space snapshot: {0}")]
     Decode(String),
+    /// A change stamped later than the op that carries it.
+    #[error("{change} change is stamped later than the op that carries it")]
+    AfterItsOp {
+        /// The kind of change.
+        change: &'static str,
+    },
     /// A delta with no changes.
     #[error("a delta must carry at least one change")]
     EmptyDelta,

@@ -10,6 +10,8 @@ use knack_crdt::{
 
 const ALICE: AgentId = AgentId([1; 32]);
 const MALLORY: AgentId = AgentId([9; 32]);
+/// An op timestamp after everything these tests author.
+const LATE: Hlc = Hlc::at(1_000);
 
 fn name() -> SpaceName {
     SpaceName::new("checks").unwrap()
@@ -36,9 +38,9 @@ fn space_with_one() -> (Space, knack_crdt::ProcedureId, Delta) {
 #[test]
 fn a_delta_is_valid_only_from_its_author() {
     let (s, id, created) = space_with_one();
-    assert_eq!(created.validate(&ALICE, &name()), Ok(()));
+    assert_eq!(created.validate(&ALICE, &name(), LATE), Ok(()));
     assert!(matches!(
-        created.validate(&MALLORY, &name()),
+        created.validate(&MALLORY, &name(), LATE),
         Err(CrdtError::NotOwner { change: "create" })
     ));
     let outcome = Outcome {
@@ -47,7 +49,7 @@ fn a_delta_is_valid_only_from_its_author() {
     };
     let d = s.record_outcome(ALICE, Hlc::at(2), id, &outcome).unwrap();
     assert!(matches!(
-        d.validate(&MALLORY, &name()),
+        d.validate(&MALLORY, &name(), LATE),
         Err(CrdtError::NotOwner { change: "outcome" })
     ));
 }
@@ -57,7 +59,7 @@ fn a_forged_id_or_body_is_refused() {
     let (_, _, created) = space_with_one();
     let other_space = SpaceName::new("elsewhere").unwrap();
     assert!(matches!(
-        created.validate(&ALICE, &other_space),
+        created.validate(&ALICE, &other_space, LATE),
         Err(CrdtError::IdMismatch(_))
     ));
     let mut forged = created.clone();
@@ -67,11 +69,11 @@ fn a_forged_id_or_body_is_refused() {
         }
     }
     assert_eq!(
-        forged.validate(&ALICE, &name()),
+        forged.validate(&ALICE, &name(), LATE),
         Err(CrdtError::BodyMismatch)
     );
     assert_eq!(
-        Delta::default().validate(&ALICE, &name()),
+        Delta::default().validate(&ALICE, &name(), LATE),
         Err(CrdtError::EmptyDelta)
     );
 }
@@ -199,4 +201,25 @@ fn rankings_filter_by_tag_and_rank_by_context_evidence() {
         ..Filter::default()
     };
     assert!(s.top(10, &crystallized_only, 100).is_empty());
+}
+
+#[test]
+fn a_change_stamped_after_its_op_is_refused() {
+    let (s, id, created) = space_with_one();
+    // Created at Hlc::at(1): an op stamped at 0 cannot carry it.
+    assert!(matches!(
+        created.validate(&ALICE, &name(), Hlc::at(0)),
+        Err(CrdtError::AfterItsOp { change: "create" })
+    ));
+    let far_future = Hlc::at(u64::MAX);
+    let rename = Edit {
+        name: Some("mine forever".into()),
+        ..Edit::default()
+    };
+    let d = s.edit(ALICE, far_future, id, rename).unwrap();
+    assert!(matches!(
+        d.validate(&ALICE, &name(), Hlc::at(5)),
+        Err(CrdtError::AfterItsOp { change: "name" })
+    ));
+    assert_eq!(d.validate(&ALICE, &name(), far_future), Ok(()));
 }

@@ -119,17 +119,18 @@ fn forged_and_malformed_envelopes_are_rejected_and_counted() {
         id: existing.parse().unwrap(),
         value: Lww::new(Stamp::new(AgentId([9; 32]), Hlc::at(1)), "hijacked".into()),
     }]);
+    let t = now_ms();
     let rename = |name: &str| {
         Delta::new(vec![Change::Name {
             id: existing.parse().unwrap(),
-            value: Lww::new(Stamp::new(me, Hlc::at(now_ms())), name.into()),
+            value: Lww::new(Stamp::new(me, Hlc::at(t)), name.into()),
         }])
     };
     let valid = Envelope::seal(
         &key,
         space.clone(),
         1,
-        vec![(Hlc::at(now_ms()), rename("renamed"))],
+        vec![(Hlc::at(t), rename("renamed"))],
     )
     .unwrap();
     let mut unknown_version = valid.encode();
@@ -141,7 +142,7 @@ fn forged_and_malformed_envelopes_are_rejected_and_counted() {
         &key,
         space.clone(),
         2,
-        vec![(Hlc::at(now_ms() + 1), outcome_of_someone_else)],
+        vec![(Hlc::at(t + 1), outcome_of_someone_else)],
     )
     .unwrap()
     .encode();

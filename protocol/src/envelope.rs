@@ -303,9 +303,11 @@ fn check_deltas(
     space: &SpaceName,
     entries: &[(Hlc, Delta)],
 ) -> Result<(), ProtocolError> {
-    entries
-        .iter()
-        .try_for_each(|(_, delta)| delta.validate(author, space).map_err(ProtocolError::from))
+    entries.iter().try_for_each(|(hlc, delta)| {
+        delta
+            .validate(author, space, *hlc)
+            .map_err(ProtocolError::from)
+    })
 }
 
 /// Checks the encoded size.

@@ -5,6 +5,8 @@
 //! encoding), run `KNACK_BLESS=1 cargo test -p knack-protocol --test golden` to rewrite the
 //! files, and review the diff.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
+
 mod common;
 
 use std::path::PathBuf;
@@ -53,7 +55,9 @@ fn envelope() -> Envelope {
         wall_ms: 1_700_000_000_000,
         logical: 1,
     };
-    let (id, create) = view.add_procedure(me, t0, new_procedure(42, "deploy")).unwrap();
+    let (id, create) = view
+        .add_procedure(me, t0, new_procedure(42, "deploy"))
+        .unwrap();
     view.apply(&create);
     let outcome = Outcome {
         success: true,

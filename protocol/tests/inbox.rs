@@ -1,5 +1,7 @@
 //! The inbox orders envelopes: duplicates trimmed, gaps held until they fill.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
+
 mod common;
 
 use common::{Author, Replica};

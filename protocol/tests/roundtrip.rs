@@ -1,5 +1,7 @@
 //! Every message type survives encode/decode unchanged, and re-encodes to the same bytes.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
+
 mod common;
 
 use common::Author;

@@ -1,5 +1,7 @@
 //! Every validation error, each produced by a crafted input.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
+
 mod common;
 
 use common::{Author, agent, keypair, new_procedure, space};
@@ -207,6 +209,13 @@ fn empty_envelope_and_bad_sequences() {
     assert_eq!(overflow.last_seq(), u64::MAX);
     let at_max = Envelope::seal(&kp, space(), u64::MAX, vec![op]).unwrap();
     assert_eq!(at_max.seq_range(), u64::MAX..=u64::MAX);
+    // Regression: sequence arithmetic at u64::MAX overflowed (a debug-build panic) before it
+    // saturated; unverified envelopes reach `ops` and the inbox too.
+    assert_eq!(
+        at_max.ops().map(|op| op.seq).collect::<Vec<_>>(),
+        vec![u64::MAX]
+    );
+    assert_eq!(overflow.ops().count(), 2);
 }
 
 #[test]

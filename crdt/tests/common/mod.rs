@@ -254,7 +254,13 @@ impl World {
         };
         if let Some(delta) = delta {
             let author = self.agent_of(action);
-            delta.validate(&self.agents[author], &space_name()).unwrap();
+            let at = Hlc {
+                wall_ms: self.wall_ms,
+                logical: self.logical,
+            };
+            delta
+                .validate(&self.agents[author], &space_name(), at)
+                .unwrap();
             self.replicas[author].apply(&delta);
             self.deltas.push(delta);
         }
