@@ -12,6 +12,9 @@ use crate::config::Config;
 use crate::dirs::{API_ADDR_FILE, read_token};
 use crate::node::NodeBuilder;
 
+/// How long a stopping daemon waits for open API connections to finish.
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs the daemon of `dir` until a stop signal.
 pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
@@ -70,7 +73,11 @@ async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> 
     tracing::info!("stopping");
     let _ = std::fs::remove_file(&addr_file);
     let _ = stop_api.send(());
-    let _ = api.await;
+    // Graceful shutdown waits for open connections; an event stream (`knack tail`) never
+    // ends by itself, so the wait is bounded.
+    if tokio::time::timeout(API_DRAIN, api).await.is_err() {
+        tracing::info!("closing API connections still open");
+    }
     node.shutdown().await;
     Ok(())
 }

@@ -1,8 +1,174 @@
-//! `knack-sim`: the network simulator's command line (not written yet).
+//! `knack-sim`: run a scenario of the knack network simulator and write its outputs.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use knack_sim::{Scenario, parse_value, runner, split_override};
+
+/// The knack network simulator: simulated agents on the real CRDT and protocol code.
+#[derive(Debug, Parser)]
+#[command(name = "knack-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario (or a sweep of one parameter) and write its outputs into DIR.
+    Run {
+        /// The scenario file (TOML), e.g. sim/scenarios/baseline.toml.
+        scenario: PathBuf,
+        /// Number of agents (overrides the file).
+        #[arg(long)]
+        nodes: Option<u32>,
+        /// Seed (overrides the file).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a parameter by dotted key, e.g. --set gossip.d=8 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Sweep one parameter over values, e.g. --sweep gossip.d=4,6,8: one run per value,
+        /// each in DIR/KEY=VALUE/, with the same seed (same topology and workload).
+        #[arg(long, value_name = "KEY=V1,V2,...")]
+        sweep: Option<String>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Run twice and fail unless the outputs are byte-identical.
+        #[arg(long)]
+        check_determinism: bool,
+        /// No progress bar (it is off anyway when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
 fn main() -> ExitCode {
-    eprintln!("knack-sim: the simulator is not written yet (see the project's issues)");
-    ExitCode::from(2)
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("knack-sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let Cli { command } = Cli::parse();
+    let Command::Run {
+        scenario,
+        nodes,
+        seed,
+        mut sets,
+        sweep,
+        out,
+        check_determinism,
+        quiet,
+    } = command;
+    if let Some(n) = nodes {
+        sets.push(format!("nodes={n}"));
+    }
+    if let Some(s) = seed {
+        sets.push(format!("seed={s}"));
+    }
+    let base = Scenario::load(&scenario, &sets)?;
+    let progress = !quiet && std::io::stderr().is_terminal();
+    let sweep = match sweep {
+        Some(arg) => {
+            let (key, values) = split_override(&arg)?;
+            Some((
+                key.to_owned(),
+                values
+                    .split(',')
+                    .map(|v| parse_value(v.trim()))
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        None => base.sweep.clone().map(|s| (s.key, s.values)),
+    };
+    let runs = match &sweep {
+        Some((key, values)) => runner::sweep(&base, key, values)?
+            .into_iter()
+            .map(|(label, s)| (Some(label), s))
+            .collect(),
+        None => vec![(None, base.clone())],
+    };
+    let mut table = Vec::new();
+    for (label, s) in runs {
+        let dir = match &label {
+            Some(l) => out.join(l),
+            None => out.clone(),
+        };
+        let run = if check_determinism {
+            let (run, diff) = runner::check_determinism(&s)?;
+            if !diff.is_empty() {
+                bail!(
+                    "{}: outputs differ between two runs: {}",
+                    s.name,
+                    diff.join(", ")
+                );
+            }
+            eprintln!(
+                "{}: determinism check passed (two runs byte-identical)",
+                s.name
+            );
+            run
+        } else {
+            runner::run(&s, progress)?
+        };
+        let sm = &run.summary;
+        eprintln!(
+            "{}: {} nodes, {} updates, t50/t90/t99/t100 mean {:?}/{:?}/{:?}/{:?} ms, \
+             {:.1} payload KB/node, {:.2} dup/update/node, converged {:?} ms, {:.2} s wall, \
+             {:.0} events/s",
+            s.name,
+            sm.nodes,
+            sm.updates,
+            sm.t50_ms.mean.map(|x| x.round()),
+            sm.t90_ms.mean.map(|x| x.round()),
+            sm.t99_ms.mean.map(|x| x.round()),
+            sm.t100_ms.mean.map(|x| x.round()),
+            sm.traffic.payload_bytes_per_node / 1024.0,
+            sm.traffic.duplicates_per_update_per_node,
+            sm.convergence.converged_ms,
+            run.info.wall_s,
+            run.info.events_per_s,
+        );
+        run.outputs
+            .clone()
+            .with_run(&run.info)?
+            .write(&dir)
+            .with_context(|| format!("writing {}", dir.display()))?;
+        if let Some(l) = label {
+            table.push((l, run.summary));
+        }
+    }
+    if !table.is_empty() {
+        let mut csv = String::from(
+            "run,t50_ms,t90_ms,t99_ms,t100_ms,transmissions_per_update_per_node,\
+             duplicates_per_update_per_node,payload_bytes_per_node,control_bytes_per_node,\
+             converged_ms\n",
+        );
+        let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
+        for (l, s) in &table {
+            csv.push_str(&format!(
+                "{l},{},{},{},{},{:.3},{:.3},{:.1},{:.1},{}\n",
+                f(s.t50_ms.mean),
+                f(s.t90_ms.mean),
+                f(s.t99_ms.mean),
+                f(s.t100_ms.mean),
+                s.traffic.transmissions_per_update_per_node,
+                s.traffic.duplicates_per_update_per_node,
+                s.traffic.payload_bytes_per_node,
+                s.traffic.control_bytes_per_node,
+                f(s.convergence.converged_ms),
+            ));
+        }
+        std::fs::write(out.join("sweep.csv"), csv).context("writing sweep.csv")?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -21,8 +21,12 @@ use crate::error::NodeError;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest gossip message: an envelope at its limit plus gossipsub's framing.
 const MAX_GOSSIP_BYTES: usize = knack_protocol::MAX_ENVELOPE_BYTES + 16 * 1024;
+/// How often connections are pinged.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// A ping unanswered this long fails and closes its connection.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// A request-response exchange may take this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The gossip topic of a space: `knack/1/<space>`.
 pub(crate) fn topic(space: &SpaceName) -> gossipsub::IdentTopic {
@@ -88,7 +92,11 @@ pub(crate) fn build_swarm(key: Keypair, config: &Config) -> Result<Swarm<Behavio
             sync,
             blob,
             identify,
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_TIMEOUT),
+            ),
             kad: Toggle::from(kad),
             mdns: Toggle::from(mdns),
         })

@@ -22,18 +22,32 @@ pub(crate) struct Applied {
 }
 
 impl Replica {
-    /// Rebuilds a space from the store: every stored envelope replayed in (author, sequence)
-    /// order. Returns the replica and the latest timestamp seen (to resume the clock past it).
+    /// Rebuilds a space from the store: its snapshot if there is a readable one, then every
+    /// stored envelope past it replayed in (author, sequence) order. Returns the replica and the
+    /// latest timestamp seen (to resume the clock past it).
     pub(crate) fn restore(
         store: &dyn Store,
         name: &SpaceName,
     ) -> Result<(Replica, Hlc), NodeError> {
-        let mut replica = Replica {
-            space: Space::new(name.clone()),
-            vv: VersionVector::new(),
+        let snapshot = store.snapshot(name)?.and_then(|bytes| {
+            decode_snapshot(&bytes)
+                .map_err(|e| tracing::warn!(space = %name, error = %e, "snapshot ignored"))
+                .ok()
+        });
+        let (mut replica, mut latest) = match snapshot {
+            Some(restored) if restored.0.space.name() == name => restored,
+            _ => (
+                Replica {
+                    space: Space::new(name.clone()),
+                    vv: VersionVector::new(),
+                },
+                Hlc::default(),
+            ),
         };
-        let mut latest = Hlc::default();
         for (key, bytes) in store.scan_envelopes(name)? {
+            if key.last_seq <= replica.vv.get(&key.author) {
+                continue; // covered by the snapshot
+            }
             let envelope = Envelope::decode(&bytes).map_err(|e| {
                 NodeError::Store(crate::store::StoreError::Corrupt(format!(
                     "envelope {}..{} of {} in {name}: {e}",
@@ -88,4 +102,59 @@ pub(crate) fn key_of(envelope: &Envelope) -> EnvelopeKey {
         first_seq: envelope.first_seq(),
         last_seq: envelope.last_seq(),
     }
+}
+
+/// Version byte of a replica snapshot.
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// What a snapshot holds besides the space: the version vector it covers and the latest
+/// timestamp seen.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotHead {
+    vv: Vec<(knack_crdt::AgentId, u64)>,
+    latest: Hlc,
+}
+
+/// Encodes a replica (and the latest timestamp seen) as a snapshot: a version byte, the head's
+/// length and bincode, then the space's own snapshot encoding.
+pub(crate) fn encode_snapshot(replica: &Replica, latest: Hlc) -> Result<Vec<u8>, NodeError> {
+    let head = SnapshotHead {
+        vv: replica.vv.iter().collect(),
+        latest,
+    };
+    let head = bincode::serde::encode_to_vec(&head, bincode::config::standard()).map_err(|e| {
+        NodeError::Store(crate::store::StoreError::Corrupt(format!("snapshot: {e}")))
+    })?;
+    let mut out = vec![SNAPSHOT_VERSION];
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&replica.space.encode());
+    Ok(out)
+}
+
+/// Decodes a snapshot made by [`encode_snapshot`].
+fn decode_snapshot(bytes: &[u8]) -> Result<(Replica, Hlc), String> {
+    let (&version, rest) = bytes.split_first().ok_or("empty snapshot")?;
+    if version != SNAPSHOT_VERSION {
+        return Err(format!("snapshot version {version}"));
+    }
+    let len: [u8; 8] = rest
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("short snapshot")?;
+    let len = usize::try_from(u64::from_le_bytes(len)).map_err(|e| e.to_string())?;
+    let head = rest
+        .get(8..8usize.saturating_add(len))
+        .ok_or("short snapshot head")?;
+    let (head, _): (SnapshotHead, usize) =
+        bincode::serde::decode_from_slice(head, bincode::config::standard())
+            .map_err(|e| e.to_string())?;
+    let space = Space::decode(&rest[8 + len..]).map_err(|e| e.to_string())?;
+    Ok((
+        Replica {
+            space,
+            vv: head.vv.into_iter().collect(),
+        },
+        head.latest,
+    ))
 }

@@ -102,6 +102,17 @@ impl Actor {
                 }
                 self.identified.insert(peer_id, info.listen_addrs);
             }
+            BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                connection,
+                result: Err(error @ libp2p::ping::Failure::Timeout),
+            }) => {
+                // A connection whose pings fail is dead (a partition, a frozen peer): close it,
+                // so the peer is redialed and re-synced as soon as it is reachable, instead of
+                // waiting for TCP to give up.
+                tracing::debug!(%peer, %error, "ping failed: closing the connection");
+                self.swarm.close_connection(connection);
+            }
             BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) | BehaviourEvent::Kad(_) => {}
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {

@@ -25,9 +25,12 @@ impl SyncState {
     pub(crate) fn new<'a>(config: &Config, spaces: impl Iterator<Item = &'a SpaceName>) -> Self {
         let mut engine = SyncEngine::new(SyncConfig {
             interval_ms: config.sync_interval_ms,
-            request_timeout_ms: 30_000,
+            // A round in flight when a partition starts blocks the next one with that peer
+            // until it times out, and failed rounds back off: both bound how long a healed
+            // partition waits before anti-entropy resumes.
+            request_timeout_ms: 10_000,
             backoff_base_ms: 500,
-            backoff_max_ms: 30_000,
+            backoff_max_ms: 10_000,
             response_budget_bytes: 1 << 20,
         });
         for space in spaces {
@@ -186,6 +189,18 @@ impl Actor {
                 self.sync.in_flight.remove(&request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
                 self.sync.engine.request_failed(&peer, wall_ms());
+                if matches!(error, request_response::OutboundFailure::Timeout) {
+                    // An unanswered round means the connection is stalled (a partition): TCP
+                    // would resume it only at its next retransmission, tens of seconds after
+                    // the network heals. Drop it; the redial opens a fresh one and syncs.
+                    // The close is graceful and waits on the stalled connection too, so forget
+                    // the peer now: the next redial tick dials it afresh.
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    if self.connected.remove(&peer).is_some() {
+                        self.metrics.peers.set(self.connected.len() as i64);
+                        self.sync_peer_disconnected(&peer);
+                    }
+                }
             }
             request_response::Event::InboundFailure { .. }
             | request_response::Event::ResponseSent { .. } => {}

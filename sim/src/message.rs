@@ -1,0 +1,95 @@
+//! The messages simulated agents exchange, and what they cost on the wire.
+//!
+//! Payload messages carry envelopes by reference to the run's update table (the author signs
+//! an envelope once and every peer forwards the same bytes, as the real node does), so a
+//! message is a few bytes in memory whatever its size on the wire. Anti-entropy messages are
+//! the protocol's real ones, and their size is their real encoded size.
+
+use knack_protocol::{SyncRequest, SyncResponse};
+
+/// Bytes of framing around every message: length prefix, protobuf tags, yamux header.
+pub(crate) const FRAME_BYTES: u32 = 24;
+/// Bytes a gossipsub publish adds to its envelope: topic, source, sequence number, signature.
+pub(crate) const PUBLISH_BYTES: u32 = 150;
+/// Bytes of one gossipsub message id on the wire (a blake3 hash).
+pub(crate) const MESSAGE_ID_BYTES: u32 = 34;
+/// Bytes of the topic name and control framing of a gossipsub control message.
+pub(crate) const CONTROL_BYTES: u32 = 20;
+
+/// A message between two agents.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// A gossip message carrying one envelope; `hops` counts relays since the author.
+    Publish {
+        /// Index in the update table.
+        update: u32,
+        /// Hops travelled on arrival.
+        hops: u16,
+    },
+    /// gossipsub: ids of messages the sender has.
+    IHave(Box<[u32]>),
+    /// gossipsub: ids the sender wants.
+    IWant(Box<[u32]>),
+    /// gossipsub v1.2: do not send me this one, I have it.
+    IDontWant(u32),
+    /// gossipsub: add me to your mesh.
+    Graft,
+    /// gossipsub: remove me from your mesh.
+    Prune,
+    /// push-pull: send me what you know that I lack (carries the ids the sender knows).
+    PullRequest {
+        /// How many ids the request lists (its size on the wire).
+        ids: u32,
+    },
+    /// Anti-entropy: a real `/knack/sync/1` request (pull, or push of what the peer lacks).
+    SyncRequest {
+        /// The request.
+        request: Box<SyncRequest>,
+        /// Envelope bytes it carries.
+        payload: u32,
+        /// Its other bytes.
+        control: u32,
+    },
+    /// Anti-entropy: a real `/knack/sync/1` response.
+    SyncResponse {
+        /// The response.
+        response: Box<SyncResponse>,
+        /// Envelope bytes it carries.
+        payload: u32,
+        /// Its other bytes.
+        control: u32,
+    },
+    /// An adversary's invalid envelope.
+    Invalid,
+}
+
+impl Msg {
+    /// `(payload bytes, control bytes)` of the message on the wire, given each update's
+    /// envelope size and an invalid envelope's size.
+    pub(crate) fn bytes(&self, envelope: impl Fn(u32) -> u32, invalid: u32) -> (u32, u32) {
+        let ids = |n: usize| CONTROL_BYTES + MESSAGE_ID_BYTES * n as u32;
+        match self {
+            Msg::Publish { update, .. } => (envelope(*update) + PUBLISH_BYTES, FRAME_BYTES),
+            Msg::IHave(v) | Msg::IWant(v) => (0, FRAME_BYTES + ids(v.len())),
+            Msg::IDontWant(_) => (0, FRAME_BYTES + ids(1)),
+            Msg::Graft | Msg::Prune => (0, FRAME_BYTES + CONTROL_BYTES),
+            Msg::PullRequest { ids: n } => (0, FRAME_BYTES + ids(*n as usize)),
+            Msg::SyncRequest {
+                payload, control, ..
+            }
+            | Msg::SyncResponse {
+                payload, control, ..
+            } => (*payload, FRAME_BYTES + control),
+            Msg::Invalid => (invalid + PUBLISH_BYTES, FRAME_BYTES),
+        }
+    }
+
+    /// Whether the message carries envelopes (counted as payload).
+    pub(crate) fn is_payload(&self) -> bool {
+        match self {
+            Msg::Publish { .. } | Msg::Invalid => true,
+            Msg::SyncRequest { payload, .. } | Msg::SyncResponse { payload, .. } => *payload > 0,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The update table: every op authored in the run, sealed once into a real signed envelope.
+//!
+//! The author signs an envelope once and every peer stores and forwards the same bytes (what
+//! the real node does), so agents refer to updates by index. Receivers apply the envelope's
+//! decoded delta; a sample of receptions also decodes and verifies the bytes for real.
+
+use knack_crdt::{AgentId, Delta, Hlc, SpaceName};
+use std::collections::BTreeMap;
+
+use knack_protocol::{Envelope, EnvelopeId, HybridClock};
+use libp2p_identity::Keypair;
+
+use crate::error::SimError;
+use crate::rng;
+
+/// One authored op.
+#[derive(Debug)]
+pub(crate) struct Update {
+    /// Author index.
+    pub(crate) author: u32,
+    /// The author's sequence number (from 1).
+    pub(crate) seq: u32,
+    /// The authoring node.
+    pub(crate) node: u32,
+    /// When it was authored (µs).
+    pub(crate) created_us: u64,
+    /// The signed envelope (bytes and decoded ops).
+    pub(crate) envelope: Envelope,
+}
+
+/// An authoring identity: a deterministic ed25519 key and its clock.
+#[derive(Debug)]
+pub(crate) struct Author {
+    /// The node that authors with this key.
+    pub(crate) node: u32,
+    /// The agent id (public key).
+    pub(crate) agent: AgentId,
+    keypair: Keypair,
+    clock: HybridClock,
+    /// Update indices in sequence order.
+    pub(crate) ops: Vec<u32>,
+}
+
+/// Every update of the run and its authors.
+#[derive(Debug)]
+pub(crate) struct Updates {
+    /// The space every agent shares.
+    pub(crate) space: SpaceName,
+    /// Updates in authoring order.
+    pub(crate) list: Vec<Update>,
+    /// Authors by index.
+    pub(crate) authors: Vec<Author>,
+    /// Author index by agent id.
+    pub(crate) author_index: BTreeMap<AgentId, u32>,
+    /// Update index by envelope id (blake3 of the bytes), to recognise envelopes received
+    /// through anti-entropy without decoding them.
+    pub(crate) by_id: BTreeMap<EnvelopeId, u32>,
+}
+
+impl Author {
+    /// The author of index `i`, on `node`, with a key derived from the seed.
+    pub(crate) fn new(seed: u64, i: u32, node: u32) -> Result<Self, SimError> {
+        let mut secret = [0u8; 32];
+        for (k, chunk) in secret.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&rng::hash(seed, &[0xa17, u64::from(i), k as u64]).to_le_bytes());
+        }
+        let keypair = Keypair::ed25519_from_bytes(secret).map_err(|e| SimError::Parameter {
+            field: "seed",
+            reason: format!("cannot derive a key: {e}"),
+        })?;
+        let agent = knack_protocol::agent_id(&keypair).ok_or(SimError::Parameter {
+            field: "seed",
+            reason: "derived key is not ed25519".into(),
+        })?;
+        Ok(Author {
+            node,
+            agent,
+            keypair,
+            clock: HybridClock::new(),
+            ops: Vec::new(),
+        })
+    }
+
+    /// A fresh timestamp at wall time `wall_ms`.
+    pub(crate) fn now(&mut self, wall_ms: u64) -> Hlc {
+        self.clock.now(wall_ms)
+    }
+}
+
+impl Updates {
+    /// An empty table for `authors`.
+    pub(crate) fn new(space: SpaceName, authors: Vec<Author>) -> Self {
+        let author_index = authors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.agent, i as u32))
+            .collect();
+        Updates {
+            space,
+            list: Vec::new(),
+            authors,
+            author_index,
+            by_id: BTreeMap::new(),
+        }
+    }
+
+    /// Seals `delta` as the next op of author `a` and adds it to the table. Returns its index.
+    pub(crate) fn push(
+        &mut self,
+        a: u32,
+        hlc: Hlc,
+        delta: Delta,
+        created_us: u64,
+    ) -> Result<u32, SimError> {
+        let author = &mut self.authors[a as usize];
+        let seq = author.ops.len() as u32 + 1;
+        let envelope = Envelope::seal(
+            &author.keypair,
+            self.space.clone(),
+            u64::from(seq),
+            vec![(hlc, delta)],
+        )?;
+        let index = self.list.len() as u32;
+        author.ops.push(index);
+        self.by_id.insert(envelope.id(), index);
+        self.list.push(Update {
+            author: a,
+            seq,
+            node: author.node,
+            created_us,
+            envelope,
+        });
+        Ok(index)
+    }
+
+    /// An envelope that decodes but fails verification (a flipped signature bit), signed by
+    /// author 0's key over a real op: what a flooding adversary sends.
+    pub(crate) fn invalid(&self) -> Result<Vec<u8>, SimError> {
+        let author = &self.authors[0];
+        let delta = Delta::new(vec![knack_crdt::Change::Used {
+            id: knack_crdt::ProcedureId([7; 32]),
+            at: Hlc::at(1),
+        }]);
+        let envelope = Envelope::seal_unchecked(
+            &author.keypair,
+            self.space.clone(),
+            1,
+            vec![(Hlc::at(1), delta)],
+        )?;
+        let mut bytes = envelope.into_bytes();
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 1;
+        }
+        Ok(bytes)
+    }
+
+    /// The delta of update `u`.
+    pub(crate) fn delta(&self, u: u32) -> &Delta {
+        // Every envelope in the table is sealed with exactly one entry.
+        &self.list[u as usize].envelope.entries()[0].1
+    }
+
+    /// Wire size of update `u`'s envelope.
+    pub(crate) fn size(&self, u: u32) -> u32 {
+        self.list[u as usize].envelope.encoded_len() as u32
+    }
+}

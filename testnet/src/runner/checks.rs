@@ -1,0 +1,162 @@
+//! Assertions, and the end-of-run check that every acknowledged write is present.
+
+use serde::Deserialize;
+
+use super::Runner;
+use crate::client::NodeClient;
+use crate::converge;
+use crate::error::Result;
+use crate::scenario::{Assert, CountOf};
+
+#[derive(Deserialize)]
+struct Counts {
+    successes: u64,
+    failures: u64,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+}
+
+impl Runner {
+    /// Successes + failures over the load's procedures, as `client`'s node sees them.
+    fn outcomes_on(&self, client: &NodeClient) -> Result<u64> {
+        let mut total = 0;
+        for id in &self.procedures {
+            let counts: Counts = client.get_json(&format!("/v1/spaces/default/procedures/{id}"))?;
+            total += counts.successes + counts.failures;
+        }
+        Ok(total)
+    }
+
+    fn one_or_all(&self, node: Option<&String>) -> Vec<NodeClient> {
+        match node {
+            Some(n) => self.running_clients(std::slice::from_ref(n)),
+            None => self.running_clients(&[]),
+        }
+    }
+
+    /// Checks an assertion: `(held, note)`.
+    pub(super) fn assert(&mut self, assert: &Assert) -> Result<(bool, String)> {
+        match assert {
+            Assert::Count {
+                what,
+                node,
+                equals,
+                at_least,
+                at_most,
+                ..
+            } => {
+                let mut notes = Vec::new();
+                let mut ok = true;
+                for client in self.one_or_all(node.as_ref()) {
+                    let value = match what {
+                        CountOf::Outcomes => self.outcomes_on(&client)?,
+                        other => {
+                            let status = client.status()?;
+                            let space = status.default_space();
+                            match other {
+                                CountOf::Ops => space.map_or(0, |s| s.ops),
+                                CountOf::Procedures => space.map_or(0, |s| s.procedures as u64),
+                                _ => status.peers.len() as u64,
+                            }
+                        }
+                    };
+                    let held = equals.is_none_or(|e| value == e)
+                        && at_least.is_none_or(|l| value >= l)
+                        && at_most.is_none_or(|m| value <= m);
+                    ok &= held;
+                    notes.push(format!("{}={value}", client.name()));
+                }
+                let want = [("==", equals), (">=", at_least), ("<=", at_most)]
+                    .iter()
+                    .filter_map(|(op, v)| v.map(|v| format!("{op} {v}")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Ok((ok, format!("{what:?} {want}: {}", notes.join(" "))))
+            }
+            Assert::Rank {
+                procedure,
+                at_most,
+                node,
+                ..
+            } => {
+                let Some(id) = self.procedures.get(*procedure).cloned() else {
+                    return Ok((false, format!("no procedure load-{procedure} was created")));
+                };
+                let mut ok = true;
+                let mut notes = Vec::new();
+                for client in self.one_or_all(node.as_ref()) {
+                    let rows: Vec<Row> =
+                        client.get_json(&format!("/v1/spaces/default/top?n={at_most}"))?;
+                    let rank = rows.iter().position(|r| r.id == id).map(|r| r + 1);
+                    ok &= rank.is_some();
+                    notes.push(format!(
+                        "{}: {}",
+                        client.name(),
+                        rank.map_or_else(|| format!("not in top {at_most}"), |r| format!("#{r}"))
+                    ));
+                }
+                Ok((ok, format!("load-{procedure}: {}", notes.join(", "))))
+            }
+            Assert::Digests { nodes, equal, .. } => {
+                let views = converge::snapshot(&self.running_clients(nodes));
+                let agree = converge::converged(&views);
+                let want = if *equal { "equal" } else { "different" };
+                Ok((
+                    agree == *equal,
+                    format!("digests {want}:\n{}", converge::table(&views).trim_end()),
+                ))
+            }
+            Assert::NoLoss { .. } => {
+                self.join_loads();
+                let (ok, note) = self.no_loss()?;
+                Ok((ok, note))
+            }
+        }
+    }
+
+    /// Whether every running node holds every acknowledged outcome, and no more than the
+    /// acknowledged plus the uncertain ones.
+    fn no_loss(&mut self) -> Result<(bool, String)> {
+        let writes = self.tally.snapshot();
+        let mut ok = true;
+        let mut notes = Vec::new();
+        for client in self.running_clients(&[]) {
+            let present = self.outcomes_on(&client)?;
+            ok &= present >= writes.acked && present <= writes.acked + writes.uncertain;
+            self.report
+                .outcomes_present
+                .insert(client.name().to_owned(), present);
+            notes.push(format!("{}={present}", client.name()));
+        }
+        Ok((
+            ok,
+            format!(
+                "{} acknowledged (+{} uncertain), present: {}",
+                writes.acked,
+                writes.uncertain,
+                notes.join(" ")
+            ),
+        ))
+    }
+
+    /// The checks every run ends with: writes acknowledged vs present.
+    pub(super) fn final_checks(&mut self) {
+        match self.no_loss() {
+            Ok((ok, note)) => {
+                self.report.nothing_lost = Some(ok);
+                if !ok {
+                    self.report
+                        .failures
+                        .push(format!("writes lost or invented: {note}"));
+                }
+            }
+            Err(e) => self
+                .report
+                .failures
+                .push(format!("could not count the writes present: {e}")),
+        }
+    }
+}
