@@ -55,13 +55,7 @@ impl Client {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let response = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", &self.auth)
-            .send_json(body)
-            .map_err(|e| self.unreachable(e))?;
-        decode(response)
+        self.send(self.agent.post(format!("{}{path}", self.base)), body)
     }
 
     /// `PATCH path` with a JSON body -> JSON.
@@ -70,9 +64,15 @@ impl Client {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let response = self
-            .agent
-            .patch(format!("{}{path}", self.base))
+        self.send(self.agent.patch(format!("{}{path}", self.base)), body)
+    }
+
+    fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let response = request
             .header("Authorization", &self.auth)
             .send_json(body)
             .map_err(|e| self.unreachable(e))?;

@@ -58,3 +58,30 @@ pub(crate) fn decode_envelope(
         value[8..].to_vec(),
     ))
 }
+
+/// The envelopes of one author from an ordered iterator of raw entries starting at the first
+/// key after the known sequence: stops at the author's last entry, and once `budget_bytes` is
+/// spent (always taking the first one). Shared by the backends so they answer alike.
+pub(crate) fn take_within_budget<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    space: &SpaceName,
+    author: &AgentId,
+    entries: impl Iterator<Item = Result<(K, V), StoreError>>,
+    budget_bytes: usize,
+) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
+    let prefix = envelope_prefix(space, Some(author));
+    let mut out = Vec::new();
+    let mut spent = 0usize;
+    for entry in entries {
+        let (key, value) = entry?;
+        if !key.as_ref().starts_with(&prefix) {
+            break;
+        }
+        let (key, bytes) = decode_envelope(space, key.as_ref(), value.as_ref())?;
+        if !out.is_empty() && spent + bytes.len() > budget_bytes {
+            break;
+        }
+        spent += bytes.len();
+        out.push((key, bytes));
+    }
+    Ok(out)
+}

@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use knack_crdt::{AgentId, ContentHash, SpaceName};
 
-use super::keys::{decode_envelope, envelope_key, envelope_prefix, envelope_value};
+use super::keys::{
+    decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
+};
 use super::{EnvelopeKey, Store, StoreError};
 
 /// A [`Store`] in memory (nothing survives the process).
@@ -56,22 +58,9 @@ impl Store for MemoryStore {
         budget_bytes: usize,
     ) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
         let inner = self.lock();
-        let prefix = envelope_prefix(space, Some(author));
         let start = envelope_key(space, author, after_seq.saturating_add(1));
-        let mut out = Vec::new();
-        let mut spent = 0usize;
-        for (key, value) in inner.envelopes.range(start..) {
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let (key, bytes) = decode_envelope(space, key, value)?;
-            if !out.is_empty() && spent + bytes.len() > budget_bytes {
-                break;
-            }
-            spent += bytes.len();
-            out.push((key, bytes));
-        }
-        Ok(out)
+        let entries = inner.envelopes.range(start..).map(Ok);
+        take_within_budget(space, author, entries, budget_bytes)
     }
 
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use knack_crdt::{AgentId, ContentHash, SpaceName};
 
-use super::keys::{decode_envelope, envelope_key, envelope_prefix, envelope_value};
+use super::keys::{
+    decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
+};
 use super::{EnvelopeKey, Store, StoreError};
 
 /// Cache of the sled page cache, in bytes.
@@ -63,23 +65,12 @@ impl Store for SledStore {
         after_seq: u64,
         budget_bytes: usize,
     ) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
-        let prefix = envelope_prefix(space, Some(author));
         let start = envelope_key(space, author, after_seq.saturating_add(1));
-        let mut out = Vec::new();
-        let mut spent = 0usize;
-        for entry in self.envelopes.range(start..) {
-            let (key, value) = entry?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let (key, bytes) = decode_envelope(space, &key, &value)?;
-            if !out.is_empty() && spent + bytes.len() > budget_bytes {
-                break;
-            }
-            spent += bytes.len();
-            out.push((key, bytes));
-        }
-        Ok(out)
+        let entries = self
+            .envelopes
+            .range(start..)
+            .map(|entry| entry.map_err(StoreError::from));
+        take_within_budget(space, author, entries, budget_bytes)
     }
 
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
