@@ -29,6 +29,13 @@ fn two_nodes_converge_on_procedures_outcomes_and_digest() {
         assert_eq!(view["success_agents"], 2);
         assert_eq!(node.digest(), digest);
     }
+    // libp2p's own metrics share the registry with knack's.
+    let metrics = a.metrics();
+    assert!(
+        metrics.contains("libp2p_swarm_connections_established_total"),
+        "{metrics}"
+    );
+    assert!(a.metric("knack_gossip_messages_total{direction=\"in\"}") >= 1.0);
 }
 
 #[test]

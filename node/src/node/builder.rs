@@ -77,6 +77,7 @@ impl NodeBuilder {
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let swarm = crate::net::build_swarm(key.clone(), &config)?;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
@@ -89,6 +90,7 @@ impl NodeBuilder {
             spaces,
             clock,
             metrics: metrics.clone(),
+            p2p_metrics,
             events: events_tx.clone(),
             commands: commands_rx,
             stop: stop_rx,

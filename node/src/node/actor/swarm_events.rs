@@ -1,6 +1,7 @@
 //! Reacting to the swarm: connections, gossip, anti-entropy, identify, mDNS.
 
 use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, mdns};
 
@@ -11,6 +12,7 @@ use crate::net::BehaviourEvent;
 
 impl Actor {
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.p2p_metrics.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
@@ -54,6 +56,13 @@ impl Actor {
     }
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match &event {
+            BehaviourEvent::Gossipsub(e) => self.p2p_metrics.record(e),
+            BehaviourEvent::Identify(e) => self.p2p_metrics.record(e),
+            BehaviourEvent::Ping(e) => self.p2p_metrics.record(e),
+            BehaviourEvent::Kad(e) => self.p2p_metrics.record(e),
+            _ => {}
+        }
         match event {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
