@@ -14,7 +14,12 @@ pub use commands::execute;
 
 /// knack: a peer-to-peer procedural memory for AI agents.
 #[derive(Debug, Parser)]
-#[command(name = "knack", version, about, long_about = None)]
+#[command(
+    name = "knack",
+    version,
+    about = "knack: a peer-to-peer procedural memory for AI agents",
+    long_about = None
+)]
 pub struct Cli {
     /// The data directory (default: $KNACK_DIR, else the platform data dir + "knack").
     #[arg(long, global = true)]
