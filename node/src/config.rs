@@ -40,6 +40,9 @@ pub struct Config {
     /// that can reach the node; ops of other authors in a listed space are rejected (reason
     /// `not_member`). This node may always write.
     pub members: BTreeMap<SpaceName, Vec<PeerId>>,
+    /// Applied ops between two snapshots of the spaces: a restart after a crash replays at most
+    /// about this many per space (a clean stop always snapshots).
+    pub snapshot_every_ops: u64,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             quic: true,
             sync_interval_ms: 5_000,
             members: BTreeMap::new(),
+            snapshot_every_ops: 5_000,
         }
     }
 }

@@ -114,3 +114,30 @@ fn kill_9_loses_no_acknowledged_write() {
     );
     assert_eq!(a.ops(), 1 + successes, "every op in the log is applied");
 }
+
+#[test]
+fn periodic_snapshots_bound_replay_and_survive_kill_9() {
+    let mut a = TestNode::init("a", &[]);
+    let mut config = knack_node::Config::load(&a.dir).unwrap();
+    config.snapshot_every_ops = 10;
+    config.save(&a.dir).unwrap();
+    a.launch();
+    let p = a.add("snapshotted", &[]);
+    for _ in 0..25 {
+        a.outcome(&p, true);
+    }
+    let before = a.digest();
+    // A tick (200 ms) after the 10th and 20th op writes a snapshot.
+    std::thread::sleep(Duration::from_secs(1));
+    a.kill9();
+    let space = knack_crdt::SpaceName::new("default").unwrap();
+    let store = knack_node::store::SledStore::open(&a.dir.join(knack_node::dirs::DB_DIR)).unwrap();
+    let snapshot = knack_node::store::Store::snapshot(&store, &space).unwrap();
+    drop(store);
+    assert!(snapshot.is_some(), "no periodic snapshot before the kill");
+    a.launch();
+    assert_eq!(a.digest(), before);
+    assert_eq!(a.ops(), 26);
+    a.outcome(&p, false);
+    assert_eq!(a.show(&p)["failures"], 1);
+}

@@ -79,6 +79,10 @@ pub(crate) struct Actor {
     unacknowledged: Vec<PendingReply>,
     /// Remote peers' addresses learned by identify (for Kademlia).
     identified: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Whether ops received from peers were stored since the last flush.
+    unflushed_remote: bool,
+    /// Ops applied since the last snapshot.
+    ops_since_snapshot: u64,
 }
 
 impl Actor {
@@ -106,6 +110,8 @@ impl Actor {
             unpublished: Vec::new(),
             unacknowledged: Vec::new(),
             identified: HashMap::new(),
+            unflushed_remote: false,
+            ops_since_snapshot: 0,
         }
     }
 
@@ -183,6 +189,28 @@ impl Actor {
             .store_bytes
             .set(self.store.size_on_disk() as i64);
         self.commit();
+        if self.unflushed_remote || self.ops_since_snapshot >= self.config.snapshot_every_ops {
+            self.flush_remote_and_snapshot();
+        }
+    }
+
+    /// Makes ops received from peers durable (they need no acknowledgement, so they wait for a
+    /// tick rather than costing a flush each), and every `snapshot_every_ops` applied ops
+    /// snapshots the spaces between two flushes, so a snapshot never covers an op the log lacks.
+    fn flush_remote_and_snapshot(&mut self) {
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "store flush failed");
+            return;
+        }
+        self.metrics.store_flushes.inc();
+        self.unflushed_remote = false;
+        if self.ops_since_snapshot >= self.config.snapshot_every_ops {
+            self.save_snapshots();
+            self.ops_since_snapshot = 0;
+            if let Err(e) = self.store.flush() {
+                tracing::error!(error = %e, "store flush failed");
+            }
+        }
     }
 
     /// Dials every bootstrap address whose peer is not connected.

@@ -237,6 +237,7 @@ impl Actor {
                 .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
             let applied = replica.apply(&envelope);
             self.metrics.ops_applied.inc_by(applied.ops);
+            self.ops_since_snapshot += applied.ops;
             self.emit(Event::Applied {
                 space: space.to_string(),
                 author: agent.to_hex(),

@@ -97,6 +97,8 @@ impl Actor {
             };
             let applied = replica.apply_ops(&r.ops);
             self.metrics.ops_applied.inc_by(applied.ops);
+            self.unflushed_remote = true;
+            self.ops_since_snapshot += applied.ops;
             touched.extend(applied.procedures.iter().copied());
             self.emit(Event::Applied {
                 space: space.to_string(),
