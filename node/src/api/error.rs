@@ -22,6 +22,9 @@ pub enum ApiError {
     /// A request that does not parse or make sense.
     #[error("{0}")]
     BadRequest(String),
+    /// A request body over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// No such route or resource.
     #[error("{0}")]
     NotFound(String),
@@ -35,6 +38,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Node(NodeError::Crdt(CrdtError::UnknownProcedure(_))) => {
                 (StatusCode::NOT_FOUND, "unknown_procedure")
@@ -60,5 +64,24 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         response.extensions_mut().insert(ErrorKind(kind));
         response
+    }
+}
+
+/// A JSON request body whose rejection is an [`ApiError`]: 413 when over the size limit, 400
+/// for anything that does not parse (with serde's message).
+#[derive(Debug)]
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::TooLarge(rejection.body_text()))
+            }
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The route handlers: parse, ask the node, answer JSON.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use knack_crdt::{
 };
 
 use super::AppState;
-use super::error::{ApiError, ErrorKind};
+use super::error::{ApiError, ApiJson};
 use super::requests::{
     AddRequest, EditRequest, IdResponse, LinkRequest, OutcomeRequest, SearchQuery, TopQuery,
 };
@@ -28,20 +28,6 @@ type ApiResult<T> = Result<T, ApiError>;
 
 fn bad(message: String) -> ApiError {
     ApiError::BadRequest(message)
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Box<Response>> {
-    match body {
-        Ok(Json(value)) => Ok(value),
-        Err(rejection) => {
-            let mut response = bad(rejection.body_text()).into_response();
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-                response.extensions_mut().insert(ErrorKind("too_large"));
-            }
-            Err(Box::new(response))
-        }
-    }
 }
 
 fn space(name: &str) -> ApiResult<SpaceName> {
@@ -74,31 +60,23 @@ fn body(text: Option<String>, b64: Option<String>) -> ApiResult<Option<Body>> {
 pub(crate) async fn add(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
-    request: Result<Json<AddRequest>, JsonRejection>,
-) -> Response {
-    let request = match json_body(request) {
-        Ok(r) => r,
-        Err(response) => return *response,
+    ApiJson(request): ApiJson<AddRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let space = space(&space_name)?;
+    let kind = match request.kind.as_deref() {
+        Some(k) => kind(k)?,
+        None => ProcedureKind::Steps,
     };
-    let result = async {
-        let space = space(&space_name)?;
-        let kind = match request.kind.as_deref() {
-            Some(k) => kind(k)?,
-            None => ProcedureKind::Steps,
-        };
-        let body = body(request.body, request.body_base64)?.unwrap_or(Body::Inline(Vec::new()));
-        let new = NewProcedureRequest {
-            name: request.name,
-            description: request.description,
-            kind,
-            tags: request.tags,
-            body,
-        };
-        let id = state.node.add(&space, new).await?;
-        Ok::<_, ApiError>((StatusCode::CREATED, Json(IdResponse { id: id.to_hex() })))
-    }
-    .await;
-    result.into_response()
+    let body = body(request.body, request.body_base64)?.unwrap_or(Body::Inline(Vec::new()));
+    let new = NewProcedureRequest {
+        name: request.name,
+        description: request.description,
+        kind,
+        tags: request.tags,
+        body,
+    };
+    let id = state.node.add(&space, new).await?;
+    Ok((StatusCode::CREATED, Json(IdResponse { id: id.to_hex() })))
 }
 
 /// `GET /v1/spaces/{space}/procedures/{id}`.
@@ -115,82 +93,58 @@ pub(crate) async fn show(
 pub(crate) async fn edit(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
-    request: Result<Json<EditRequest>, JsonRejection>,
-) -> Response {
-    let request = match json_body(request) {
-        Ok(r) => r,
-        Err(response) => return *response,
+    ApiJson(request): ApiJson<EditRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let space = space(&space_name)?;
+    let id = id(&hex)?;
+    let edit = Edit {
+        name: request.name,
+        description: request.description,
+        kind: request.kind.map(|k| kind(&k)).transpose()?,
+        add_tags: request.add_tags,
+        remove_tags: request.remove_tags,
+        body: body(request.body, request.body_base64)?,
     };
-    let result = async {
-        let space = space(&space_name)?;
-        let id = id(&hex)?;
-        let edit = Edit {
-            name: request.name,
-            description: request.description,
-            kind: request.kind.map(|k| kind(&k)).transpose()?,
-            add_tags: request.add_tags,
-            remove_tags: request.remove_tags,
-            body: body(request.body, request.body_base64)?,
-        };
-        state.node.edit(&space, id, edit).await?;
-        Ok::<_, ApiError>(Json(IdResponse { id: hex.clone() }))
-    }
-    .await;
-    result.into_response()
+    state.node.edit(&space, id, edit).await?;
+    Ok(Json(IdResponse { id: hex.clone() }))
 }
 
 /// `POST /v1/spaces/{space}/procedures/{id}/outcomes`.
 pub(crate) async fn outcome(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
-    request: Result<Json<OutcomeRequest>, JsonRejection>,
-) -> Response {
-    let request = match json_body(request) {
-        Ok(r) => r,
-        Err(response) => return *response,
+    ApiJson(request): ApiJson<OutcomeRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let space = space(&space_name)?;
+    let id = id(&hex)?;
+    let outcome = Outcome {
+        success: request.success,
+        duration_ms: request.duration_ms,
+        contexts: request.contexts,
     };
-    let result = async {
-        let space = space(&space_name)?;
-        let id = id(&hex)?;
-        let outcome = Outcome {
-            success: request.success,
-            duration_ms: request.duration_ms,
-            contexts: request.contexts,
-        };
-        Ok::<_, ApiError>(Json(state.node.record_outcome(&space, id, outcome).await?))
-    }
-    .await;
-    result.into_response()
+    Ok(Json(state.node.record_outcome(&space, id, outcome).await?))
 }
 
 /// `POST /v1/spaces/{space}/links`.
 pub(crate) async fn link(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
-    request: Result<Json<LinkRequest>, JsonRejection>,
-) -> Response {
-    let request = match json_body(request) {
-        Ok(r) => r,
-        Err(response) => return *response,
+    ApiJson(request): ApiJson<LinkRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let space = space(&space_name)?;
+    let from = id(&request.from)?;
+    let to = id(&request.to)?;
+    let kind: RelationKind = request
+        .kind
+        .parse()
+        .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))?;
+    let strength = if request.remove {
+        None
+    } else {
+        Some(request.strength.unwrap_or(1.0))
     };
-    let result = async {
-        let space = space(&space_name)?;
-        let from = id(&request.from)?;
-        let to = id(&request.to)?;
-        let kind: RelationKind = request
-            .kind
-            .parse()
-            .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))?;
-        let strength = if request.remove {
-            None
-        } else {
-            Some(request.strength.unwrap_or(1.0))
-        };
-        state.node.link(&space, from, to, kind, strength).await?;
-        Ok::<_, ApiError>(Json(serde_json::json!({ "ok": true })))
-    }
-    .await;
-    result.into_response()
+    state.node.link(&space, from, to, kind, strength).await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
 }
 
 /// `GET /v1/spaces/{space}/top`.
