@@ -29,17 +29,47 @@ struct Figures {
     p99_ms: f64,
 }
 
+/// The `p` quantile of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+}
+
 fn summarise(label: &str, mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
     latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
-    };
     Figures {
         label: label.to_owned(),
         writes_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        p50_ms: percentile_ms(&latencies, 0.50),
+        p99_ms: percentile_ms(&latencies, 0.99),
     }
+}
+
+/// Runs `CLIENTS` threads; each builds its client with `connect(client)` and makes
+/// `WRITES / CLIENTS` timed calls of it with the call's index.
+fn threaded<W: FnMut(usize)>(label: &str, connect: impl Fn(usize) -> W + Sync) -> Figures {
+    let started = Instant::now();
+    let all: Vec<Duration> = std::thread::scope(|scope| {
+        let connect = &connect;
+        let threads: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut write = connect(c);
+                    (0..WRITES / CLIENTS)
+                        .map(|i| {
+                            let t = Instant::now();
+                            write(i);
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    summarise(label, all, started.elapsed())
 }
 
 fn config(bootstrap: Vec<libp2p::Multiaddr>) -> Config {
@@ -100,38 +130,19 @@ async fn library_writes(node: &Node, space: &SpaceName, id: ProcedureId) -> Figu
 }
 
 fn http_writes(api: &str, token: &str, id: ProcedureId) -> Figures {
-    let started = Instant::now();
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (url, auth) = (
-                format!("{api}/v1/spaces/default/procedures/{id}/outcomes"),
-                format!("Bearer {token}"),
-            );
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-                let mut latencies = Vec::new();
-                for i in 0..WRITES / CLIENTS {
-                    let t = Instant::now();
-                    agent
-                        .post(&url)
-                        .header("Authorization", &auth)
-                        .send_json(serde_json::json!({ "success": i % 5 != 0, "duration_ms": 10 }))
-                        .unwrap();
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let all: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    summarise(
-        "knack HTTP API (durable, group commit)",
-        all,
-        started.elapsed(),
-    )
+    let url = format!("{api}/v1/spaces/default/procedures/{id}/outcomes");
+    let auth = format!("Bearer {token}");
+    threaded("knack HTTP API (durable, group commit)", |_| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let (url, auth) = (url.clone(), auth.clone());
+        move |i| {
+            agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(serde_json::json!({ "success": i % 5 != 0, "duration_ms": 10 }))
+                .unwrap();
+        }
+    })
 }
 
 struct Redis {
@@ -186,51 +197,36 @@ fn start_redis(fsync: &str) -> Option<Redis> {
 }
 
 fn redis_writes(redis: &Redis, fsync: &str) -> Figures {
-    let started = Instant::now();
-    let port = redis.port;
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            std::thread::spawn(move || {
-                let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-                let mut con = client.get_connection().unwrap();
-                let mut latencies = Vec::new();
-                for i in 0..WRITES / CLIENTS {
-                    let t = Instant::now();
-                    let field = if i % 5 != 0 { "successes" } else { "failures" };
-                    let _: () = redis::pipe()
-                        .atomic()
-                        .cmd("HINCRBY")
-                        .arg("proc:bench")
-                        .arg(field)
-                        .arg(1)
-                        .ignore()
-                        .cmd("HINCRBY")
-                        .arg("proc:bench")
-                        .arg(format!("agent{c}"))
-                        .arg(1)
-                        .ignore()
-                        .cmd("ZADD")
-                        .arg("ranking")
-                        .arg(i as f64)
-                        .arg("bench")
-                        .ignore()
-                        .query(&mut con)
-                        .unwrap();
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let all: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    summarise(
-        &format!("redis-server appendfsync {fsync} (HINCRBY+ZADD)"),
-        all,
-        started.elapsed(),
-    )
+    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    let label = format!("redis-server appendfsync {fsync} (HINCRBY+ZADD)");
+    threaded(&label, |c| {
+        let mut con = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        move |i| {
+            let field = if i % 5 != 0 { "successes" } else { "failures" };
+            let _: () = redis::pipe()
+                .atomic()
+                .cmd("HINCRBY")
+                .arg("proc:bench")
+                .arg(field)
+                .arg(1)
+                .ignore()
+                .cmd("HINCRBY")
+                .arg("proc:bench")
+                .arg(format!("agent{c}"))
+                .arg(1)
+                .ignore()
+                .cmd("ZADD")
+                .arg("ranking")
+                .arg(i as f64)
+                .arg("bench")
+                .ignore()
+                .query(&mut con)
+                .unwrap();
+        }
+    })
 }
 
 async fn propagation() -> Option<(f64, f64, f64)> {
@@ -299,9 +295,11 @@ async fn propagation() -> Option<(f64, f64, f64)> {
         n.shutdown().await;
     }
     samples.sort();
-    let pct =
-        |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
-    Some((pct(0.5), pct(0.99), pct(1.0)))
+    Some((
+        percentile_ms(&samples, 0.5),
+        percentile_ms(&samples, 0.99),
+        percentile_ms(&samples, 1.0),
+    ))
 }
 
 fn main() {

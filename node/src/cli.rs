@@ -66,6 +66,17 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
+/// `--body TEXT | --body-file FILE`.
+#[derive(Debug, Args)]
+pub struct BodyArgs {
+    /// Body text.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the body from a file (binary files are sent as base64).
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+}
+
 /// `--space`.
 #[derive(Debug, Args)]
 pub struct SpaceFlag {
@@ -112,12 +123,9 @@ pub struct AddArgs {
     /// Kind: steps, script, prompt, tool, or your own.
     #[arg(long)]
     pub kind: Option<String>,
-    /// Body text.
-    #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the body from a file.
-    #[arg(long)]
-    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub body: BodyArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub space: SpaceFlag,
@@ -146,12 +154,9 @@ pub struct EditArgs {
     /// Tag to remove (repeatable).
     #[arg(long = "remove-tag")]
     pub remove_tags: Vec<String>,
-    /// New body text.
-    #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the new body from a file.
-    #[arg(long)]
-    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub body: BodyArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub space: SpaceFlag,

@@ -35,6 +35,9 @@ pub enum StoreError {
     /// The sled database failed.
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    /// A write or flush that did not complete (the store is unusable until it is fixed).
+    #[error("store write failed: {0}")]
+    Write(String),
     /// Stored bytes that do not decode (a corrupt or foreign database).
     #[error("corrupt store entry: {0}")]
     Corrupt(String),

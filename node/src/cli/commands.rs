@@ -30,7 +30,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Add(a) => {
             let client = Client::from_dir(&dir)?;
-            let (body, body_base64) = read_body(a.body, a.body_file)?;
+            let (body, body_base64) = read_body(a.body)?;
             let request = AddRequest {
                 name: a.name,
                 description: a.description,
@@ -44,7 +44,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Edit(a) => {
             let client = Client::from_dir(&dir)?;
-            let (body, body_base64) = read_body(a.body, a.body_file)?;
+            let (body, body_base64) = read_body(a.body)?;
             let request = EditRequest {
                 name: a.name,
                 description: a.description,
@@ -174,11 +174,8 @@ fn encode(value: &str) -> String {
 }
 
 /// The body as text when it is UTF-8, else as base64.
-fn read_body(
-    text: Option<String>,
-    file: Option<std::path::PathBuf>,
-) -> anyhow::Result<(Option<String>, Option<String>)> {
-    match (text, file) {
+fn read_body(args: super::BodyArgs) -> anyhow::Result<(Option<String>, Option<String>)> {
+    match (args.body, args.body_file) {
         (Some(text), _) => Ok((Some(text), None)),
         (None, Some(file)) => {
             let bytes =

@@ -255,7 +255,7 @@ impl Actor {
                 tracing::error!(error = %e, "store flush failed: writes not acknowledged");
                 let message = e.to_string();
                 for reply in replies {
-                    reply(Err(NodeError::Store(crate::store::StoreError::Corrupt(
+                    reply(Err(NodeError::Store(crate::store::StoreError::Write(
                         message.clone(),
                     ))));
                 }

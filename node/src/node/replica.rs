@@ -122,9 +122,8 @@ pub(crate) fn encode_snapshot(replica: &Replica, latest: Hlc) -> Result<Vec<u8>,
         vv: replica.vv.iter().collect(),
         latest,
     };
-    let head = bincode::serde::encode_to_vec(&head, bincode::config::standard()).map_err(|e| {
-        NodeError::Store(crate::store::StoreError::Corrupt(format!("snapshot: {e}")))
-    })?;
+    let head = bincode::serde::encode_to_vec(&head, bincode::config::standard())
+        .map_err(|e| NodeError::Store(crate::store::StoreError::Write(format!("snapshot: {e}"))))?;
     let mut out = vec![SNAPSHOT_VERSION];
     out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     out.extend_from_slice(&head);
