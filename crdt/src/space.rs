@@ -265,6 +265,11 @@ impl Space {
         self.state.pins.get(hash).map(String::as_str)
     }
 
+    /// Every recorded IPFS CID, by content hash.
+    pub fn pins(&self) -> impl Iterator<Item = (&ContentHash, &str)> {
+        self.state.pins.iter().map(|(h, c)| (h, c.as_str()))
+    }
+
     /// The state digest: equal on converged replicas, and (up to hash collisions) only on them.
     ///
     /// A two-level hash tree over the canonical encoding: blake3 of the space's name, settings,

@@ -6,6 +6,9 @@
 //! | GET | `/v1/spaces/{space}/procedures/{id}` | a procedure with its derived values |
 //! | PATCH | `/v1/spaces/{space}/procedures/{id}` | edit it |
 //! | POST | `/v1/spaces/{space}/procedures/{id}/outcomes` | record a use |
+//! | GET | `/v1/spaces/{space}/procedures/{id}/body` | the body's bytes (fetched from peers or IPFS if needed, verified) |
+//! | POST | `/v1/spaces/{space}/procedures/{id}/pin` | pin the body to IPFS (`{"cid"}` records a known CID) |
+//! | POST | `/v1/blobs` | upload a body of any size (raw bytes) -> `{"blake3", "size"}` for `body_blob` |
 //! | POST | `/v1/spaces/{space}/links` | relate two procedures (or remove the relation) |
 //! | GET | `/v1/spaces/{space}/top?n=&tag=&context=&kind=&crystallized=` | ranking |
 //! | GET | `/v1/spaces/{space}/search?q=&n=` | lexical search |
@@ -14,6 +17,7 @@
 //! | GET | `/metrics` | Prometheus text format (no token: bind it to loopback) |
 
 mod auth;
+mod content_routes;
 mod error;
 pub mod requests;
 mod routes;
@@ -33,6 +37,7 @@ use tokio::net::TcpListener;
 use crate::metrics::RouteLabel;
 use crate::node::Node;
 
+pub use content_routes::BLAKE3_HEADER;
 pub use error::ApiError;
 
 /// Largest request body accepted, in bytes (an inline body plus its JSON wrapping).
@@ -60,6 +65,18 @@ pub fn router(node: Node, token: String) -> Router {
         .route(
             "/spaces/{space}/procedures/{id}/outcomes",
             post(routes::outcome),
+        )
+        .route(
+            "/spaces/{space}/procedures/{id}/body",
+            get(content_routes::body),
+        )
+        .route(
+            "/spaces/{space}/procedures/{id}/pin",
+            post(content_routes::pin),
+        )
+        .route(
+            "/blobs",
+            post(content_routes::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/spaces/{space}/links", post(routes::link))
         .route("/spaces/{space}/top", get(routes::top))

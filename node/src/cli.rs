@@ -54,8 +54,26 @@ pub enum Command {
     Tail(JsonFlag),
     /// Connected peers.
     Peers(JsonFlag),
-    /// The node's status: identity, addresses, peers, digests.
+    /// The node's status: identity, addresses, peers, digests, content tier.
     Status(JsonFlag),
+    /// Pin a procedure's body to IPFS (or record a CID it already has there).
+    Pin(PinArgs),
+}
+
+/// `knack pin`.
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// Procedure id.
+    pub id: String,
+    /// Record this CID instead of adding the body to IPFS (readers verify it).
+    #[arg(long)]
+    pub cid: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// `--json`.
@@ -72,7 +90,8 @@ pub struct BodyArgs {
     /// Body text.
     #[arg(long, conflicts_with = "body_file")]
     pub body: Option<String>,
-    /// Read the body from a file (binary files are sent as base64).
+    /// Read the body from a file, of any size (small ones travel inline, as text or base64;
+    /// large ones are uploaded to the node's blob store and referenced by hash).
     #[arg(long)]
     pub body_file: Option<PathBuf>,
 }
@@ -106,6 +125,9 @@ pub struct RunArgs {
     /// Anti-entropy interval in milliseconds.
     #[arg(long)]
     pub sync_interval_ms: Option<u64>,
+    /// Kubo RPC API of an IPFS node for the cold tier (e.g. http://127.0.0.1:5001).
+    #[arg(long)]
+    pub ipfs_api: Option<String>,
 }
 
 /// `knack add`.
@@ -219,6 +241,12 @@ pub struct LinkArgs {
 pub struct ShowArgs {
     /// Procedure id.
     pub id: String,
+    /// Print the body's bytes (fetched from peers or IPFS if needed, verified) instead.
+    #[arg(long, conflicts_with = "body_out")]
+    pub body: bool,
+    /// Write the body to this file instead.
+    #[arg(long)]
+    pub body_out: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub space: SpaceFlag,

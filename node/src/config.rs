@@ -43,6 +43,15 @@ pub struct Config {
     /// Applied ops between two snapshots of the spaces: a restart after a crash replays at most
     /// about this many per space (a clean stop always snapshots).
     pub snapshot_every_ops: u64,
+    /// The Kubo RPC API of an IPFS node (e.g. `http://127.0.0.1:5001`) for the cold tier:
+    /// bodies over the inline limit and crystallized bodies are added and pinned there. Without
+    /// it the node keeps bodies in its blob store and serves them to peers.
+    pub ipfs_api: Option<String>,
+    /// Bytes the blob store may hold before evicting bodies that are pinned in IPFS and not
+    /// crystallized (least recently used first; others are never evicted).
+    pub blob_cache_bytes: u64,
+    /// Largest body accepted, in bytes.
+    pub max_blob_bytes: u64,
 }
 
 impl Default for Config {
@@ -65,6 +74,9 @@ impl Default for Config {
             sync_interval_ms: 5_000,
             members: BTreeMap::new(),
             snapshot_every_ops: 5_000,
+            ipfs_api: None,
+            blob_cache_bytes: 8 << 30,
+            max_blob_bytes: 4 << 30,
         }
     }
 }

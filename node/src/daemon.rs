@@ -31,6 +31,9 @@ pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         config.spaces.push(SpaceName::new(name)?);
     }
     config.mdns |= args.mdns;
+    if let Some(url) = args.ipfs_api {
+        config.ipfs_api = Some(url);
+    }
     if let Some(ms) = args.sync_interval_ms {
         config.sync_interval_ms = ms;
     }

@@ -10,6 +10,8 @@ pub const TOKEN_FILE: &str = "api.token";
 pub const API_ADDR_FILE: &str = "api.addr";
 /// The sled database directory.
 pub const DB_DIR: &str = "db";
+/// The blob store directory (bodies too large to travel inline).
+pub const BLOBS_DIR: &str = "blobs";
 
 /// The data directory: `--dir`, else `$KNACK_DIR`, else the platform's data dir + `knack`.
 pub fn resolve(dir: Option<PathBuf>) -> PathBuf {

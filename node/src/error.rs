@@ -54,6 +54,9 @@ pub enum NodeError {
     /// The libp2p swarm could not start.
     #[error("network: {0}")]
     Network(String),
+    /// The content tier failed (blob store, download, IPFS).
+    #[error(transparent)]
+    Content(#[from] crate::content::ContentError),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,

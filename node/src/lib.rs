@@ -36,6 +36,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod content;
 mod daemon;
 pub mod dirs;
 mod error;
@@ -53,4 +54,4 @@ pub use config::Config;
 pub use error::NodeError;
 pub use event::Event;
 pub use net::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
-pub use node::{NewProcedureRequest, Node, NodeBuilder, NodeInfo};
+pub use node::{BodyData, BodyRef, NewProcedureRequest, Node, NodeBuilder, NodeInfo};

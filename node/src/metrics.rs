@@ -53,6 +53,16 @@ pub struct Metrics {
     pub api_errors: Family<ReasonLabel, Counter>,
     /// API latency in seconds, by route.
     pub api_latency: Family<RouteLabel, Histogram>,
+    /// `/knack/blob/1` chunk bytes, by direction (`in`: verified bytes fetched; `out`: served).
+    pub blob_bytes: Family<DirectionLabel, Counter>,
+    /// Peers dropped from a blob download, by reason (`corrupt`, `unreliable`).
+    pub blob_peers_penalised: Family<ReasonLabel, Counter>,
+    /// Blob downloads ended, by result (`done`, `failed`).
+    pub blob_fetches: Family<ReasonLabel, Counter>,
+    /// Bodies added and pinned to IPFS by this node.
+    pub ipfs_pinned: Counter,
+    /// IPFS calls that failed (pin jobs retried later, reads falling back), by reason.
+    pub ipfs_errors: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -72,6 +82,11 @@ impl Metrics {
             api_latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
             }),
+            blob_bytes: Family::default(),
+            blob_peers_penalised: Family::default(),
+            blob_fetches: Family::default(),
+            ipfs_pinned: Counter::default(),
+            ipfs_errors: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("knack");
         r.register(
@@ -125,7 +140,41 @@ impl Metrics {
             "API latency, by route",
             metrics.api_latency.clone(),
         );
+        r.register(
+            "blob_bytes",
+            "Blob chunk bytes over /knack/blob/1, by direction",
+            metrics.blob_bytes.clone(),
+        );
+        r.register(
+            "blob_peers_penalised",
+            "Peers dropped from a blob download, by reason",
+            metrics.blob_peers_penalised.clone(),
+        );
+        r.register(
+            "blob_fetches",
+            "Blob downloads ended, by result",
+            metrics.blob_fetches.clone(),
+        );
+        r.register(
+            "ipfs_pinned",
+            "Bodies added and pinned to IPFS by this node",
+            metrics.ipfs_pinned.clone(),
+        );
+        r.register(
+            "ipfs_errors",
+            "Failed IPFS calls, by reason",
+            metrics.ipfs_errors.clone(),
+        );
         metrics
+    }
+
+    /// Counts one under `reason` in `family`.
+    pub fn count(family: &Family<ReasonLabel, Counter>, reason: &str) {
+        family
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a rejected envelope.

@@ -13,5 +13,5 @@ mod handle;
 mod replica;
 
 pub use builder::NodeBuilder;
-pub use command::NewProcedureRequest;
-pub use handle::{Node, NodeInfo};
+pub use command::{BodyRef, NewProcedureRequest};
+pub use handle::{BodyData, Node, NodeInfo};

@@ -47,8 +47,35 @@ pub struct SpaceStatus {
 pub struct ContentStatus {
     /// Where bodies are read from.
     pub mode: String,
-    /// The IPFS endpoint, if configured.
-    pub ipfs: Option<String>,
+    /// Bodies in the local blob store.
+    pub blobs: u64,
+    /// Bytes they take (content and outboards).
+    pub blob_bytes: u64,
+    /// Bytes the blob store may hold before evicting pinned, cold bodies.
+    pub blob_budget_bytes: u64,
+    /// Downloads from peers in progress.
+    pub downloads: usize,
+    /// Bodies of the joined spaces with an IPFS CID recorded.
+    pub pinned: usize,
+    /// The IPFS tier, when an endpoint is configured.
+    pub ipfs: Option<IpfsStatus>,
+}
+
+/// The IPFS tier's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpfsStatus {
+    /// The Kubo RPC API address.
+    pub endpoint: String,
+    /// Whether its last health check answered.
+    pub healthy: bool,
+    /// The version it reported.
+    pub version: Option<String>,
+    /// The last error talking to it.
+    pub last_error: Option<String>,
+    /// Pin jobs waiting (persisted; retried with backoff).
+    pub pending_jobs: usize,
+    /// Bodies this node added and pinned since it started.
+    pub pinned_by_this_node: u64,
 }
 
 /// A connected peer.

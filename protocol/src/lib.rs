@@ -52,8 +52,9 @@
 //!
 //! ## Blobs (`/knack/blob/1`)
 //! Bodies too large to travel inline are fetched by blake3 hash in chunks of at most
-//! [`MAX_BLOB_CHUNK_BYTES`] ([`blob`]); [`BlobFetch`] checks each chunk against its request and
-//! the whole blob against its hash, moving to the next candidate peer on any failure.
+//! [`MAX_BLOB_CHUNK_BYTES`] ([`blob`]). Each chunk travels as a bao slice (BLAKE3 verified
+//! streaming) and is checked on arrival against the hash; [`BlobFetch`] spreads chunks over
+//! several peers, drops any that sends a bad one, and resumes from a verified prefix.
 //!
 //! ## Example: two replicas sync
 //! ```
@@ -140,7 +141,7 @@ mod inbox;
 pub mod sync;
 mod version_vector;
 
-pub use blob::{BlobFetch, BlobRequest, BlobResponse, FetchStatus, MAX_BLOB_CHUNK_BYTES};
+pub use blob::{BlobFetch, BlobRequest, BlobResponse, FetchStatus, MAX_BLOB_CHUNK_BYTES, Penalty};
 pub use clock::{DEFAULT_MAX_DRIFT_MS, HybridClock};
 pub use codec::PROTOCOL_VERSION;
 pub use envelope::{Envelope, EnvelopeId, MAX_ENVELOPE_BYTES, MAX_OPS_PER_ENVELOPE, Op};

@@ -131,7 +131,10 @@ fn sync_message_bytes() {
 #[test]
 fn blob_message_bytes() {
     let data = b"make deploy".to_vec();
-    let hash = ContentHash::of(&data);
+    let mut outboard = std::io::Cursor::new(Vec::new());
+    let hash = knack_protocol::blob::write_outboard(&data[..], &mut outboard).expect("outboard");
+    assert_eq!(hash, ContentHash::of(&data));
+    let outboard = outboard.into_inner();
     check(
         "blob_request",
         &BlobRequest {
@@ -143,12 +146,17 @@ fn blob_message_bytes() {
     );
     check(
         "blob_chunk",
-        &BlobResponse::Chunk {
-            hash,
-            offset: 0,
-            total_size: data.len() as u64,
-            data,
-        }
+        &knack_protocol::blob::extract_chunk(
+            std::io::Cursor::new(&data),
+            std::io::Cursor::new(&outboard),
+            data.len() as u64,
+            &BlobRequest {
+                hash,
+                offset: 0,
+                max_len: 262_144,
+            },
+        )
+        .expect("a chunk")
         .encode(),
     );
     check("blob_not_found", &BlobResponse::NotFound { hash }.encode());

@@ -70,14 +70,12 @@ fn arb_blob_response() -> impl Strategy<Value = BlobResponse> {
         (
             hash.clone(),
             any::<u64>(),
-            any::<u64>(),
             proptest::collection::vec(any::<u8>(), 0..2000)
         )
-            .prop_map(|(hash, offset, total_size, data)| BlobResponse::Chunk {
+            .prop_map(|(hash, offset, slice)| BlobResponse::Chunk {
                 hash,
                 offset,
-                total_size,
-                data
+                slice
             }),
         hash.clone()
             .prop_map(|hash| BlobResponse::NotFound { hash }),

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use knack_crdt::CrdtError;
 use serde_json::json;
 
+use crate::content::ContentError;
 use crate::error::NodeError;
 
 /// The kind of an error response, read by the middleware that counts `api_errors`.
@@ -52,6 +53,18 @@ impl ApiError {
             ApiError::Node(NodeError::Crdt(_)) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
             ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            ApiError::Node(NodeError::Content(ContentError::Unavailable { .. })) => {
+                (StatusCode::NOT_FOUND, "body_unavailable")
+            }
+            ApiError::Node(NodeError::Content(ContentError::Mismatch { .. })) => {
+                (StatusCode::BAD_GATEWAY, "body_mismatch")
+            }
+            ApiError::Node(NodeError::Content(ContentError::TooLarge { .. })) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            }
+            ApiError::Node(NodeError::Content(ContentError::NoIpfs)) => {
+                (StatusCode::CONFLICT, "no_ipfs")
+            }
             ApiError::Node(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -23,6 +23,9 @@ pub struct AddRequest {
     /// Body as base64 (for binary bodies); exclusive with `body`.
     #[serde(default)]
     pub body_base64: Option<String>,
+    /// A body uploaded first with `POST /v1/blobs` (any size); exclusive with the others.
+    #[serde(default)]
+    pub body_blob: Option<BlobRef>,
 }
 
 /// `PATCH /v1/spaces/{space}/procedures/{id}`.
@@ -50,6 +53,9 @@ pub struct EditRequest {
     /// New body as base64.
     #[serde(default)]
     pub body_base64: Option<String>,
+    /// A body uploaded first with `POST /v1/blobs` (any size); exclusive with the others.
+    #[serde(default)]
+    pub body_blob: Option<BlobRef>,
 }
 
 /// `POST /v1/spaces/{space}/procedures/{id}/outcomes`.
@@ -121,4 +127,36 @@ pub struct SearchQuery {
 pub struct IdResponse {
     /// Hex id.
     pub id: String,
+}
+
+/// A blob in the node's blob store: the answer of `POST /v1/blobs`, and how an add or edit
+/// refers to an uploaded body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobRef {
+    /// blake3 of the body, hex.
+    pub blake3: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// `POST /v1/spaces/{space}/procedures/{id}/pin`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    /// Record this CID for the body instead of adding it to IPFS (readers verify what the CID
+    /// gives against the body's blake3).
+    #[serde(default)]
+    pub cid: Option<String>,
+}
+
+/// The answer of `POST /v1/spaces/{space}/procedures/{id}/pin`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinResponse {
+    /// blake3 of the body, hex.
+    pub blake3: String,
+    /// The CID, when already known.
+    pub cid: Option<String>,
+    /// Whether a pin job was queued (the CID is recorded when it completes).
+    pub queued: bool,
 }

@@ -24,17 +24,17 @@ const MAX_ROWS: usize = 1000;
 /// Rows when `n` is not given.
 const DEFAULT_ROWS: usize = 10;
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
-fn bad(message: String) -> ApiError {
+pub(super) fn bad(message: String) -> ApiError {
     ApiError::BadRequest(message)
 }
 
-fn space(name: &str) -> ApiResult<SpaceName> {
+pub(super) fn space(name: &str) -> ApiResult<SpaceName> {
     SpaceName::new(name).map_err(|e| bad(e.to_string()))
 }
 
-fn id(hex: &str) -> ApiResult<ProcedureId> {
+pub(super) fn id(hex: &str) -> ApiResult<ProcedureId> {
     hex.parse()
         .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))
 }
@@ -44,15 +44,28 @@ fn kind(name: &str) -> ApiResult<ProcedureKind> {
         .map_err(|e: knack_crdt::CrdtError| bad(e.to_string()))
 }
 
-fn body(text: Option<String>, b64: Option<String>) -> ApiResult<Option<Body>> {
-    match (text, b64) {
-        (Some(_), Some(_)) => Err(bad("give `body` or `body_base64`, not both".into())),
-        (Some(text), None) => Ok(Some(Body::Inline(text.into_bytes()))),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+fn body(
+    text: Option<String>,
+    b64: Option<String>,
+    blob: Option<super::requests::BlobRef>,
+) -> ApiResult<Option<Body>> {
+    match (text, b64, blob) {
+        (Some(text), None, None) => Ok(Some(Body::Inline(text.into_bytes()))),
+        (None, Some(b64), None) => base64::engine::general_purpose::STANDARD
             .decode(b64.as_bytes())
             .map(|bytes| Some(Body::Inline(bytes)))
             .map_err(|e| bad(format!("body_base64: {e}"))),
-        (None, None) => Ok(None),
+        (None, None, Some(blob)) => Ok(Some(Body::External {
+            hash: blob
+                .blake3
+                .parse()
+                .map_err(|e: knack_crdt::CrdtError| bad(format!("body_blob.blake3: {e}")))?,
+            size: blob.size,
+        })),
+        (None, None, None) => Ok(None),
+        _ => Err(bad(
+            "give one of `body`, `body_base64` and `body_blob`".into()
+        )),
     }
 }
 
@@ -67,7 +80,8 @@ pub(crate) async fn add(
         Some(k) => kind(k)?,
         None => ProcedureKind::Steps,
     };
-    let body = body(request.body, request.body_base64)?.unwrap_or(Body::Inline(Vec::new()));
+    let body = body(request.body, request.body_base64, request.body_blob)?
+        .unwrap_or(Body::Inline(Vec::new()));
     let new = NewProcedureRequest {
         name: request.name,
         description: request.description,
@@ -103,7 +117,7 @@ pub(crate) async fn edit(
         kind: request.kind.map(|k| kind(&k)).transpose()?,
         add_tags: request.add_tags,
         remove_tags: request.remove_tags,
-        body: body(request.body, request.body_base64)?,
+        body: body(request.body, request.body_base64, request.body_blob)?,
     };
     state.node.edit(&space, id, edit).await?;
     Ok(Json(IdResponse { id: hex.clone() }))

@@ -79,6 +79,54 @@ impl Client {
         decode(response)
     }
 
+    /// Uploads a file to the blob store (streamed, no time limit).
+    pub(crate) fn upload(&self, file: &Path) -> anyhow::Result<crate::api::requests::BlobRef> {
+        let input =
+            std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+        let response = agent(None)
+            .post(format!("{}/v1/blobs", self.base))
+            .header("Authorization", &self.auth)
+            .header("Content-Type", "application/octet-stream")
+            .send(input)
+            .map_err(|e| self.unreachable(e))?;
+        decode(response)
+    }
+
+    /// Streams the bytes at `path` into `out` (no time limit: bodies may be large and fetched
+    /// from peers first). Returns how many were written.
+    pub(crate) fn download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<u64> {
+        let mut response = agent(None)
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &self.auth)
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return decode::<serde_json::Value>(response).map(|_| 0);
+        }
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        Ok(std::io::copy(&mut reader, out)?)
+    }
+
+    /// Streams the bytes at `path` into the file `dest` (written beside it, then renamed).
+    pub(crate) fn download_to_file(&self, path: &str, dest: &Path) -> anyhow::Result<u64> {
+        let tmp = dest.with_extension("knack-partial");
+        let mut file =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let result = self.download(path, &mut file).and_then(|n| {
+            file.sync_all()?;
+            std::fs::rename(&tmp, dest).with_context(|| format!("writing {}", dest.display()))?;
+            Ok(n)
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Follows the server-sent event stream, calling `each` with every event's data until it
     /// returns false or the stream ends.
     pub(crate) fn events(

@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use super::client::Client;
 use super::{Cli, Command, print};
-use crate::api::requests::{AddRequest, EditRequest, IdResponse, LinkRequest, OutcomeRequest};
+use crate::api::requests::{
+    AddRequest, BlobRef, EditRequest, IdResponse, LinkRequest, OutcomeRequest, PinRequest,
+    PinResponse,
+};
 use crate::status::{PeerView, StatusView};
 use crate::views::{ProcedureView, RankedView};
 
@@ -30,7 +33,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Add(a) => {
             let client = Client::from_dir(&dir)?;
-            let (body, body_base64) = read_body(a.body)?;
+            let (body, body_base64, body_blob) = read_body(&client, a.body)?;
             let request = AddRequest {
                 name: a.name,
                 description: a.description,
@@ -38,13 +41,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 kind: a.kind,
                 body,
                 body_base64,
+                body_blob,
             };
             let id: IdResponse = client.post(&path(&a.space.space, "procedures"), &request)?;
             emit(&mut out, a.json.json, &id, |o| writeln!(o, "{}", id.id))?;
         }
         Command::Edit(a) => {
             let client = Client::from_dir(&dir)?;
-            let (body, body_base64) = read_body(a.body)?;
+            let (body, body_base64, body_blob) = read_body(&client, a.body)?;
             let request = EditRequest {
                 name: a.name,
                 description: a.description,
@@ -53,6 +57,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 remove_tags: a.remove_tags,
                 body,
                 body_base64,
+                body_blob,
             };
             let id: IdResponse = client.patch(
                 &path(&a.space.space, &format!("procedures/{}", a.id)),
@@ -102,6 +107,25 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 client.post(&path(&a.space.space, "links"), &request)?;
             emit(&mut out, a.json.json, &answer, |o| writeln!(o, "ok"))?;
         }
+        Command::Show(a) if a.body || a.body_out.is_some() => {
+            let client = Client::from_dir(&dir)?;
+            let route = path(&a.space.space, &format!("procedures/{}/body", a.id));
+            match &a.body_out {
+                Some(file) => {
+                    let written = client.download_to_file(&route, file)?;
+                    if a.json.json {
+                        let answer = serde_json::json!({"path": file, "bytes": written});
+                        writeln!(out, "{answer}")?;
+                    } else {
+                        writeln!(out, "wrote {written} bytes to {}", file.display())?;
+                    }
+                }
+                None => {
+                    client.download(&route, &mut out)?;
+                    out.flush()?;
+                }
+            }
+        }
         Command::Show(a) => {
             let client = Client::from_dir(&dir)?;
             let p: ProcedureView =
@@ -146,6 +170,18 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let peers: Vec<PeerView> = client.get("/v1/peers")?;
             emit(&mut out, a.json, &peers, |o| print::peers(o, &peers))?;
         }
+        Command::Pin(a) => {
+            let client = Client::from_dir(&dir)?;
+            let request = PinRequest { cid: a.cid };
+            let answer: PinResponse = client.post(
+                &path(&a.space.space, &format!("procedures/{}/pin", a.id)),
+                &request,
+            )?;
+            emit(&mut out, a.json.json, &answer, |o| match &answer.cid {
+                Some(cid) => writeln!(o, "pinned {} as {cid}", answer.blake3),
+                None => writeln!(o, "queued {} for IPFS (see `knack status`)", answer.blake3),
+            })?;
+        }
         Command::Status(a) => {
             let client = Client::from_dir(&dir)?;
             let status: StatusView = client.get("/v1/status")?;
@@ -173,22 +209,35 @@ fn encode(value: &str) -> String {
     out
 }
 
-/// The body as text when it is UTF-8, else as base64.
-fn read_body(args: super::BodyArgs) -> anyhow::Result<(Option<String>, Option<String>)> {
+/// Files up to this size travel inside the JSON request; larger ones are uploaded first.
+const UPLOAD_ABOVE_BYTES: u64 = 256 * 1024;
+
+/// A body given as text or file: inline as text when it is UTF-8, else as base64; uploaded to
+/// the blob store (streamed) and referenced by hash when it is large.
+type BodyFields = (Option<String>, Option<String>, Option<BlobRef>);
+
+fn read_body(client: &Client, args: super::BodyArgs) -> anyhow::Result<BodyFields> {
     match (args.body, args.body_file) {
-        (Some(text), _) => Ok((Some(text), None)),
+        (Some(text), _) => Ok((Some(text), None, None)),
         (None, Some(file)) => {
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
+            if size > UPLOAD_ABOVE_BYTES {
+                return Ok((None, None, Some(client.upload(&file)?)));
+            }
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             Ok(match String::from_utf8(bytes) {
-                Ok(text) => (Some(text), None),
+                Ok(text) => (Some(text), None, None),
                 Err(e) => (
                     None,
                     Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+                    None,
                 ),
             })
         }
-        (None, None) => Ok((None, None)),
+        (None, None) => Ok((None, None, None)),
     }
 }
 

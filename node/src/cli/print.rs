@@ -109,7 +109,37 @@ pub(crate) fn status(out: &mut impl Write, s: &StatusView) -> std::io::Result<()
     }
     writeln!(out, "peers     {}", s.peers.len())?;
     writeln!(out, "store     {} bytes", s.store_bytes)?;
-    writeln!(out, "content   {}", s.content.mode)?;
+    let c = &s.content;
+    writeln!(out, "content   {}", c.mode)?;
+    writeln!(
+        out,
+        "  blobs   {} ({} of {} budget), {} downloading, {} pinned in IPFS",
+        c.blobs,
+        human_bytes(c.blob_bytes),
+        human_bytes(c.blob_budget_bytes),
+        c.downloads,
+        c.pinned
+    )?;
+    if let Some(ipfs) = &c.ipfs {
+        writeln!(
+            out,
+            "  ipfs    {} {}{}; {} pin jobs pending; {} pinned by this node",
+            ipfs.endpoint,
+            if ipfs.healthy {
+                "healthy"
+            } else {
+                "UNREACHABLE"
+            },
+            ipfs.version
+                .as_ref()
+                .map_or(String::new(), |v| format!(" (version {v})")),
+            ipfs.pending_jobs,
+            ipfs.pinned_by_this_node
+        )?;
+        if let Some(e) = &ipfs.last_error {
+            writeln!(out, "  last IPFS error: {e}")?;
+        }
+    }
     for space in &s.spaces {
         writeln!(
             out,
@@ -133,4 +163,20 @@ pub(crate) fn peers(out: &mut impl Write, peers: &[PeerView]) -> std::io::Result
         writeln!(out, "{}  {}", p.peer_id, p.addrs.join(" "))?;
     }
     Ok(())
+}
+
+/// A byte count for people: B, KiB, MiB, GiB.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

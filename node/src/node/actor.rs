@@ -1,5 +1,6 @@
 //! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
 
+mod blobs;
 mod commands;
 mod ingest;
 mod swarm_events;
@@ -17,6 +18,8 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub(crate) use blobs::{BlobState, BlobWaiter, Completion};
+
 use super::command::Command;
 use super::replica::Replica;
 use crate::config::Config;
@@ -26,6 +29,8 @@ use crate::metrics::Metrics;
 use crate::net::{Behaviour, topic};
 use crate::store::Store;
 
+/// Work finished off the actor and not yet taken in (blob chunks read, downloads stored).
+const COMPLETIONS: usize = 1024;
 /// Most commands taken from the queue into one group commit.
 const MAX_BATCH: usize = 256;
 /// How often the actor runs its timers (anti-entropy, redials, gauges).
@@ -50,6 +55,8 @@ pub(crate) struct Parts {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) stop: oneshot::Receiver<()>,
     pub(crate) config: Config,
+    pub(crate) blob_store: Arc<crate::content::BlobStore>,
+    pub(crate) ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -83,11 +90,18 @@ pub(crate) struct Actor {
     unflushed_remote: bool,
     /// Ops applied since the last snapshot.
     ops_since_snapshot: u64,
+    /// Blob serving and downloads.
+    blobs: BlobState,
+    /// Work finished off the actor (blob reads, stored downloads).
+    completions: mpsc::Receiver<Completion>,
+    /// The IPFS tier's state, kept by its pin worker (when an endpoint is configured).
+    ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
 }
 
 impl Actor {
     pub(crate) fn new(parts: Parts) -> Actor {
         let sync = sync::SyncState::new(&parts.config, parts.spaces.keys());
+        let (completions_tx, completions) = mpsc::channel(COMPLETIONS);
         Actor {
             key: parts.key,
             agent: parts.agent,
@@ -112,6 +126,9 @@ impl Actor {
             identified: HashMap::new(),
             unflushed_remote: false,
             ops_since_snapshot: 0,
+            blobs: BlobState::new(parts.blob_store, completions_tx),
+            completions,
+            ipfs_status: parts.ipfs_status,
         }
     }
 
@@ -153,6 +170,7 @@ impl Actor {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(done) = self.completions.recv() => self.on_completion(done),
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -181,6 +199,7 @@ impl Actor {
     /// Runs timers: anti-entropy rounds, redials, gauges.
     fn on_tick(&mut self) {
         self.poll_sync();
+        self.blobs_on_tick();
         if self.last_redial.elapsed() >= REDIAL_EVERY {
             self.last_redial = std::time::Instant::now();
             self.dial_bootstrap();

@@ -12,7 +12,7 @@ use super::actor::Actor;
 use super::handle::{Node, NodeInfo, ShutdownHandle};
 use super::replica::Replica;
 use crate::config::Config;
-use crate::dirs::DB_DIR;
+use crate::dirs::{BLOBS_DIR, DB_DIR};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::store::{SledStore, Store};
@@ -59,6 +59,7 @@ impl NodeBuilder {
         })?;
         let peer_id = key.public().to_peer_id();
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&self.dir.join(DB_DIR))?);
+        let blobs = Arc::new(crate::content::BlobStore::open(&self.dir.join(BLOBS_DIR))?);
 
         let mut spaces = BTreeMap::new();
         let mut latest = knack_crdt::Hlc::default();
@@ -79,6 +80,7 @@ impl NodeBuilder {
         let metrics = Metrics::register(&mut registry);
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let swarm = crate::net::build_swarm(key.clone(), &config)?;
+        let max_blob_bytes = config.max_blob_bytes;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -95,6 +97,8 @@ impl NodeBuilder {
             commands: commands_rx,
             stop: stop_rx,
             config,
+            blob_store: blobs.clone(),
+            ipfs_status: None,
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
@@ -107,7 +111,12 @@ impl NodeBuilder {
                 stop: stop_tx,
                 done,
             }))),
-            info: Arc::new(NodeInfo { peer_id, agent }),
+            info: Arc::new(NodeInfo {
+                peer_id,
+                agent,
+                max_blob_bytes,
+            }),
+            blobs,
         })
     }
 }

@@ -82,4 +82,39 @@ pub(crate) enum Command {
         addr: std::net::SocketAddr,
         reply: Reply<()>,
     },
+    /// The largest body a space carries inline.
+    InlineMax {
+        space: SpaceName,
+        reply: Reply<usize>,
+    },
+    /// Where a procedure's current body is.
+    BodyRef {
+        space: SpaceName,
+        id: ProcedureId,
+        reply: Reply<BodyRef>,
+    },
+    /// Makes a blob local, fetching it from peers.
+    FetchBlob {
+        hash: knack_crdt::ContentHash,
+        size: u64,
+        reply: crate::node::actor::BlobWaiter,
+    },
+    /// Records the IPFS CID of a body.
+    RecordPin {
+        space: SpaceName,
+        hash: knack_crdt::ContentHash,
+        cid: String,
+        reply: Reply<()>,
+    },
+}
+
+/// A procedure's current body, as the replica knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyRef {
+    /// Its content reference (hash, size, the bytes when inline).
+    pub content: knack_crdt::ContentRef,
+    /// Its IPFS CID, once pinned.
+    pub cid: Option<String>,
+    /// Whether the procedure is crystallized.
+    pub crystallized: bool,
 }

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use knack_crdt::{Edit, Filter, Outcome, ProcedureId, RelationKind, SpaceName};
+use std::path::PathBuf;
+
+use knack_crdt::{Body, ContentHash, Edit, Filter, Outcome, ProcedureId, RelationKind, SpaceName};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::command::{Command, NewProcedureRequest, Reply};
+use super::command::{BodyRef, Command, NewProcedureRequest, Reply};
+use crate::content::{BlobStore, ContentError};
 use crate::error::NodeError;
 use crate::event::Event;
 use crate::metrics::Metrics;
@@ -24,6 +27,23 @@ pub struct Node {
     pub(crate) registry: Arc<std::sync::Mutex<Registry>>,
     pub(crate) shutdown: Arc<tokio::sync::Mutex<Option<ShutdownHandle>>>,
     pub(crate) info: Arc<NodeInfo>,
+    pub(crate) blobs: Arc<BlobStore>,
+}
+
+/// A procedure's body, made local.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyData {
+    /// A small body, carried inline in the procedure's ops.
+    Inline(Vec<u8>),
+    /// A body in the node's blob store, verified against its hash.
+    Blob {
+        /// Its blake3 hash.
+        hash: ContentHash,
+        /// Its size in bytes.
+        size: u64,
+        /// The file holding it (read it; do not write it).
+        path: PathBuf,
+    },
 }
 
 /// Facts fixed for the node's lifetime.
@@ -33,6 +53,8 @@ pub struct NodeInfo {
     pub peer_id: libp2p::PeerId,
     /// The agent id.
     pub agent: knack_crdt::AgentId,
+    /// Largest body accepted, in bytes.
+    pub max_blob_bytes: u64,
 }
 
 /// What stops the actor and waits for it to finish.
@@ -62,24 +84,161 @@ impl Node {
         self.info.agent
     }
 
-    /// Adds a procedure; answers once it is durable. Returns its id.
+    /// Adds a procedure; answers once it is durable. Returns its id. A body over the space's
+    /// inline limit is stored in the blob store and referenced by hash.
     pub async fn add(
         &self,
         space: &SpaceName,
-        new: NewProcedureRequest,
+        mut new: NewProcedureRequest,
     ) -> Result<ProcedureId, NodeError> {
+        new.body = self.place_body(space, new.body).await?;
         let space = space.clone();
         self.ask(|reply| Command::Add { space, new, reply }).await
     }
 
+    /// Keeps a body inline if the space allows its size, else stores it as a blob.
+    async fn place_body(&self, space: &SpaceName, body: Body) -> Result<Body, NodeError> {
+        let Body::Inline(bytes) = body else {
+            return Ok(body);
+        };
+        // Every space carries at least this much inline: no need to ask.
+        const ALWAYS_INLINE: usize = 1024;
+        if bytes.len() <= ALWAYS_INLINE {
+            return Ok(Body::Inline(bytes));
+        }
+        let space = space.clone();
+        let max = self
+            .ask(|reply| Command::InlineMax { space, reply })
+            .await?;
+        if bytes.len() <= max {
+            return Ok(Body::Inline(bytes));
+        }
+        let size = bytes.len() as u64;
+        let blobs = self.blobs.clone();
+        let hash = tokio::task::spawn_blocking(move || blobs.put(&bytes))
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        Ok(Body::External { hash, size })
+    }
+
+    /// Stores a file (of any size) in the blob store, streaming it; returns the body that
+    /// references it, for [`Node::add`] or [`Node::edit`].
+    pub async fn import_blob(&self, path: &std::path::Path) -> Result<Body, NodeError> {
+        let blobs = self.blobs.clone();
+        let src = path.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<Body, NodeError> {
+            let (tmp, mut file) = blobs.temp_file()?;
+            let mut input = std::fs::File::open(&src).map_err(|e| NodeError::io(&src, e))?;
+            std::io::copy(&mut input, &mut file).map_err(|e| NodeError::io(&src, e))?;
+            drop(file);
+            let (hash, size) = blobs.import(&tmp, None)?;
+            Ok(Body::External { hash, size })
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Largest body accepted, in bytes.
+    pub fn max_blob_bytes(&self) -> u64 {
+        self.info.max_blob_bytes
+    }
+
+    /// The node's blob store (the HTTP API streams uploads and downloads through it).
+    pub(crate) fn blob_store(&self) -> &Arc<BlobStore> {
+        &self.blobs
+    }
+
+    /// Where a procedure's current body is: inline bytes, or hash, size and IPFS CID.
+    pub async fn body_ref(&self, space: &SpaceName, id: ProcedureId) -> Result<BodyRef, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::BodyRef { space, id, reply })
+            .await
+    }
+
+    /// A procedure's current body, made local: inline bytes, or the blob fetched from peers
+    /// (`/knack/blob/1`, each chunk verified) when this node does not hold it.
+    pub async fn body(&self, space: &SpaceName, id: ProcedureId) -> Result<BodyData, NodeError> {
+        let body = self.body_ref(space, id).await?;
+        let content = body.content;
+        if let Some(bytes) = content.inline {
+            return Ok(BodyData::Inline(bytes));
+        }
+        let (hash, size) = (content.hash, content.size);
+        if self.blobs.size_of(&hash) != Some(size) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.commands
+                .send(Command::FetchBlob {
+                    hash,
+                    size,
+                    reply: tx,
+                })
+                .await
+                .map_err(|_| NodeError::Stopped)?;
+            rx.await.map_err(|_| NodeError::Stopped)??;
+        }
+        if self.blobs.size_of(&hash) != Some(size) {
+            return Err(NodeError::Content(ContentError::Unavailable {
+                hash,
+                reason: "the stored blob has another size".into(),
+            }));
+        }
+        self.blobs.touch(&hash);
+        Ok(BodyData::Blob {
+            hash,
+            size,
+            path: self.blobs.content_path(&hash),
+        })
+    }
+
+    /// A procedure's current body in memory (see [`Node::body`]); for small bodies.
+    pub async fn body_bytes(
+        &self,
+        space: &SpaceName,
+        id: ProcedureId,
+    ) -> Result<Vec<u8>, NodeError> {
+        match self.body(space, id).await? {
+            BodyData::Inline(bytes) => Ok(bytes),
+            BodyData::Blob { path, .. } => tokio::fs::read(&path)
+                .await
+                .map_err(|e| NodeError::io(&path, e)),
+        }
+    }
+
+    /// Queues the current body of `id` for IPFS: added and pinned by the pin worker, its CID
+    /// recorded when done (retried with backoff while the IPFS node is unreachable).
+    pub async fn queue_pin(&self, _space: &SpaceName, _id: ProcedureId) -> Result<(), NodeError> {
+        Err(NodeError::Content(ContentError::NoIpfs))
+    }
+
+    /// Records that the body `hash` is on IPFS as `cid` (replicated to every peer). Readers
+    /// check what they get from IPFS against `hash`, so a wrong CID is refused on read.
+    pub async fn record_pin(
+        &self,
+        space: &SpaceName,
+        hash: ContentHash,
+        cid: String,
+    ) -> Result<(), NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::RecordPin {
+            space,
+            hash,
+            cid,
+            reply,
+        })
+        .await
+    }
+
     /// Edits a procedure; answers once durable. Body edits of crystallized procedures are
-    /// refused.
+    /// refused. A new body over the inline limit is stored as a blob.
     pub async fn edit(
         &self,
         space: &SpaceName,
         id: ProcedureId,
-        edit: Edit,
+        mut edit: Edit,
     ) -> Result<(), NodeError> {
+        if let Some(body) = edit.body.take() {
+            edit.body = Some(self.place_body(space, body).await?);
+        }
         let space = space.clone();
         self.ask(|reply| Command::Edit {
             space,

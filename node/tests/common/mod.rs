@@ -72,6 +72,34 @@ impl TestNode {
         }
     }
 
+    /// Sets a top-level key of the node's `knack.toml` (before launch), e.g. `("kademlia",
+    /// "false")`.
+    pub fn set_config(&self, key: &str, value: &str) {
+        let path = self.dir.join("knack.toml");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(str::to_owned)
+            .collect();
+        lines.insert(0, format!("{key} = {value}"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Runs the `knack` CLI against this node; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, Vec<u8>, String) {
+        let out = Command::new(knack_bin())
+            .args(["--dir", self.dir.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Adds bootstrap peers for the next launch.
     pub fn bootstrap_to(&mut self, addr: String) {
         self.extra.push("--bootstrap".into());

@@ -31,6 +31,10 @@ impl Actor {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Add { space, new, reply } => {
+                if let Err(e) = self.check_external(&new.body) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 let nonce: u64 = rand::random();
                 let mut id = None;
                 let result = self.write(&space, |s, agent, at| {
@@ -59,6 +63,12 @@ impl Actor {
                 edit,
                 reply,
             } => {
+                if let Some(body) = &edit.body
+                    && let Err(e) = self.check_external(body)
+                {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 let result = self.write(&space, |s, agent, at| s.edit(agent, at, id, edit));
                 self.after_write(result, reply, Ok);
             }
@@ -151,6 +161,25 @@ impl Actor {
                 self.api_addr = Some(addr);
                 let _ = reply.send(Ok(()));
             }
+            Command::InlineMax { space, reply } => {
+                let max = self
+                    .replica(&space)
+                    .map(|r| r.space.settings().inline_max_bytes as usize);
+                let _ = reply.send(max);
+            }
+            Command::BodyRef { space, id, reply } => {
+                let _ = reply.send(self.body_ref(&space, id));
+            }
+            Command::FetchBlob { hash, size, reply } => self.fetch_blob(hash, size, reply),
+            Command::RecordPin {
+                space,
+                hash,
+                cid,
+                reply,
+            } => {
+                let result = self.write(&space, |s, _, _| s.pin_content(hash, cid));
+                self.after_write(result, reply, Ok);
+            }
         }
     }
 
@@ -169,6 +198,50 @@ impl Actor {
                 let _ = reply.send(Err(e));
             }
         }
+    }
+
+    /// An external body must be held here (uploaded) before an op may point at it.
+    fn check_external(&self, body: &knack_crdt::Body) -> Result<(), NodeError> {
+        let knack_crdt::Body::External { hash, size } = body else {
+            return Ok(());
+        };
+        match self.blobs.store_size(hash) {
+            Some(held) if held == *size => Ok(()),
+            Some(held) => Err(NodeError::Content(
+                crate::content::ContentError::Unavailable {
+                    hash: *hash,
+                    reason: format!("the stored blob has {held} bytes, not {size}"),
+                },
+            )),
+            None => Err(NodeError::Content(
+                crate::content::ContentError::Unavailable {
+                    hash: *hash,
+                    reason: "it is not in this node's blob store: upload it first (POST /v1/blobs)"
+                        .into(),
+                },
+            )),
+        }
+    }
+
+    fn body_ref(
+        &self,
+        space: &SpaceName,
+        id: knack_crdt::ProcedureId,
+    ) -> Result<crate::node::command::BodyRef, NodeError> {
+        let replica = self.replica(space)?;
+        let p = replica
+            .space
+            .procedure(&id)
+            .ok_or(NodeError::Crdt(CrdtError::UnknownProcedure(id)))?;
+        let content = p
+            .body()
+            .cloned()
+            .ok_or(NodeError::Crdt(CrdtError::UnknownProcedure(id)))?;
+        Ok(crate::node::command::BodyRef {
+            cid: replica.space.pin(&content.hash).map(str::to_owned),
+            crystallized: p.crystallized(),
+            content,
+        })
     }
 
     pub(super) fn replica(
@@ -273,6 +346,31 @@ impl Actor {
         }
     }
 
+    fn content_status(&self) -> ContentStatus {
+        let (blobs, blob_bytes) = self.blobs.usage();
+        let pinned = self.spaces.values().map(|r| r.space.pins().count()).sum();
+        let ipfs = self.ipfs_status.as_ref().map(|s| s.borrow().clone());
+        let mode = match &ipfs {
+            Some(s) => format!(
+                "blob store + peers (/knack/blob/1) + IPFS at {} ({})",
+                s.endpoint,
+                if s.healthy { "healthy" } else { "unreachable" }
+            ),
+            None => "embedded default: blob store + peers (/knack/blob/1); no IPFS endpoint \
+                     configured (knack run --ipfs-api URL)"
+                .into(),
+        };
+        ContentStatus {
+            mode,
+            blobs,
+            blob_bytes,
+            blob_budget_bytes: self.config.blob_cache_bytes,
+            downloads: self.blobs.active(),
+            pinned,
+            ipfs,
+        }
+    }
+
     fn status(&self) -> StatusView {
         StatusView {
             peer_id: self.swarm.local_peer_id().to_string(),
@@ -293,10 +391,7 @@ impl Actor {
                 })
                 .collect(),
             store_bytes: self.store.size_on_disk(),
-            content: ContentStatus {
-                mode: "embedded: inline bodies in ops; no IPFS endpoint configured".into(),
-                ipfs: None,
-            },
+            content: self.content_status(),
         }
     }
 }

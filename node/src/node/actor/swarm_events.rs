@@ -33,6 +33,7 @@ impl Actor {
                 if fresh {
                     self.metrics.peers.set(self.connected.len() as i64);
                     self.sync_peer_connected(peer_id);
+                    self.blobs_peer_connected(peer_id);
                     self.emit(Event::PeerConnected {
                         peer: peer_id.to_string(),
                     });
@@ -46,6 +47,7 @@ impl Actor {
                 self.connected.remove(&peer_id);
                 self.metrics.peers.set(self.connected.len() as i64);
                 self.sync_peer_disconnected(&peer_id);
+                self.blobs_peer_disconnected(&peer_id);
                 self.emit(Event::PeerDisconnected {
                     peer: peer_id.to_string(),
                 });
@@ -131,44 +133,6 @@ impl Actor {
                 }
             }
             BehaviourEvent::Mdns(_) => {}
-        }
-    }
-
-    /// `/knack/blob/1`: serves small blobs from the store (the content tier is a later issue).
-    fn on_blob_event(&mut self, event: libp2p::request_response::Event<Vec<u8>, Vec<u8>>) {
-        use knack_protocol::{BlobRequest, BlobResponse};
-        if let libp2p::request_response::Event::Message {
-            message:
-                libp2p::request_response::Message::Request {
-                    request, channel, ..
-                },
-            ..
-        } = event
-        {
-            let response = match BlobRequest::decode(&request) {
-                Ok(req) => match self.store.blob(&req.hash) {
-                    Ok(Some(bytes)) => {
-                        let start = (req.offset as usize).min(bytes.len());
-                        let end = start.saturating_add(req.chunk_len()).min(bytes.len());
-                        BlobResponse::Chunk {
-                            hash: req.hash,
-                            offset: start as u64,
-                            total_size: bytes.len() as u64,
-                            data: bytes[start..end].to_vec(),
-                        }
-                    }
-                    _ => BlobResponse::NotFound { hash: req.hash },
-                },
-                Err(e) => {
-                    self.metrics.reject(e.reason());
-                    return;
-                }
-            };
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .blob
-                .send_response(channel, response.encode());
         }
     }
 }
