@@ -13,5 +13,6 @@ mod handle;
 mod replica;
 
 pub use builder::NodeBuilder;
+pub(crate) use command::Command;
 pub use command::{BodyRef, NewProcedureRequest};
 pub use handle::{BodyData, Node, NodeInfo};

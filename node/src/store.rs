@@ -76,11 +76,14 @@ pub trait Store: Send + Sync + 'static {
     /// The snapshot of `space`, if any.
     fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Stores a blob under its content hash.
-    fn put_blob(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Stores (or replaces) the IPFS pin job of the body `hash`.
+    fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError>;
 
-    /// The blob with this hash, if stored.
-    fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Removes the pin job of `hash` (done).
+    fn remove_pin_job(&self, hash: &ContentHash) -> Result<(), StoreError>;
+
+    /// Every pin job, by hash.
+    fn pin_jobs(&self) -> Result<Vec<(ContentHash, Vec<u8>)>, StoreError>;
 
     /// Sets a metadata value.
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;

@@ -20,7 +20,10 @@ enum Op {
         space: usize,
         byte: u8,
     },
-    Blob {
+    PinJob {
+        byte: u8,
+    },
+    PinDone {
         byte: u8,
     },
     Meta {
@@ -36,7 +39,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..3usize, 0..3u8, 1..40u64, 1..4u64, any::<u8>())
             .prop_map(|(space, author, first, len, byte)| Op::Append { space, author, first, len, byte }),
         1 => (0..3usize, any::<u8>()).prop_map(|(space, byte)| Op::Snapshot { space, byte }),
-        1 => any::<u8>().prop_map(|byte| Op::Blob { byte }),
+        1 => any::<u8>().prop_map(|byte| Op::PinJob { byte }),
+        1 => any::<u8>().prop_map(|byte| Op::PinDone { byte }),
         1 => (0..4u8, any::<u8>()).prop_map(|(key, byte)| Op::Meta { key, byte }),
         1 => Just(Op::Flush),
         1 => Just(Op::Reboot),
@@ -66,10 +70,8 @@ fn observe(store: &dyn Store) -> Vec<String> {
             }
         }
     }
-    for byte in 0..=255u8 {
-        if let Some(blob) = store.blob(&ContentHash::of(&[byte])).unwrap() {
-            out.push(format!("blob {byte} {blob:?}"));
-        }
+    for (hash, job) in store.pin_jobs().unwrap() {
+        out.push(format!("pin job {hash} {job:?}"));
     }
     for key in 0..4u8 {
         out.push(format!(
@@ -104,8 +106,11 @@ proptest! {
                 Op::Snapshot { space: i, byte } => {
                     for s in stores { s.put_snapshot(&space(i), &[byte; 4]).unwrap(); }
                 }
-                Op::Blob { byte } => {
-                    for s in stores { s.put_blob(&ContentHash::of(&[byte]), &[byte, byte]).unwrap(); }
+                Op::PinJob { byte } => {
+                    for s in stores { s.put_pin_job(&ContentHash::of(&[byte % 8]), &[byte, byte]).unwrap(); }
+                }
+                Op::PinDone { byte } => {
+                    for s in stores { s.remove_pin_job(&ContentHash::of(&[byte % 8])).unwrap(); }
                 }
                 Op::Meta { key, byte } => {
                     for s in stores { s.put_meta(&key.to_string(), &[byte]).unwrap(); }

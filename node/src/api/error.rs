@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::content::ContentError;
 use crate::error::NodeError;
+use knack_ipfs::IpfsError;
 
 /// The kind of an error response, read by the middleware that counts `api_errors`.
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +62,12 @@ impl ApiError {
             }
             ApiError::Node(NodeError::Content(ContentError::TooLarge { .. })) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            }
+            ApiError::Node(NodeError::Content(ContentError::Ipfs(
+                IpfsError::Mismatch { .. } | IpfsError::TooLarge { .. },
+            ))) => (StatusCode::BAD_GATEWAY, "body_mismatch"),
+            ApiError::Node(NodeError::Content(ContentError::Ipfs(_))) => {
+                (StatusCode::BAD_GATEWAY, "ipfs")
             }
             ApiError::Node(NodeError::Content(ContentError::NoIpfs)) => {
                 (StatusCode::CONFLICT, "no_ipfs")

@@ -33,6 +33,9 @@ pub enum ContentError {
         /// The limit.
         max: u64,
     },
+    /// The IPFS node failed, or gave content that does not match the body's hash.
+    #[error(transparent)]
+    Ipfs(#[from] knack_ipfs::IpfsError),
     /// An IPFS operation was asked of a node with no IPFS endpoint.
     #[error("this node has no IPFS endpoint configured (knack run --ipfs-api URL)")]
     NoIpfs,

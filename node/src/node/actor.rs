@@ -1,6 +1,7 @@
 //! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
 
 mod blobs;
+mod cold_tier;
 mod commands;
 mod ingest;
 mod swarm_events;
@@ -57,6 +58,7 @@ pub(crate) struct Parts {
     pub(crate) config: Config,
     pub(crate) blob_store: Arc<crate::content::BlobStore>,
     pub(crate) ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
+    pub(crate) pins: Option<crate::content::PinQueue>,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -96,6 +98,8 @@ pub(crate) struct Actor {
     completions: mpsc::Receiver<Completion>,
     /// The IPFS tier's state, kept by its pin worker (when an endpoint is configured).
     ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
+    /// The cold tier's bookkeeping (pin queue, eviction).
+    cold: cold_tier::ColdTier,
 }
 
 impl Actor {
@@ -129,6 +133,7 @@ impl Actor {
             blobs: BlobState::new(parts.blob_store, completions_tx),
             completions,
             ipfs_status: parts.ipfs_status,
+            cold: cold_tier::ColdTier::new(parts.pins),
         }
     }
 
@@ -200,6 +205,7 @@ impl Actor {
     fn on_tick(&mut self) {
         self.poll_sync();
         self.blobs_on_tick();
+        self.cold_tier_on_tick();
         if self.last_redial.elapsed() >= REDIAL_EVERY {
             self.last_redial = std::time::Instant::now();
             self.dial_bootstrap();

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use knack_protocol::{DEFAULT_MAX_DRIFT_MS, HybridClock};
 use prometheus_client::registry::Registry;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::actor::Actor;
-use super::handle::{Node, NodeInfo, ShutdownHandle};
+use super::handle::{IpfsTier, Node, NodeInfo, ShutdownHandle};
 use super::replica::Replica;
 use crate::config::Config;
+use crate::content::{PinQueue, PinWorker};
 use crate::dirs::{BLOBS_DIR, DB_DIR};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
@@ -81,6 +82,21 @@ impl NodeBuilder {
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let swarm = crate::net::build_swarm(key.clone(), &config)?;
         let max_blob_bytes = config.max_blob_bytes;
+        let ipfs = match &config.ipfs_api {
+            Some(url) => {
+                let client = knack_ipfs::KuboRpc::new(url).map_err(|e| NodeError::Config {
+                    path: "ipfs_api".into(),
+                    reason: e.to_string(),
+                })?;
+                let client: Arc<dyn knack_ipfs::IpfsApi> = Arc::new(client);
+                let (status_tx, status_rx) = watch::channel(crate::status::IpfsStatus {
+                    endpoint: url.clone(),
+                    ..Default::default()
+                });
+                Some((client, PinQueue::new(store.clone()), status_tx, status_rx))
+            }
+            None => None,
+        };
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -98,10 +114,29 @@ impl NodeBuilder {
             stop: stop_rx,
             config,
             blob_store: blobs.clone(),
-            ipfs_status: None,
+            ipfs_status: ipfs.as_ref().map(|(_, _, _, rx)| rx.clone()),
+            pins: ipfs.as_ref().map(|(_, q, _, _)| q.clone()),
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
+        let mut tier = None;
+        if let Some((client, queue, status, _)) = ipfs {
+            tokio::spawn(
+                PinWorker {
+                    ipfs: client.clone(),
+                    queue: queue.clone(),
+                    blobs: blobs.clone(),
+                    commands: commands_tx.downgrade(),
+                    status,
+                    metrics: metrics.clone(),
+                }
+                .run(),
+            );
+            tier = Some(IpfsTier {
+                client,
+                pins: queue,
+            });
+        }
         Ok(Node {
             commands: commands_tx,
             events: events_tx,
@@ -117,6 +152,7 @@ impl NodeBuilder {
                 max_blob_bytes,
             }),
             blobs,
+            ipfs: tier,
         })
     }
 }

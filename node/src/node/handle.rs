@@ -28,7 +28,24 @@ pub struct Node {
     pub(crate) shutdown: Arc<tokio::sync::Mutex<Option<ShutdownHandle>>>,
     pub(crate) info: Arc<NodeInfo>,
     pub(crate) blobs: Arc<BlobStore>,
+    pub(crate) ipfs: Option<IpfsTier>,
 }
+
+/// The IPFS endpoint and the pin queue, when the node has an endpoint.
+#[derive(Clone)]
+pub(crate) struct IpfsTier {
+    pub(crate) client: Arc<dyn knack_ipfs::IpfsApi>,
+    pub(crate) pins: crate::content::PinQueue,
+}
+
+impl std::fmt::Debug for IpfsTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpfsTier").finish_non_exhaustive()
+    }
+}
+
+/// Longest a read from IPFS may take.
+const IPFS_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A procedure's body, made local.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,7 +176,7 @@ impl Node {
     /// (`/knack/blob/1`, each chunk verified) when this node does not hold it.
     pub async fn body(&self, space: &SpaceName, id: ProcedureId) -> Result<BodyData, NodeError> {
         let body = self.body_ref(space, id).await?;
-        let content = body.content;
+        let content = body.content.clone();
         if let Some(bytes) = content.inline {
             return Ok(BodyData::Inline(bytes));
         }
@@ -174,7 +191,15 @@ impl Node {
                 })
                 .await
                 .map_err(|_| NodeError::Stopped)?;
-            rx.await.map_err(|_| NodeError::Stopped)??;
+            let from_peers = rx.await.map_err(|_| NodeError::Stopped)?;
+            match (from_peers, &self.ipfs, body.cid) {
+                (Ok(()), _, _) => {}
+                (Err(e), Some(ipfs), Some(cid)) => {
+                    tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
+                    self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;
+                }
+                (Err(e), _, _) => return Err(e),
+            }
         }
         if self.blobs.size_of(&hash) != Some(size) {
             return Err(NodeError::Content(ContentError::Unavailable {
@@ -188,6 +213,42 @@ impl Node {
             size,
             path: self.blobs.content_path(&hash),
         })
+    }
+
+    /// Reads the blob `hash` from IPFS as `cid` into the blob store, refusing content that does
+    /// not hash to `hash`.
+    async fn fetch_from_ipfs(
+        &self,
+        ipfs: &IpfsTier,
+        cid: &str,
+        hash: ContentHash,
+        size: u64,
+    ) -> Result<(), NodeError> {
+        let cid = knack_ipfs::Cid::parse(cid)
+            .map_err(|e| ContentError::Ipfs(knack_ipfs::IpfsError::from(e)))?;
+        let (tmp, file) = self.blobs.temp_file()?;
+        drop(file);
+        let fetched = ipfs
+            .client
+            .fetch_verified(&cid, hash.0, size, &tmp, IPFS_READ_TIMEOUT)
+            .await;
+        if let Err(e) = fetched {
+            let _ = std::fs::remove_file(&tmp);
+            let reason = match &e {
+                knack_ipfs::IpfsError::Mismatch { .. } | knack_ipfs::IpfsError::TooLarge { .. } => {
+                    "mismatch"
+                }
+                _ => "read",
+            };
+            crate::metrics::Metrics::count(&self.metrics.ipfs_errors, reason);
+            tracing::warn!(%hash, %cid, error = %e, "IPFS read refused");
+            return Err(ContentError::Ipfs(e).into());
+        }
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.import(&tmp, Some(&hash)))
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        Ok(())
     }
 
     /// A procedure's current body in memory (see [`Node::body`]); for small bodies.
@@ -206,8 +267,25 @@ impl Node {
 
     /// Queues the current body of `id` for IPFS: added and pinned by the pin worker, its CID
     /// recorded when done (retried with backoff while the IPFS node is unreachable).
-    pub async fn queue_pin(&self, _space: &SpaceName, _id: ProcedureId) -> Result<(), NodeError> {
-        Err(NodeError::Content(ContentError::NoIpfs))
+    pub async fn queue_pin(&self, space: &SpaceName, id: ProcedureId) -> Result<(), NodeError> {
+        let Some(ipfs) = &self.ipfs else {
+            return Err(NodeError::Content(ContentError::NoIpfs));
+        };
+        let body = self.body_ref(space, id).await?.content;
+        let (hash, size) = (body.hash, body.size);
+        let blobs = self.blobs.clone();
+        let pins = ipfs.pins.clone();
+        let space = space.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
+            if let Some(bytes) = body.inline
+                && blobs.size_of(&hash).is_none()
+            {
+                blobs.put(&bytes)?;
+            }
+            Ok(pins.push(&space, hash, size)?)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)?
     }
 
     /// Records that the body `hash` is on IPFS as `cid` (replicated to every peer). Readers

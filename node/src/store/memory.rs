@@ -21,7 +21,7 @@ struct Inner {
     envelopes: BTreeMap<Vec<u8>, Vec<u8>>,
     spaces: BTreeMap<SpaceName, ()>,
     snapshots: BTreeMap<SpaceName, Vec<u8>>,
-    blobs: BTreeMap<ContentHash, Vec<u8>>,
+    pin_jobs: BTreeMap<ContentHash, Vec<u8>>,
     meta: BTreeMap<String, Vec<u8>>,
 }
 
@@ -100,13 +100,23 @@ impl Store for MemoryStore {
         Ok(self.lock().snapshots.get(space).cloned())
     }
 
-    fn put_blob(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StoreError> {
-        self.lock().blobs.insert(*hash, bytes.to_vec());
+    fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {
+        self.lock().pin_jobs.insert(*hash, job.to_vec());
         Ok(())
     }
 
-    fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock().blobs.get(hash).cloned())
+    fn remove_pin_job(&self, hash: &ContentHash) -> Result<(), StoreError> {
+        self.lock().pin_jobs.remove(hash);
+        Ok(())
+    }
+
+    fn pin_jobs(&self) -> Result<Vec<(ContentHash, Vec<u8>)>, StoreError> {
+        Ok(self
+            .lock()
+            .pin_jobs
+            .iter()
+            .map(|(h, j)| (*h, j.clone()))
+            .collect())
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

@@ -23,7 +23,7 @@ pub struct SledStore {
     envelopes: sled::Tree,
     spaces: sled::Tree,
     snapshots: sled::Tree,
-    blobs: sled::Tree,
+    pin_jobs: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -38,7 +38,7 @@ impl SledStore {
             envelopes: db.open_tree("envelopes")?,
             spaces: db.open_tree("spaces")?,
             snapshots: db.open_tree("snapshots")?,
-            blobs: db.open_tree("blobs")?,
+            pin_jobs: db.open_tree("pin_jobs")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -121,13 +121,25 @@ impl Store for SledStore {
             .map(|v| v.to_vec()))
     }
 
-    fn put_blob(&self, hash: &ContentHash, bytes: &[u8]) -> Result<(), StoreError> {
-        self.blobs.insert(hash.0, bytes)?;
+    fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {
+        self.pin_jobs.insert(hash.0, job)?;
         Ok(())
     }
 
-    fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.blobs.get(hash.0)?.map(|v| v.to_vec()))
+    fn remove_pin_job(&self, hash: &ContentHash) -> Result<(), StoreError> {
+        self.pin_jobs.remove(hash.0)?;
+        Ok(())
+    }
+
+    fn pin_jobs(&self) -> Result<Vec<(ContentHash, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.pin_jobs.iter() {
+            let (key, value) = entry?;
+            let hash = <[u8; 32]>::try_from(key.as_ref())
+                .map_err(|_| StoreError::Corrupt("pin job key is not a hash".into()))?;
+            out.push((ContentHash(hash), value.to_vec()));
+        }
+        Ok(out)
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

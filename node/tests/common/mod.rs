@@ -100,6 +100,11 @@ impl TestNode {
         )
     }
 
+    /// Adds arguments to `knack run` for the next launch.
+    pub fn run_args(&mut self, args: &[&str]) {
+        self.extra.extend(args.iter().map(|a| (*a).to_owned()));
+    }
+
     /// Adds bootstrap peers for the next launch.
     pub fn bootstrap_to(&mut self, addr: String) {
         self.extra.push("--bootstrap".into());

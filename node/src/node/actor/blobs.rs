@@ -47,6 +47,8 @@ pub(crate) enum Completion {
         response: Vec<u8>,
         bytes: u64,
     },
+    /// An eviction pass ended.
+    Evicted,
     /// A finished download, stored (or refused by the final check).
     Stored {
         hash: ContentHash,
@@ -75,10 +77,7 @@ pub(crate) struct BlobState {
 
 impl BlobState {
     /// The state over `store`, sending finished work on `completions`.
-    pub(crate) fn new(
-        store: Arc<BlobStore>,
-        completions: mpsc::Sender<Completion>,
-    ) -> Self {
+    pub(crate) fn new(store: Arc<BlobStore>, completions: mpsc::Sender<Completion>) -> Self {
         BlobState {
             store,
             fetches: HashMap::new(),
@@ -101,6 +100,21 @@ impl BlobState {
             .map(|b| b.size + knack_protocol::blob::outboard_size(b.size))
             .sum();
         (blobs.len() as u64, bytes)
+    }
+
+    /// The blob store.
+    pub(crate) fn store(&self) -> &Arc<BlobStore> {
+        &self.store
+    }
+
+    /// Where work done off the actor reports.
+    pub(crate) fn completions(&self) -> mpsc::Sender<Completion> {
+        self.completions.clone()
+    }
+
+    /// Stores a small body (a crystallized inline one, for pinning).
+    pub(crate) fn put_inline(&self, bytes: &[u8]) -> Result<ContentHash, ContentError> {
+        self.store.put(bytes)
     }
 
     /// The size of the blob `hash` if it is held complete.
@@ -279,6 +293,7 @@ impl Actor {
                     .blob
                     .send_response(channel, response);
             }
+            Completion::Evicted => self.cold_evicted(),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
                     tracing::info!(%hash, size, "blob downloaded and verified");

@@ -35,6 +35,7 @@ impl Actor {
                     let _ = reply.send(Err(e));
                     return;
                 }
+                let external = external_of(&new.body);
                 let nonce: u64 = rand::random();
                 let mut id = None;
                 let result = self.write(&space, |s, agent, at| {
@@ -53,6 +54,9 @@ impl Actor {
                     id = Some(pid);
                     Ok(delta)
                 });
+                if result.is_ok() {
+                    self.queue_external_pin(&space, external);
+                }
                 self.after_write(result, reply, move |()| {
                     id.ok_or_else(|| NodeError::Network("add produced no id".into()))
                 });
@@ -69,7 +73,11 @@ impl Actor {
                     let _ = reply.send(Err(e));
                     return;
                 }
+                let external = edit.body.as_ref().and_then(external_of);
                 let result = self.write(&space, |s, agent, at| s.edit(agent, at, id, edit));
+                if result.is_ok() {
+                    self.queue_external_pin(&space, external);
+                }
                 self.after_write(result, reply, Ok);
             }
             Command::Outcome {
@@ -393,5 +401,13 @@ impl Actor {
             store_bytes: self.store.size_on_disk(),
             content: self.content_status(),
         }
+    }
+}
+
+/// The hash and size of a body stored as a blob.
+fn external_of(body: &knack_crdt::Body) -> Option<(knack_crdt::ContentHash, u64)> {
+    match body {
+        knack_crdt::Body::External { hash, size } => Some((*hash, *size)),
+        knack_crdt::Body::Inline(_) => None,
     }
 }
