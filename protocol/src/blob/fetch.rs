@@ -7,10 +7,10 @@ use knack_crdt::ContentHash;
 use super::{BlobRefuseReason, BlobRequest, BlobResponse, MAX_BLOB_CHUNK_BYTES, verify_chunk};
 
 /// Requests in flight to one peer at a time.
-const WINDOW_PER_PEER: usize = 4;
+const WINDOW_PER_PEER: usize = 8;
 /// Chunks requested beyond the first one not yet verified: bounds the memory of chunks that
-/// arrived early (16 x 256 KiB = 4 MiB).
-const MAX_AHEAD_CHUNKS: u64 = 16;
+/// arrived early (32 x 256 KiB = 8 MiB).
+const MAX_AHEAD_CHUNKS: u64 = 32;
 /// How long a peer that answered `Busy` is left alone, in milliseconds.
 const BUSY_RETRY_MS: u64 = 250;
 /// Failed requests (timeouts, closed streams) after which a peer is no longer asked.

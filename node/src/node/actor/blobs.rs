@@ -427,6 +427,9 @@ impl Actor {
             tokio::task::spawn_blocking(move || {
                 let response = match store.open_for_serving(&hash) {
                     Ok(Some((content, outboard, size))) => {
+                        // bao reads 1 KiB chunks and 64-byte parents: buffer both files.
+                        let content = std::io::BufReader::with_capacity(1 << 18, content);
+                        let outboard = std::io::BufReader::with_capacity(1 << 15, outboard);
                         extract_chunk(content, outboard, size, &request).unwrap_or(
                             // A request past the end: nothing to prove, so nothing served.
                             BlobResponse::NotFound { hash },
