@@ -214,13 +214,15 @@ impl<K: Key> SearchIndex<K> {
                 });
             }
         }
-        for ((key, doc), v) in docs.iter().zip(&vectors) {
-            if let Err(e) = self.vectors.upsert(*key, v) {
-                // A zero or non-finite vector from the embedder: keep the indexes in step.
-                self.vectors.remove(key);
-                self.lexical.remove(key);
-                return Err(e);
-            }
+        let items: Vec<(K, &[f32])> = docs
+            .iter()
+            .zip(&vectors)
+            .map(|((key, _), v)| (*key, v.as_slice()))
+            .collect();
+        // All or nothing: a zero or non-finite vector from the embedder fails the batch
+        // before either index changes.
+        self.vectors.upsert_many(&items)?;
+        for (key, doc) in docs {
             self.lexical.upsert(*key, doc);
         }
         Ok(())

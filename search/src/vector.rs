@@ -213,6 +213,36 @@ impl<K: Key> VectorIndex<K> {
         Ok(())
     }
 
+    /// Sets many vectors at once, all or none (every vector is checked first). Faster than
+    /// one [`VectorIndex::upsert`] each for a bulk load: a graph that is missing, or that the
+    /// batch would fill with more than a tenth of its size, is (re)built once, in parallel.
+    pub fn upsert_many(&mut self, items: &[(K, &[f32])]) -> Result<(), SearchError> {
+        let checked: Vec<Vec<f32>> = items
+            .iter()
+            .map(|(_, v)| self.checked(v))
+            .collect::<Result<_, _>>()?;
+        let slots: Vec<u32> = items
+            .iter()
+            .zip(&checked)
+            .map(|((key, _), v)| self.store.upsert(*key, v))
+            .collect();
+        let bulk = items.len() * 10 > self.store.len();
+        match &mut self.graph {
+            Some(graph) if !bulk => {
+                for (slot, v) in slots.iter().zip(&checked) {
+                    graph.insert(*slot, v);
+                }
+                if graph.needs_rebuild(self.config.hnsw.max_tombstone_ratio) {
+                    self.build_graph();
+                }
+            }
+            Some(_) => self.build_graph(),
+            None if self.store.len() >= self.config.exact_threshold => self.build_graph(),
+            None => {}
+        }
+        Ok(())
+    }
+
     /// Removes `key`'s vector; returns whether there was one.
     pub fn remove(&mut self, key: &K) -> bool {
         let Some(slot) = self.store.remove(key) else {
