@@ -371,7 +371,7 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
             success_rate: (k % 7) as f64 / 7.0,
             context_rate: None,
             outcomes: k % 50,
-            crystallized: k % 97 == 0,
+            crystallized: k.is_multiple_of(97),
             boost: 0.0,
         })
     };

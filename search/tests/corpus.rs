@@ -1,5 +1,7 @@
 //! Every natural-language query of the corpus finds its answer in the top 3.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 mod common;
 
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! Bad input is refused with a typed error, never a panic.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 use std::sync::Arc;
 
 use knack_search::{

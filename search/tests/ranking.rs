@@ -1,5 +1,7 @@
 //! Evidence, context, crystallization and relevance gating in hybrid ranking.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The vector index: HNSW agrees with the exact scan; upserts and removals keep every index
 //! consistent with a naive model.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,8 +26,8 @@ fn random_unit(rng: &mut StdRng, dim: usize) -> Vec<f32> {
 fn recall_at_10(index: &VectorIndex<u32>, queries: &[Vec<f32>]) -> f64 {
     let mut found = 0;
     for q in queries {
-        let exact = index.nearest_exact(q, 10).unwrap();
-        let approx = index.nearest(q, 10).unwrap();
+        let exact = index.nearest_exact(q, 10).expect("exact");
+        let approx = index.nearest(q, 10).expect("nearest");
         found += exact
             .iter()
             .filter(|(k, _)| approx.iter().any(|(a, _)| a == k))
