@@ -1,0 +1,475 @@
+//! knack-search benchmark: prints a table.
+//!
+//! `cargo bench -p knack-search` runs 10k and 100k synthetic procedures;
+//! `KNACK_BENCH_SIZES=10000,50000` picks other sizes. With `--features minilm` and
+//! `KNACK_MINILM_DIR` set, MiniLM's embedding throughput is measured too.
+//!
+//! For each size: embedding throughput of the hashing embedder (one thread), index build time
+//! (`SearchIndex::upsert_batch` of every document: embedding, BM25F, vectors, HNSW graph), the
+//! latency of HNSW and exact `nearest(q, 10)`, recall@10 of HNSW against exact on the same
+//! queries, and the latency of a full hybrid `search` (limit 10) with evidence.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use knack_search::{
+    DocumentText, Embedder, Evidence, HashingEmbedder, HybridWeights, Query, SearchIndex,
+};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+const QUERIES: usize = 300;
+
+const VERBS: &[&str] = &[
+    "restart",
+    "deploy",
+    "roll back",
+    "scale",
+    "debug",
+    "monitor",
+    "back up",
+    "restore",
+    "migrate",
+    "upgrade",
+    "configure",
+    "rotate",
+    "clean up",
+    "profile",
+    "benchmark",
+    "secure",
+    "audit",
+    "provision",
+    "tear down",
+    "cache",
+    "index",
+    "vacuum",
+    "compress",
+    "encrypt",
+    "replicate",
+    "shard",
+    "load test",
+    "trace",
+    "lint",
+    "format",
+    "package",
+    "publish",
+    "bisect",
+    "rebase",
+    "squash",
+    "tag",
+    "release",
+    "patch",
+    "retry",
+    "throttle",
+];
+const OBJECTS: &[&str] = &[
+    "deployment",
+    "pod",
+    "service",
+    "ingress",
+    "database",
+    "table",
+    "index",
+    "replica",
+    "cluster",
+    "node pool",
+    "container image",
+    "volume",
+    "bucket",
+    "queue",
+    "topic",
+    "cache",
+    "certificate",
+    "secret",
+    "API key",
+    "DNS record",
+    "load balancer",
+    "firewall rule",
+    "cron job",
+    "systemd unit",
+    "virtual environment",
+    "lock file",
+    "branch",
+    "commit",
+    "pull request",
+    "release notes",
+    "prompt",
+    "embedding index",
+    "vector store",
+    "model",
+    "fine-tune job",
+    "log stream",
+    "dashboard",
+    "alert",
+    "SLO",
+    "feature flag",
+    "migration",
+    "schema",
+    "webhook",
+    "worker",
+    "scheduler",
+    "build cache",
+    "artifact",
+    "CI pipeline",
+];
+const TOOLS: &[&str] = &[
+    "kubectl",
+    "helm",
+    "terraform",
+    "ansible",
+    "docker",
+    "podman",
+    "git",
+    "cargo",
+    "npm",
+    "pip",
+    "poetry",
+    "psql",
+    "pg_dump",
+    "redis-cli",
+    "mysqldump",
+    "aws cli",
+    "gcloud",
+    "az",
+    "systemctl",
+    "journalctl",
+    "curl",
+    "jq",
+    "ssh",
+    "rsync",
+    "certbot",
+    "nginx",
+    "prometheus",
+    "grafana",
+    "sentry",
+    "openai api",
+    "ollama",
+    "llama.cpp",
+    "kafka",
+    "rabbitmq",
+    "celery",
+    "airflow",
+    "dbt",
+    "spark",
+    "make",
+    "bazel",
+];
+const SYMPTOMS: &[&str] = &[
+    "it times out",
+    "memory keeps growing",
+    "the disk is full (ENOSPC)",
+    "latency spikes",
+    "requests fail with 502",
+    "the build is slow",
+    "tests are flaky",
+    "the pod is OOMKilled",
+    "it returns 429 rate limits",
+    "the certificate expired",
+    "connections are refused",
+    "the lock is stuck",
+    "the queue backs up",
+    "the output is not valid JSON",
+    "the model hallucinates",
+    "permissions are denied",
+    "the checksum does not match",
+    "DNS does not resolve",
+    "replication lags",
+    "the cache is stale",
+];
+const CONTEXTS: &[&str] = &[
+    "prod", "staging", "ci", "laptop", "k8s", "aws", "gcp", "on-prem",
+];
+const TAGS: &[&str] = &[
+    "k8s",
+    "git",
+    "python",
+    "rust",
+    "database",
+    "networking",
+    "security",
+    "llm",
+    "ci",
+    "observability",
+    "storage",
+    "performance",
+    "release",
+    "linux",
+    "cloud",
+];
+
+struct Doc {
+    name: String,
+    description: String,
+    tags: Vec<&'static str>,
+    body: String,
+}
+
+fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {
+    list.choose(rng).copied().unwrap_or("x")
+}
+
+/// A deterministic, varied procedure.
+fn procedure(rng: &mut StdRng, i: usize) -> Doc {
+    let (verb, object, tool) = (pick(rng, VERBS), pick(rng, OBJECTS), pick(rng, TOOLS));
+    let (symptom, context) = (pick(rng, SYMPTOMS), pick(rng, CONTEXTS));
+    let service = format!("svc-{}", rng.gen_range(0..5_000));
+    let name = match rng.gen_range(0..4) {
+        0 => format!("{verb} a {object} with {tool}"),
+        1 => format!("{verb} the {object} in {context}"),
+        2 => format!("How to {verb} {object} when {symptom}"),
+        _ => format!("{tool}: {verb} {object}"),
+    };
+    let description = format!(
+        "Use {tool} to {verb} the {object} of {service} in {context} when {symptom}; \
+         checked by run {i}."
+    );
+    let mut tags: Vec<&str> = (0..rng.gen_range(1..4)).map(|_| pick(rng, TAGS)).collect();
+    tags.dedup();
+    let body = format!(
+        "1. {tool} status {service}\n2. {verb} {object} --env {context}\n3. verify that {symptom} is gone"
+    );
+    Doc {
+        name,
+        description,
+        tags,
+        body,
+    }
+}
+
+/// A query in other words than the procedures'.
+fn query(rng: &mut StdRng) -> String {
+    let (verb, object, symptom) = (pick(rng, VERBS), pick(rng, OBJECTS), pick(rng, SYMPTOMS));
+    match rng.gen_range(0..3) {
+        0 => format!("need to {verb} my {object}, {symptom}"),
+        1 => format!("{object} problem: {symptom}"),
+        _ => format!("{verb} {object} using {}", pick(rng, TOOLS)),
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+struct Row {
+    what: String,
+    value: String,
+}
+
+fn row(rows: &mut Vec<Row>, what: impl Into<String>, value: impl Into<String>) {
+    let (what, value) = (what.into(), value.into());
+    eprintln!("  {what}: {value}");
+    rows.push(Row { what, value });
+}
+
+fn bench_size(n: usize, rows: &mut Vec<Row>) {
+    let mut rng = StdRng::seed_from_u64(42);
+    let docs: Vec<Doc> = (0..n).map(|i| procedure(&mut rng, i)).collect();
+    let tag_refs: Vec<Vec<&str>> = docs.iter().map(|d| d.tags.clone()).collect();
+    let texts: Vec<DocumentText<'_>> = docs
+        .iter()
+        .zip(&tag_refs)
+        .map(|(d, tags)| DocumentText {
+            name: &d.name,
+            description: &d.description,
+            tags,
+            body: Some(&d.body),
+        })
+        .collect();
+    let embedder = Arc::new(HashingEmbedder::default());
+
+    // Embedding throughput, one thread.
+    let probe = SearchIndex::<u64>::new(embedder.clone()).expect("index");
+    let embed_texts: Vec<String> = texts.iter().map(|t| probe.embedding_text(t)).collect();
+    let refs: Vec<&str> = embed_texts.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let vectors = embedder.embed(&refs).expect("embed");
+    let secs = t.elapsed().as_secs_f64();
+    drop(vectors);
+    row(
+        rows,
+        format!("{n}: hashing embed (1 thread)"),
+        format!("{:.0} texts/s", n as f64 / secs),
+    );
+
+    // Build.
+    let t = Instant::now();
+    let mut index = SearchIndex::<u64>::new(embedder.clone()).expect("index");
+    let batch: Vec<(u64, DocumentText<'_>)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i as u64, *d))
+        .collect();
+    index.upsert_batch(&batch).expect("build");
+    row(
+        rows,
+        format!("{n}: index build"),
+        format!(
+            "{:.2} s ({:?})",
+            t.elapsed().as_secs_f64(),
+            index.vectors().mode()
+        ),
+    );
+
+    let mut qrng = StdRng::seed_from_u64(7);
+    let queries: Vec<String> = (0..QUERIES).map(|_| query(&mut qrng)).collect();
+    let qrefs: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let qvecs = embedder.embed(&qrefs).expect("embed");
+
+    let mut approx_t = Vec::new();
+    let mut exact_t = Vec::new();
+    let mut found = 0usize;
+    let mut total = 0usize;
+    for q in &qvecs {
+        let t = Instant::now();
+        let approx = index.vectors().nearest(q, 10).expect("nearest");
+        approx_t.push(t.elapsed());
+        let t = Instant::now();
+        let exact = index.vectors().nearest_exact(q, 10).expect("exact");
+        exact_t.push(t.elapsed());
+        total += exact.len();
+        found += exact
+            .iter()
+            .filter(|(k, _)| approx.iter().any(|(a, _)| a == k))
+            .count();
+    }
+    let mode = format!("{:?}", index.vectors().mode());
+    row(
+        rows,
+        format!("{n}: {mode} nearest k=10 p50 / p99"),
+        format!(
+            "{} / {} ms",
+            ms(percentile(&mut approx_t, 0.5)),
+            ms(percentile(&mut approx_t, 0.99))
+        ),
+    );
+    row(
+        rows,
+        format!("{n}: exact nearest k=10 p50 / p99"),
+        format!(
+            "{} / {} ms",
+            ms(percentile(&mut exact_t, 0.5)),
+            ms(percentile(&mut exact_t, 0.99))
+        ),
+    );
+    row(
+        rows,
+        format!("{n}: recall@10 {mode} vs exact"),
+        format!("{:.4}", found as f64 / total.max(1) as f64),
+    );
+
+    let weights = HybridWeights::default();
+    let evidence = |k: u64, _: Option<&str>| {
+        Some(Evidence {
+            score: (k % 100) as f64 / 100.0,
+            success_rate: (k % 7) as f64 / 7.0,
+            context_rate: None,
+            outcomes: k % 50,
+            crystallized: k.is_multiple_of(97),
+            boost: 0.0,
+        })
+    };
+    let mut hybrid_t = Vec::new();
+    for q in &queries {
+        let t = Instant::now();
+        let hits = index
+            .search(&Query::new(q.as_str(), 10), evidence, &weights)
+            .expect("search");
+        hybrid_t.push(t.elapsed());
+        assert!(!hits.is_empty());
+    }
+    row(
+        rows,
+        format!("{n}: hybrid search limit 10 p50 / p99"),
+        format!(
+            "{} / {} ms",
+            ms(percentile(&mut hybrid_t, 0.5)),
+            ms(percentile(&mut hybrid_t, 0.99))
+        ),
+    );
+}
+
+#[cfg(feature = "minilm")]
+fn bench_minilm(rows: &mut Vec<Row>) {
+    let Ok(dir) = std::env::var("KNACK_MINILM_DIR") else {
+        eprintln!("KNACK_MINILM_DIR unset: MiniLM skipped (run tools/fetch-minilm.sh DIR)");
+        return;
+    };
+    let t = Instant::now();
+    let model = knack_search::MiniLmEmbedder::load(&dir).expect("load MiniLM");
+    row(
+        rows,
+        "MiniLM load (hash check included)",
+        format!("{} ms", ms(t.elapsed())),
+    );
+    let mut rng = StdRng::seed_from_u64(3);
+    let docs: Vec<String> = (0..512)
+        .map(|i| {
+            let d = procedure(&mut rng, i);
+            format!("{}. {}", d.name, d.description)
+        })
+        .collect();
+    let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    model.embed(&refs).expect("embed");
+    row(
+        rows,
+        "MiniLM embed (batches of 32)",
+        format!(
+            "{:.0} texts/s",
+            refs.len() as f64 / t.elapsed().as_secs_f64()
+        ),
+    );
+    let mut single = Vec::new();
+    for q in refs.iter().take(50) {
+        let t = Instant::now();
+        model.embed(&[q]).expect("embed");
+        single.push(t.elapsed());
+    }
+    row(
+        rows,
+        "MiniLM embed one query p50 / p99",
+        format!(
+            "{} / {} ms",
+            ms(percentile(&mut single, 0.5)),
+            ms(percentile(&mut single, 0.99))
+        ),
+    );
+}
+
+#[cfg(not(feature = "minilm"))]
+fn bench_minilm(_rows: &mut Vec<Row>) {
+    eprintln!("MiniLM skipped: build with --features minilm and set KNACK_MINILM_DIR");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
+    let testing = !std::env::args().any(|a| a == "--bench");
+    let sizes: Vec<usize> = match std::env::var("KNACK_BENCH_SIZES") {
+        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) if testing => vec![2_000],
+        Err(_) => vec![10_000, 100_000],
+    };
+    let mut rows = Vec::new();
+    let start = Instant::now();
+    for n in sizes {
+        eprintln!("{n} procedures");
+        bench_size(n, &mut rows);
+    }
+    if !testing {
+        bench_minilm(&mut rows);
+    }
+    let width = rows.iter().map(|r| r.what.len()).max().unwrap_or(10);
+    println!("\n| {:width$} | value |", "measure");
+    println!("|{}|-------|", "-".repeat(width + 2));
+    for r in &rows {
+        println!("| {:width$} | {} |", r.what, r.value);
+    }
+    println!("\ntotal {:.1} s", start.elapsed().as_secs_f64());
+}

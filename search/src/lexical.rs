@@ -1,0 +1,348 @@
+//! The lexical index: BM25F over a document's name, description, tags and body.
+//!
+//! Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond" (2009), §3.5:
+//! for each query term `t` the field frequencies are normalised by field length and weighted,
+//! `tf' = Σ_f w_f · tf_f / (1 − b + b · len_f / avglen_f)`, then saturated once,
+//! `score += idf(t) · tf' · (k1 + 1) / (k1 + tf')` with
+//! `idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5))`. One saturation over all fields (rather than a
+//! sum of per-field BM25s) keeps a word repeated in name and tags from counting twice.
+//!
+//! Terms come from [`crate::tokenize`]: stems of words that are not stop words, plus whole
+//! compounds, so `cargo-build` matches `cargo-build` best and `cargo build` too.
+
+use std::collections::HashMap;
+
+use crate::error::SearchError;
+use crate::tokenize::tokenize;
+use crate::vector::Key;
+
+/// The fields of a document, in index order.
+const FIELDS: usize = 4;
+const NAME: usize = 0;
+const DESCRIPTION: usize = 1;
+const TAGS: usize = 2;
+const BODY: usize = 3;
+
+/// Parameters of the lexical index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexicalConfig {
+    /// Term frequency saturation. Default 1.2.
+    pub k1: f64,
+    /// Length normalisation. Default 0.75.
+    pub b: f64,
+    /// Weight of the name. Default 3.0 (the highest: a name says what a procedure is for).
+    pub name_weight: f64,
+    /// Weight of the description. Default 1.0.
+    pub description_weight: f64,
+    /// Weight of the tags. Default 2.0.
+    pub tags_weight: f64,
+    /// Weight of the body. Default 0.5.
+    pub body_weight: f64,
+    /// Bytes of body indexed (the start of it). Default 8 KiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for LexicalConfig {
+    fn default() -> Self {
+        LexicalConfig {
+            k1: 1.2,
+            b: 0.75,
+            name_weight: 3.0,
+            description_weight: 1.0,
+            tags_weight: 2.0,
+            body_weight: 0.5,
+            max_body_bytes: 8 * 1024,
+        }
+    }
+}
+
+impl LexicalConfig {
+    /// Checks the parameters: `k1 >= 0`, `0 <= b <= 1`, weights finite and `>= 0`.
+    pub fn validate(&self) -> Result<(), SearchError> {
+        let checks = [
+            ("k1", self.k1, self.k1 >= 0.0),
+            ("b", self.b, (0.0..=1.0).contains(&self.b)),
+            ("name_weight", self.name_weight, self.name_weight >= 0.0),
+            (
+                "description_weight",
+                self.description_weight,
+                self.description_weight >= 0.0,
+            ),
+            ("tags_weight", self.tags_weight, self.tags_weight >= 0.0),
+            ("body_weight", self.body_weight, self.body_weight >= 0.0),
+        ];
+        for (field, value, ok) in checks {
+            if !value.is_finite() || !ok {
+                return Err(SearchError::InvalidParameter {
+                    field,
+                    value: value.to_string(),
+                    reason: "k1 and weights must be finite and >= 0, b within 0..=1",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn weights(&self) -> [f64; FIELDS] {
+        [
+            self.name_weight,
+            self.description_weight,
+            self.tags_weight,
+            self.body_weight,
+        ]
+    }
+}
+
+/// The text of a document, by field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DocumentText<'a> {
+    /// The name (weighted highest).
+    pub name: &'a str,
+    /// The description.
+    pub description: &'a str,
+    /// The tags.
+    pub tags: &'a [&'a str],
+    /// The body, if it is text (only its start is indexed).
+    pub body: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    doc: u32,
+    tf: [u16; FIELDS],
+}
+
+#[derive(Debug)]
+struct Doc<K> {
+    key: K,
+    len: [u32; FIELDS],
+    terms: Vec<u32>,
+}
+
+/// BM25F over name, description, tags and body.
+///
+/// ```
+/// use knack_search::{DocumentText, LexicalConfig, LexicalIndex};
+///
+/// let mut index = LexicalIndex::<u32>::new(LexicalConfig::default())?;
+/// let doc = |name| DocumentText { name, ..DocumentText::default() };
+/// index.upsert(1, &doc("cargo-build fails with ENOSPC"));
+/// index.upsert(2, &doc("cargo test in CI"));
+/// assert_eq!(index.query("enospc", 10)[0].0, 1);
+/// assert_eq!(index.query("cargo", 10).len(), 2);
+/// # Ok::<(), knack_search::SearchError>(())
+/// ```
+#[derive(Debug)]
+pub struct LexicalIndex<K: Key> {
+    config: LexicalConfig,
+    vocab: HashMap<String, u32>,
+    postings: Vec<Vec<Posting>>,
+    term_text: Vec<String>,
+    free_terms: Vec<u32>,
+    docs: Vec<Option<Doc<K>>>,
+    slots: HashMap<K, u32>,
+    free_docs: Vec<u32>,
+    total_len: [u64; FIELDS],
+}
+
+impl<K: Key> LexicalIndex<K> {
+    /// An empty index.
+    pub fn new(config: LexicalConfig) -> Result<Self, SearchError> {
+        config.validate()?;
+        Ok(LexicalIndex {
+            config,
+            vocab: HashMap::new(),
+            postings: Vec::new(),
+            term_text: Vec::new(),
+            free_terms: Vec::new(),
+            docs: Vec::new(),
+            slots: HashMap::new(),
+            free_docs: Vec::new(),
+            total_len: [0; FIELDS],
+        })
+    }
+
+    /// Documents indexed.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no document is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Distinct terms indexed.
+    pub fn terms(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// Whether `key` is indexed.
+    pub fn contains(&self, key: &K) -> bool {
+        self.slots.contains_key(key)
+    }
+
+    /// Indexes (or re-indexes) `key`'s text.
+    pub fn upsert(&mut self, key: K, doc: &DocumentText<'_>) {
+        self.remove(&key);
+        let mut counts: HashMap<&str, [u16; FIELDS]> = HashMap::new();
+        let mut len = [0u32; FIELDS];
+        let body = doc.body.map(|b| truncate(b, self.config.max_body_bytes));
+        let tokens = [
+            (NAME, tokenize(doc.name)),
+            (DESCRIPTION, tokenize(doc.description)),
+            (TAGS, doc.tags.iter().flat_map(|t| tokenize(t)).collect()),
+            (BODY, body.map(tokenize).unwrap_or_default()),
+        ];
+        for (field, list) in &tokens {
+            for t in list.iter().filter(|t| !t.stop) {
+                let tf = &mut counts.entry(t.stem.as_str()).or_insert([0; FIELDS])[*field];
+                *tf = tf.saturating_add(1);
+                len[*field] += 1;
+            }
+        }
+        let slot = match self.free_docs.pop() {
+            Some(slot) => slot,
+            None => {
+                self.docs.push(None);
+                (self.docs.len() - 1) as u32
+            }
+        };
+        let mut terms = Vec::with_capacity(counts.len());
+        for (term, tf) in counts {
+            let id = self.term_id(term);
+            self.postings[id as usize].push(Posting { doc: slot, tf });
+            terms.push(id);
+        }
+        for (total, l) in self.total_len.iter_mut().zip(len) {
+            *total += u64::from(l);
+        }
+        self.docs[slot as usize] = Some(Doc { key, len, terms });
+        self.slots.insert(key, slot);
+    }
+
+    /// Removes `key`; returns whether it was indexed.
+    pub fn remove(&mut self, key: &K) -> bool {
+        let Some(slot) = self.slots.remove(key) else {
+            return false;
+        };
+        let Some(doc) = self.docs[slot as usize].take() else {
+            return false;
+        };
+        for id in doc.terms {
+            let list = &mut self.postings[id as usize];
+            if let Some(i) = list.iter().position(|p| p.doc == slot) {
+                list.swap_remove(i);
+            }
+            if list.is_empty() {
+                self.free_term(id);
+            }
+        }
+        for (total, l) in self.total_len.iter_mut().zip(doc.len) {
+            *total -= u64::from(l);
+        }
+        self.free_docs.push(slot);
+        true
+    }
+
+    /// The `n` best matches of `text`, best first (ties by key).
+    pub fn query(&self, text: &str, n: usize) -> Vec<(K, f64)> {
+        let mut all = self.scores(text);
+        all.truncate(n);
+        all
+    }
+
+    /// Every document matching at least one term of `text` with its BM25F score, best first
+    /// (ties by key).
+    pub fn scores(&self, text: &str) -> Vec<(K, f64)> {
+        let n_docs = self.slots.len() as f64;
+        if n_docs == 0.0 {
+            return Vec::new();
+        }
+        let weights = self.config.weights();
+        let (k1, b) = (self.config.k1, self.config.b);
+        let avg: Vec<f64> = self
+            .total_len
+            .iter()
+            .map(|&t| (t as f64 / n_docs).max(1.0))
+            .collect();
+        let mut acc: HashMap<u32, f64> = HashMap::new();
+        for id in self.query_terms(text) {
+            let list = &self.postings[id as usize];
+            let df = list.len() as f64;
+            let idf = (1.0 + (n_docs - df + 0.5) / (df + 0.5)).ln();
+            for p in list {
+                let Some(doc) = &self.docs[p.doc as usize] else {
+                    continue;
+                };
+                let mut tf = 0.0;
+                for f in 0..FIELDS {
+                    if p.tf[f] > 0 {
+                        let norm = 1.0 - b + b * f64::from(doc.len[f]) / avg[f];
+                        tf += weights[f] * f64::from(p.tf[f]) / norm;
+                    }
+                }
+                *acc.entry(p.doc).or_insert(0.0) += idf * tf * (k1 + 1.0) / (k1 + tf);
+            }
+        }
+        let mut out: Vec<(K, f64)> = acc
+            .into_iter()
+            .filter(|(_, s)| *s > 0.0)
+            .filter_map(|(slot, s)| Some((self.docs[slot as usize].as_ref()?.key, s)))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The distinct indexed term ids of `text`: its non-stop terms, or all its terms if it has
+    /// only stop words.
+    fn query_terms(&self, text: &str) -> Vec<u32> {
+        let tokens = tokenize(text);
+        let only_stops = tokens.iter().all(|t| t.stop);
+        let mut ids: Vec<u32> = tokens
+            .iter()
+            .filter(|t| only_stops || !t.stop)
+            .filter_map(|t| self.vocab.get(&t.stem).copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn term_id(&mut self, term: &str) -> u32 {
+        if let Some(&id) = self.vocab.get(term) {
+            return id;
+        }
+        let id = match self.free_terms.pop() {
+            Some(id) => {
+                self.term_text[id as usize] = term.to_string();
+                id
+            }
+            None => {
+                self.postings.push(Vec::new());
+                self.term_text.push(term.to_string());
+                (self.postings.len() - 1) as u32
+            }
+        };
+        self.vocab.insert(term.to_string(), id);
+        id
+    }
+
+    fn free_term(&mut self, id: u32) {
+        let text = std::mem::take(&mut self.term_text[id as usize]);
+        self.vocab.remove(&text);
+        self.free_terms.push(id);
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
