@@ -88,7 +88,13 @@ fn main() {
     std::fs::write(&file, body_of(size)).unwrap();
 
     let t = Instant::now();
-    let (ok, out, err) = a.cli(&["add", "--name", "big", "--body-file", file.to_str().unwrap()]);
+    let (ok, out, err) = a.cli(&[
+        "add",
+        "--name",
+        "big",
+        "--body-file",
+        file.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let upload = t.elapsed();
     let id = String::from_utf8(out).unwrap().trim().to_owned();
@@ -113,8 +119,14 @@ fn main() {
     let row = |label: &str, d: Duration| {
         println!("{label:<58} {:>9.2} {:>10.1}", d.as_secs_f64(), rate(d));
     };
-    row("upload + hash + outboard on A (knack add --body-file)", upload);
-    row("B: fetch from A over /knack/blob/1, verify, serve (API)", p2p);
+    row(
+        "upload + hash + outboard on A (knack add --body-file)",
+        upload,
+    );
+    row(
+        "B: fetch from A over /knack/blob/1, verify, serve (API)",
+        p2p,
+    );
     row("B: read again from its blob store (API)", local);
 
     if let Ok(daemon) = &ipfs {
@@ -131,7 +143,10 @@ fn main() {
         };
         let cat_time = t.elapsed();
         assert_eq!(got as usize, size);
-        row("reference: IPFS daemon `cat` over its HTTP API (js-ipfs)", cat_time);
+        row(
+            "reference: IPFS daemon `cat` over its HTTP API (js-ipfs)",
+            cat_time,
+        );
     }
     println!(
         "\nB's memory: {rss_before:.1} MiB resident before the fetch, {rss_after:.1} MiB after, \

@@ -11,7 +11,8 @@
 //! | POST | `/v1/blobs` | upload a body of any size (raw bytes) -> `{"blake3", "size"}` for `body_blob` |
 //! | POST | `/v1/spaces/{space}/links` | relate two procedures (or remove the relation) |
 //! | GET | `/v1/spaces/{space}/top?n=&tag=&context=&kind=&crystallized=` | ranking |
-//! | GET | `/v1/spaces/{space}/search?q=&n=` | lexical search |
+//! | GET | `/v1/spaces/{space}/search?q=&n=&context=&explain=` | hybrid search (meaning, words, evidence) |
+//! | GET | `/v1/spaces/{space}/procedures/{id}/similar?n=` | nearest procedures in meaning |
 //! | GET | `/v1/events` | server-sent events of changes |
 //! | GET | `/v1/peers`, `/v1/status` | mesh and node state |
 //! | GET | `/metrics` | Prometheus text format (no token: bind it to loopback) |
@@ -69,6 +70,10 @@ pub fn router(node: Node, token: String) -> Router {
         .route(
             "/spaces/{space}/procedures/{id}/body",
             get(content_routes::body),
+        )
+        .route(
+            "/spaces/{space}/procedures/{id}/similar",
+            get(routes::similar),
         )
         .route(
             "/spaces/{space}/procedures/{id}/pin",

@@ -48,8 +48,10 @@ pub enum Command {
     Show(ShowArgs),
     /// The best procedures.
     Top(TopArgs),
-    /// Search procedures by words.
+    /// Find the procedure for a task: meaning, words and evidence together.
     Search(SearchArgs),
+    /// Procedures nearest in meaning to one.
+    Similar(SimilarArgs),
     /// Follow the node's change events.
     Tail(JsonFlag),
     /// Connected peers.
@@ -58,6 +60,22 @@ pub enum Command {
     Status(JsonFlag),
     /// Pin a procedure's body to IPFS (or record a CID it already has there).
     Pin(PinArgs),
+}
+
+/// `knack similar`.
+#[derive(Debug, Args)]
+pub struct SimilarArgs {
+    /// Procedure id.
+    pub id: String,
+    /// How many.
+    #[arg(short, default_value_t = 10)]
+    pub n: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// `knack pin`.
@@ -284,11 +302,17 @@ pub struct TopArgs {
 /// `knack search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Words to look for.
+    /// What you want to do, in your own words.
     pub query: String,
     /// How many.
     #[arg(short, default_value_t = 10)]
     pub n: usize,
+    /// The context you are in (rank by that context's success rate).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Show why each result ranks where it does.
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub space: SpaceFlag,

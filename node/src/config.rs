@@ -17,7 +17,7 @@ pub const DEFAULT_SPACE: &str = "default";
 
 /// How a node runs. Every field has a default that keeps the node on loopback, with no
 /// discovery beyond the peers it is told about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// libp2p listen addresses (TCP and QUIC). Port 0 picks a free port.
@@ -52,6 +52,8 @@ pub struct Config {
     pub blob_cache_bytes: u64,
     /// Largest body accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// Semantic search: embedder, automatic `similar` edges, ranking weights.
+    pub search: crate::discovery::SearchSettings,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             ipfs_api: None,
             blob_cache_bytes: 8 << 30,
             max_blob_bytes: 4 << 30,
+            search: crate::discovery::SearchSettings::default(),
         }
     }
 }

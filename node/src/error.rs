@@ -57,6 +57,9 @@ pub enum NodeError {
     /// The content tier failed (blob store, download, IPFS).
     #[error(transparent)]
     Content(#[from] crate::content::ContentError),
+    /// A search request the index refuses (empty or huge query, bad limit).
+    #[error(transparent)]
+    Search(#[from] knack_search::SearchError),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,

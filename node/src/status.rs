@@ -23,6 +23,17 @@ pub struct StatusView {
     pub store_bytes: u64,
     /// The content tier.
     pub content: ContentStatus,
+    /// Semantic search.
+    pub search: SearchStatus,
+}
+
+/// Semantic search's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchStatus {
+    /// The embedder in use.
+    pub embedder: String,
+    /// Why it is not the configured one, if it is not (a missing or wrong model).
+    pub fallback: Option<String>,
 }
 
 /// The state of one space.

@@ -110,9 +110,13 @@ pub struct RankedView {
     pub failures: u64,
     /// Whether crystallized.
     pub crystallized: bool,
-    /// Lexical relevance, for search results.
+    /// Relevance, for search results (the hybrid score) and similar procedures (the cosine).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub relevance: Option<f64>,
+    /// Why a search result ranks where it does: cosine similarity, vector and lexical ranks,
+    /// BM25, fused relevance, evidence, context rate, crystallization.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub explain: Option<serde_json::Value>,
 }
 
 impl ProcedureView {
@@ -203,6 +207,7 @@ impl RankedView {
             failures: row.counts.failures,
             crystallized: row.crystallized,
             relevance,
+            explain: None,
         }
     }
 }

@@ -95,7 +95,10 @@ async fn embedded_nodes_converge_and_publish_events() {
     let top = a.top(&space, 5, Filter::default()).await.unwrap();
     assert_eq!(top[0].successes, 1);
     assert_eq!(
-        a.search(&space, "flaky", 5).await.unwrap()[0].id,
+        a.search(&space, knack_search::Query::new("flaky", 5))
+            .await
+            .unwrap()[0]
+            .id,
         id.to_hex()
     );
     a.shutdown().await;

@@ -54,6 +54,7 @@ impl ApiError {
             ApiError::Node(NodeError::Crdt(_)) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
             ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            ApiError::Node(NodeError::Search(_)) => (StatusCode::BAD_REQUEST, "bad_query"),
             ApiError::Node(NodeError::Content(ContentError::Unavailable { .. })) => {
                 (StatusCode::NOT_FOUND, "body_unavailable")
             }

@@ -115,8 +115,22 @@ pub struct TopQuery {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    /// The query.
+    /// The query, in natural language.
     pub q: String,
+    /// How many (default 10).
+    #[serde(default)]
+    pub n: Option<usize>,
+    /// The context tag the agent is in: evidence then uses that context's success rate.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Include each result's explanation.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// `GET /v1/spaces/{space}/procedures/{id}/similar?n=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimilarQuery {
     /// How many (default 10).
     #[serde(default)]
     pub n: Option<usize>,

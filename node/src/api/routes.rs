@@ -188,7 +188,28 @@ pub(crate) async fn search(
     let Query(query) = query.map_err(|e| bad(e.body_text()))?;
     let space = space(&space_name)?;
     let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
-    Ok(Json(state.node.search(&space, &query.q, n).await?))
+    let mut search = knack_search::Query::new(query.q, n);
+    search.context = query.context.filter(|c| !c.is_empty());
+    let mut rows = state.node.search(&space, search).await?;
+    if !query.explain {
+        for row in &mut rows {
+            row.explain = None;
+        }
+    }
+    Ok(Json(rows))
+}
+
+/// `GET /v1/spaces/{space}/procedures/{id}/similar`.
+pub(crate) async fn similar(
+    State(state): State<AppState>,
+    Path((space_name, hex)): Path<(String, String)>,
+    query: Result<Query<super::requests::SimilarQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<RankedView>>> {
+    let Query(query) = query.map_err(|e| bad(e.body_text()))?;
+    let space = space(&space_name)?;
+    let id = id(&hex)?;
+    let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
+    Ok(Json(state.node.similar(&space, id, n).await?))
 }
 
 /// `GET /v1/peers`.

@@ -148,8 +148,20 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Search(a) => {
             let client = Client::from_dir(&dir)?;
-            let query = format!("search?q={}&n={}", encode(&a.query), a.n);
+            let mut query = format!("search?q={}&n={}", encode(&a.query), a.n);
+            if let Some(context) = &a.context {
+                query.push_str(&format!("&context={}", encode(context)));
+            }
+            if a.explain {
+                query.push_str("&explain=true");
+            }
             let rows: Vec<RankedView> = client.get(&path(&a.space.space, &query))?;
+            emit(&mut out, a.json.json, &rows, |o| print::ranking(o, &rows))?;
+        }
+        Command::Similar(a) => {
+            let client = Client::from_dir(&dir)?;
+            let route = format!("procedures/{}/similar?n={}", a.id, a.n);
+            let rows: Vec<RankedView> = client.get(&path(&a.space.space, &route))?;
             emit(&mut out, a.json.json, &rows, |o| print::ranking(o, &rows))?;
         }
         Command::Tail(a) => {

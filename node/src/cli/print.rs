@@ -33,6 +33,30 @@ pub(crate) fn ranking(out: &mut impl Write, rows: &[RankedView]) -> std::io::Res
                 ""
             }
         )?;
+        if let Some(e) = &row.explain {
+            let num = |k: &str| e.get(k).and_then(serde_json::Value::as_f64);
+            let rank = |k: &str| {
+                e.get(k)
+                    .and_then(serde_json::Value::as_u64)
+                    .map_or("-".to_owned(), |r| r.to_string())
+            };
+            let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+            writeln!(
+                out,
+                "     similarity {} (vector rank {}), lexical rank {} (bm25 {}), relevance {}, \
+                 evidence {}, rate {}, context rate {}, boost {}, final {}",
+                opt(num("cosine")),
+                rank("vector_rank"),
+                rank("lexical_rank"),
+                opt(num("bm25")),
+                opt(num("relevance")),
+                opt(num("evidence_term")),
+                opt(num("success_rate")),
+                opt(num("context_rate")),
+                opt(num("boost")),
+                opt(num("final_score")),
+            )?;
+        }
     }
     Ok(())
 }
@@ -109,6 +133,15 @@ pub(crate) fn status(out: &mut impl Write, s: &StatusView) -> std::io::Result<()
     }
     writeln!(out, "peers     {}", s.peers.len())?;
     writeln!(out, "store     {} bytes", s.store_bytes)?;
+    writeln!(
+        out,
+        "search    embedder {}{}",
+        s.search.embedder,
+        s.search
+            .fallback
+            .as_ref()
+            .map_or(String::new(), |f| format!(" (fallback: {f})"))
+    )?;
     let c = &s.content;
     writeln!(out, "content   {}", c.mode)?;
     writeln!(

@@ -3,6 +3,7 @@
 mod blobs;
 mod cold_tier;
 mod commands;
+mod discovery;
 mod ingest;
 mod swarm_events;
 mod sync;
@@ -100,12 +101,20 @@ pub(crate) struct Actor {
     ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
     /// The cold tier's bookkeeping (pin queue, eviction).
     cold: cold_tier::ColdTier,
+    /// The search index of every space.
+    discovery: crate::discovery::Discovery,
 }
 
 impl Actor {
     pub(crate) fn new(parts: Parts) -> Actor {
         let sync = sync::SyncState::new(&parts.config, parts.spaces.keys());
         let (completions_tx, completions) = mpsc::channel(COMPLETIONS);
+        let mut discovery = crate::discovery::Discovery::new(&parts.config.search);
+        for (name, replica) in &parts.spaces {
+            if let Err(e) = discovery.rebuild(name, &replica.space) {
+                tracing::error!(space = %name, error = %e, "search index not built");
+            }
+        }
         Actor {
             key: parts.key,
             agent: parts.agent,
@@ -134,6 +143,7 @@ impl Actor {
             completions,
             ipfs_status: parts.ipfs_status,
             cold: cold_tier::ColdTier::new(parts.pins),
+            discovery,
         }
     }
 

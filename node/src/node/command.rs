@@ -68,7 +68,12 @@ pub(crate) enum Command {
     },
     Search {
         space: SpaceName,
-        query: String,
+        query: knack_search::Query,
+        reply: Reply<Vec<RankedView>>,
+    },
+    Similar {
+        space: SpaceName,
+        id: ProcedureId,
         n: usize,
         reply: Reply<Vec<RankedView>>,
     },

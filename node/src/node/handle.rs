@@ -393,18 +393,33 @@ impl Node {
         .await
     }
 
-    /// Lexical search over names, descriptions and tags, ranked by relevance then score.
+    /// Hybrid search: the procedures of `space` best for `query` (meaning, words and
+    /// evidence; see [`crate::discovery`]), each with its explanation.
     pub async fn search(
         &self,
         space: &SpaceName,
-        query: &str,
-        n: usize,
+        query: knack_search::Query,
     ) -> Result<Vec<RankedView>, NodeError> {
         let space = space.clone();
-        let query = query.to_owned();
         self.ask(|reply| Command::Search {
             space,
             query,
+            reply,
+        })
+        .await
+    }
+
+    /// The `n` procedures nearest in meaning to `id` (cosine in `relevance`).
+    pub async fn similar(
+        &self,
+        space: &SpaceName,
+        id: ProcedureId,
+        n: usize,
+    ) -> Result<Vec<RankedView>, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Similar {
+            space,
+            id,
             n,
             reply,
         })

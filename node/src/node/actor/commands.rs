@@ -56,6 +56,9 @@ impl Actor {
                 });
                 if result.is_ok() {
                     self.queue_external_pin(&space, external);
+                    if let Some(id) = id {
+                        self.link_similar(&space, id);
+                    }
                 }
                 self.after_write(result, reply, move |()| {
                     id.ok_or_else(|| NodeError::Network("add produced no id".into()))
@@ -74,9 +77,14 @@ impl Actor {
                     return;
                 }
                 let external = edit.body.as_ref().and_then(external_of);
+                let new_text =
+                    edit.body.is_some() || edit.name.is_some() || edit.description.is_some();
                 let result = self.write(&space, |s, agent, at| s.edit(agent, at, id, edit));
                 if result.is_ok() {
                     self.queue_external_pin(&space, external);
+                    if new_text {
+                        self.link_similar(&space, id);
+                    }
                 }
                 self.after_write(result, reply, Ok);
             }
@@ -132,24 +140,17 @@ impl Actor {
             Command::Search {
                 space,
                 query,
+                reply,
+            } => {
+                let _ = reply.send(self.search(&space, &query));
+            }
+            Command::Similar {
+                space,
+                id,
                 n,
                 reply,
             } => {
-                let result = if query.len() > crate::search::MAX_QUERY_BYTES {
-                    Err(NodeError::Crdt(CrdtError::TooLong {
-                        field: "query",
-                        len: query.len(),
-                        max: crate::search::MAX_QUERY_BYTES,
-                    }))
-                } else {
-                    self.replica(&space).map(|r| {
-                        crate::search::search(&r.space, &query, n, wall_ms())
-                            .iter()
-                            .map(|(row, relevance)| RankedView::of(&r.space, row, Some(*relevance)))
-                            .collect()
-                    })
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.similar(&space, id, n));
             }
             Command::Peers { reply } => {
                 let peers = self
@@ -317,6 +318,7 @@ impl Actor {
                 .get_mut(space)
                 .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
             let applied = replica.apply(&envelope);
+            self.reindex(space, &applied.procedures);
             self.metrics.ops_applied.inc_by(applied.ops);
             self.ops_since_snapshot += applied.ops;
             self.emit(Event::Applied {
@@ -400,6 +402,10 @@ impl Actor {
                 .collect(),
             store_bytes: self.store.size_on_disk(),
             content: self.content_status(),
+            search: crate::status::SearchStatus {
+                embedder: self.discovery.embedder_name(),
+                fallback: self.discovery.fallback.clone(),
+            },
         }
     }
 }

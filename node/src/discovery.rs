@@ -1,0 +1,309 @@
+//! Semantic discovery: one hybrid search index (`knack-search`) per joined space, kept in step
+//! with the replica, and the automatic `similar` edges it suggests.
+//!
+//! The index is in memory and rebuilt from the replica at start. After every applied op the
+//! procedures it touched are re-indexed, but only when their text changed (a fingerprint of
+//! name, description, tags and body is kept), so outcomes, which are most ops, cost nothing
+//! here. A query is answered by reciprocal-rank fusion of the vector and BM25 lists, blended
+//! with each procedure's evidence (score, success rate or the query context's rate, boost,
+//! crystallization): see `knack_search::hybrid`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use knack_crdt::{Procedure, ProcedureId, Space, SpaceName};
+use knack_search::{
+    DocumentText, Embedder, Evidence, HashingEmbedder, Hit, HybridWeights, Query, SearchError,
+    SearchIndex,
+};
+use serde::{Deserialize, Serialize};
+
+/// How the node finds procedures by meaning (`[search]` in `knack.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchSettings {
+    /// `hashing` (the embedded default: no model files) or `minilm` (all-MiniLM-L6-v2 from
+    /// `minilm_dir`; needs a build with the `minilm` feature).
+    pub embedder: String,
+    /// The folder with `model.safetensors`, `tokenizer.json` and `config.json` of
+    /// all-MiniLM-L6-v2 (`tools/fetch-minilm.sh` puts them there). Checked by sha256; never
+    /// downloaded at run time.
+    pub minilm_dir: Option<PathBuf>,
+    /// A procedure this node adds (or whose body it changes) is linked `similar` to at most this
+    /// many nearest neighbours...
+    pub similar_k: usize,
+    /// ...whose cosine similarity is at least this (the link's strength is the cosine).
+    pub similar_min_cosine: f32,
+    /// Weight of the semantic (vector) list in fusion.
+    pub semantic_weight: f64,
+    /// Weight of the lexical (BM25) list in fusion.
+    pub lexical_weight: f64,
+    /// Weight of evidence (score, success rate, boost) against relevance, in `0..1`.
+    pub evidence_weight: f64,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        let w = HybridWeights::default();
+        SearchSettings {
+            embedder: "hashing".into(),
+            minilm_dir: None,
+            similar_k: 5,
+            similar_min_cosine: 0.5,
+            semantic_weight: w.semantic,
+            lexical_weight: w.lexical,
+            evidence_weight: w.evidence,
+        }
+    }
+}
+
+impl SearchSettings {
+    /// The hybrid ranking weights.
+    pub fn weights(&self) -> HybridWeights {
+        HybridWeights {
+            semantic: self.semantic_weight,
+            lexical: self.lexical_weight,
+            evidence: self.evidence_weight,
+            ..HybridWeights::default()
+        }
+    }
+}
+
+/// The embedder the settings ask for, or the hashing embedder with the reason it was not
+/// possible (a missing or wrong model never stops the node).
+pub fn embedder_of(settings: &SearchSettings) -> (Arc<dyn Embedder>, Option<String>) {
+    let fallback = |reason: String| -> (Arc<dyn Embedder>, Option<String>) {
+        (Arc::new(HashingEmbedder::default()), Some(reason))
+    };
+    match settings.embedder.as_str() {
+        "hashing" => (Arc::new(HashingEmbedder::default()), None),
+        "minilm" => match &settings.minilm_dir {
+            None => fallback("embedder \"minilm\" needs search.minilm_dir".into()),
+            Some(dir) => load_minilm(dir).map_or_else(fallback, |e| (e, None)),
+        },
+        other => fallback(format!(
+            "unknown embedder {other:?} (use \"hashing\" or \"minilm\")"
+        )),
+    }
+}
+
+#[cfg(feature = "minilm")]
+fn load_minilm(dir: &std::path::Path) -> Result<Arc<dyn Embedder>, String> {
+    knack_search::MiniLmEmbedder::load(dir)
+        .map(|e| Arc::new(e) as Arc<dyn Embedder>)
+        .map_err(|e| format!("MiniLM not loaded from {}: {e}", dir.display()))
+}
+
+#[cfg(not(feature = "minilm"))]
+fn load_minilm(_dir: &std::path::Path) -> Result<Arc<dyn Embedder>, String> {
+    Err("this build has no MiniLM support (build knack-node with --features minilm)".into())
+}
+
+/// The search indexes of the node's spaces.
+pub(crate) struct Discovery {
+    embedder: Arc<dyn Embedder>,
+    /// Why the configured embedder is not the one in use, if it is not.
+    pub(crate) fallback: Option<String>,
+    weights: HybridWeights,
+    spaces: BTreeMap<SpaceName, SpaceIndex>,
+}
+
+struct SpaceIndex {
+    index: SearchIndex<ProcedureId>,
+    fingerprints: HashMap<ProcedureId, blake3::Hash>,
+}
+
+/// One search result.
+pub(crate) struct Found {
+    pub(crate) id: ProcedureId,
+    pub(crate) hit: Hit<ProcedureId>,
+}
+
+impl Discovery {
+    /// Indexes for the given settings (falling back to the hashing embedder, and saying why).
+    pub(crate) fn new(settings: &SearchSettings) -> Self {
+        let (embedder, fallback) = embedder_of(settings);
+        if let Some(reason) = &fallback {
+            tracing::error!(
+                reason,
+                "semantic search runs on the default hashing embedder"
+            );
+        }
+        Discovery {
+            embedder,
+            fallback,
+            weights: settings.weights(),
+            spaces: BTreeMap::new(),
+        }
+    }
+
+    /// The embedder's name.
+    pub(crate) fn embedder_name(&self) -> String {
+        self.embedder.name().to_string()
+    }
+
+    /// Indexes every procedure of `space` (at start).
+    pub(crate) fn rebuild(&mut self, name: &SpaceName, space: &Space) -> Result<(), SearchError> {
+        let mut index = SpaceIndex {
+            index: SearchIndex::new(self.embedder.clone())?,
+            fingerprints: HashMap::new(),
+        };
+        let texts: Vec<(ProcedureId, Texts)> = space
+            .procedures()
+            .map(|p| (p.id(), Texts::of(&p)))
+            .collect();
+        let tags: Vec<Vec<&str>> = texts.iter().map(|(_, t)| t.tag_refs()).collect();
+        let docs: Vec<(ProcedureId, DocumentText<'_>)> = texts
+            .iter()
+            .zip(&tags)
+            .map(|((id, t), tags)| (*id, t.document(tags)))
+            .collect();
+        index.index.upsert_batch(&docs)?;
+        for (id, t) in &texts {
+            index.fingerprints.insert(*id, t.fingerprint());
+        }
+        self.spaces.insert(name.clone(), index);
+        Ok(())
+    }
+
+    /// Re-indexes the procedures `ids` of `space` whose text changed; returns those.
+    pub(crate) fn refresh(
+        &mut self,
+        name: &SpaceName,
+        space: &Space,
+        ids: &[ProcedureId],
+    ) -> Vec<ProcedureId> {
+        let Some(index) = self.spaces.get_mut(name) else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        for id in ids {
+            let Some(p) = space.procedure(id) else {
+                continue;
+            };
+            let texts = Texts::of(&p);
+            let fingerprint = texts.fingerprint();
+            if index.fingerprints.get(id) == Some(&fingerprint) {
+                continue;
+            }
+            let tags = texts.tag_refs();
+            match index.index.upsert(*id, &texts.document(&tags)) {
+                Ok(()) => {
+                    index.fingerprints.insert(*id, fingerprint);
+                    changed.push(*id);
+                }
+                Err(e) => tracing::warn!(procedure = %id, error = %e, "not indexed for search"),
+            }
+        }
+        changed
+    }
+
+    /// The best `query.limit` procedures of `space` for `query`, with their explanations.
+    pub(crate) fn search(
+        &self,
+        name: &SpaceName,
+        space: &Space,
+        query: &Query,
+        now_ms: u64,
+    ) -> Result<Vec<Found>, SearchError> {
+        query.validate()?;
+        let Some(index) = self.spaces.get(name) else {
+            return Ok(Vec::new());
+        };
+        let evidence = |id: ProcedureId, context: Option<&str>| -> Option<Evidence> {
+            let p = space.procedure(&id)?;
+            Some(evidence_of(&p, context, now_ms))
+        };
+        let hits = index.index.search(query, evidence, &self.weights)?;
+        Ok(hits
+            .into_iter()
+            .map(|hit| Found { id: hit.key, hit })
+            .collect())
+    }
+
+    /// The nearest neighbours of `id` in `space` (cosine at least `min_cosine`).
+    pub(crate) fn similar(
+        &self,
+        name: &SpaceName,
+        id: &ProcedureId,
+        k: usize,
+        min_cosine: f32,
+    ) -> Vec<(ProcedureId, f32)> {
+        self.spaces
+            .get(name)
+            .map(|i| i.index.similar_to(id, k, min_cosine))
+            .unwrap_or_default()
+    }
+}
+
+/// What evidence says of `p`, in `context` when the query names one it has outcomes in.
+fn evidence_of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Evidence {
+    let counts = p.counts();
+    let outcomes = counts.successes + counts.failures;
+    let laplace = |s: u64, f: u64| (s as f64 + 1.0) / ((s + f) as f64 + 2.0);
+    let context_rate = context.and_then(|c| {
+        let cc = p.context_counts(c);
+        (cc.successes + cc.failures > 0).then(|| laplace(cc.successes, cc.failures))
+    });
+    Evidence {
+        score: p.score(now_ms),
+        success_rate: laplace(counts.successes, counts.failures),
+        context_rate,
+        outcomes,
+        crystallized: p.crystallized(),
+        boost: p.boost(now_ms),
+    }
+}
+
+/// The text of a procedure that search indexes.
+struct Texts {
+    name: String,
+    description: String,
+    tags: Vec<String>,
+    body: Option<String>,
+}
+
+impl Texts {
+    fn of(p: &Procedure<'_>) -> Self {
+        Texts {
+            name: p.name().to_owned(),
+            description: p.description().to_owned(),
+            tags: p.tags().map(str::to_owned).collect(),
+            body: p
+                .body()
+                .and_then(|b| b.inline.as_ref())
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .map(str::to_owned),
+        }
+    }
+
+    fn fingerprint(&self) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        for field in [&self.name, &self.description] {
+            h.update(&(field.len() as u64).to_le_bytes());
+            h.update(field.as_bytes());
+        }
+        for tag in &self.tags {
+            h.update(&(tag.len() as u64).to_le_bytes());
+            h.update(tag.as_bytes());
+        }
+        if let Some(body) = &self.body {
+            h.update(body.as_bytes());
+        }
+        h.finalize()
+    }
+
+    fn tag_refs(&self) -> Vec<&str> {
+        self.tags.iter().map(String::as_str).collect()
+    }
+
+    fn document<'a>(&'a self, tags: &'a [&'a str]) -> DocumentText<'a> {
+        DocumentText {
+            name: &self.name,
+            description: &self.description,
+            tags,
+            body: self.body.as_deref(),
+        }
+    }
+}
