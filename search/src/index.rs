@@ -404,3 +404,34 @@ struct Candidate {
     fused: f64,
     strength: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The node shares the index between tasks (behind a lock), so it must be `Send + Sync`.
+    #[test]
+    fn the_index_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<SearchIndex<[u8; 32]>>();
+        check::<Box<dyn Embedder>>();
+    }
+
+    #[test]
+    fn upsert_replaces_and_remove_forgets() {
+        let mut index =
+            SearchIndex::<u8>::new(Arc::new(crate::HashingEmbedder::default())).unwrap();
+        let doc = |name| DocumentText {
+            name,
+            ..DocumentText::default()
+        };
+        index.upsert(1, &doc("rotate tls certificates")).unwrap();
+        index.upsert(1, &doc("vacuum postgres")).unwrap();
+        assert_eq!(index.len(), 1);
+        assert!(index.lexical().query("tls", 5).is_empty());
+        assert_eq!(index.lexical().query("postgres", 5)[0].0, 1);
+        assert!(index.remove(&1));
+        assert!(!index.remove(&1));
+        assert!(index.is_empty() && index.lexical().is_empty());
+    }
+}
