@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use knack_search::{
-    DocumentText, Embedder, Evidence, HashingEmbedder, HybridWeights, Query, SearchIndex,
+    DocumentText, Embedder, Evidence, HashingEmbedder, HnswParams, HybridWeights, Query,
+    SearchConfig, SearchIndex,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -247,6 +248,24 @@ fn query(rng: &mut StdRng) -> String {
     }
 }
 
+/// A comma-separated list of numbers from the environment.
+fn env_list(name: &str) -> Option<Vec<usize>> {
+    let s = std::env::var(name).ok()?;
+    Some(s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+}
+
+/// The index parameters: the defaults, or `KNACK_BENCH_M`, `KNACK_BENCH_EFC`,
+/// `KNACK_BENCH_THRESHOLD` to tune them.
+fn config() -> SearchConfig {
+    let one = |name| env_list(name).and_then(|v| v.first().copied());
+    let mut c = SearchConfig::default();
+    let d = HnswParams::default();
+    c.hnsw.max_connections = one("KNACK_BENCH_M").unwrap_or(d.max_connections);
+    c.hnsw.ef_construction = one("KNACK_BENCH_EFC").unwrap_or(d.ef_construction);
+    c.exact_threshold = one("KNACK_BENCH_THRESHOLD").unwrap_or(c.exact_threshold);
+    c
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort_unstable();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
@@ -300,7 +319,7 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
 
     // Build.
     let t = Instant::now();
-    let mut index = SearchIndex::<u64>::new(embedder.clone()).expect("index");
+    let mut index = SearchIndex::<u64>::with_config(embedder.clone(), config()).expect("index");
     let batch: Vec<(u64, DocumentText<'_>)> = texts
         .iter()
         .enumerate()
@@ -322,33 +341,13 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
     let qrefs: Vec<&str> = queries.iter().map(String::as_str).collect();
     let qvecs = embedder.embed(&qrefs).expect("embed");
 
-    let mut approx_t = Vec::new();
     let mut exact_t = Vec::new();
-    let mut found = 0usize;
-    let mut total = 0usize;
+    let mut exact_lists = Vec::new();
     for q in &qvecs {
         let t = Instant::now();
-        let approx = index.vectors().nearest(q, 10).expect("nearest");
-        approx_t.push(t.elapsed());
-        let t = Instant::now();
-        let exact = index.vectors().nearest_exact(q, 10).expect("exact");
+        exact_lists.push(index.vectors().nearest_exact(q, 10).expect("exact"));
         exact_t.push(t.elapsed());
-        total += exact.len();
-        found += exact
-            .iter()
-            .filter(|(k, _)| approx.iter().any(|(a, _)| a == k))
-            .count();
     }
-    let mode = format!("{:?}", index.vectors().mode());
-    row(
-        rows,
-        format!("{n}: {mode} nearest k=10 p50 / p99"),
-        format!(
-            "{} / {} ms",
-            ms(percentile(&mut approx_t, 0.5)),
-            ms(percentile(&mut approx_t, 0.99))
-        ),
-    );
     row(
         rows,
         format!("{n}: exact nearest k=10 p50 / p99"),
@@ -358,11 +357,43 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
             ms(percentile(&mut exact_t, 0.99))
         ),
     );
-    row(
-        rows,
-        format!("{n}: recall@10 {mode} vs exact"),
-        format!("{:.4}", found as f64 / total.max(1) as f64),
-    );
+    let default_ef = index.vectors().config().hnsw.ef_search;
+    let mut efs = env_list("KNACK_BENCH_EF").unwrap_or_default();
+    if !efs.contains(&default_ef) {
+        efs.push(default_ef);
+    }
+    for ef in efs {
+        index.set_ef_search(ef);
+        let mut approx_t = Vec::new();
+        let mut found = 0usize;
+        let mut total = 0usize;
+        for (q, exact) in qvecs.iter().zip(&exact_lists) {
+            let t = Instant::now();
+            let approx = index.vectors().nearest(q, 10).expect("nearest");
+            approx_t.push(t.elapsed());
+            total += exact.len();
+            found += exact
+                .iter()
+                .filter(|(k, _)| approx.iter().any(|(a, _)| a == k))
+                .count();
+        }
+        let mode = format!("{:?}", index.vectors().mode());
+        row(
+            rows,
+            format!("{n}: {mode} ef={ef} nearest k=10 p50 / p99"),
+            format!(
+                "{} / {} ms",
+                ms(percentile(&mut approx_t, 0.5)),
+                ms(percentile(&mut approx_t, 0.99))
+            ),
+        );
+        row(
+            rows,
+            format!("{n}: {mode} ef={ef} recall@10 vs exact"),
+            format!("{:.4}", found as f64 / total.max(1) as f64),
+        );
+    }
+    index.set_ef_search(default_ef);
 
     let weights = HybridWeights::default();
     let evidence = |k: u64, _: Option<&str>| {
@@ -451,10 +482,10 @@ fn bench_minilm(_rows: &mut Vec<Row>) {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
     let testing = !std::env::args().any(|a| a == "--bench");
-    let sizes: Vec<usize> = match std::env::var("KNACK_BENCH_SIZES") {
-        Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
-        Err(_) if testing => vec![2_000],
-        Err(_) => vec![10_000, 100_000],
+    let sizes: Vec<usize> = match env_list("KNACK_BENCH_SIZES") {
+        Some(sizes) => sizes,
+        None if testing => vec![2_000],
+        None => vec![10_000, 100_000],
     };
     let mut rows = Vec::new();
     let start = Instant::now();

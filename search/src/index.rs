@@ -148,6 +148,11 @@ impl<K: Key> SearchIndex<K> {
         &self.vectors
     }
 
+    /// Changes the HNSW search width (see [`HnswParams::ef_search`]).
+    pub fn set_ef_search(&mut self, ef: usize) {
+        self.vectors.set_ef_search(ef);
+    }
+
     /// The lexical index.
     pub fn lexical(&self) -> &LexicalIndex<K> {
         &self.lexical
@@ -269,9 +274,12 @@ impl<K: Key> SearchIndex<K> {
                 message: "no vector for the query".into(),
             })?;
         let vector_list = self.vectors.nearest(&qv, n)?;
-        let bm25_all = self.lexical.scores(&query.text);
-        let lexical_list = &bm25_all[..bm25_all.len().min(n)];
-        let bm25: HashMap<K, f64> = bm25_all.iter().copied().collect();
+        let vector_keys: Vec<K> = vector_list.iter().map(|(k, _)| *k).collect();
+        let (lexical_list, vector_bm25) =
+            self.lexical.query_and_score(&query.text, n, &vector_keys);
+        let mut bm25: HashMap<K, f64> = lexical_list.iter().copied().collect();
+        bm25.extend(vector_keys.iter().copied().zip(vector_bm25));
+        let lexical_list = lexical_list.as_slice();
 
         let vranks = hybrid::ranks(&vector_list, |(_, c)| f64::from(*c));
         let lranks = hybrid::ranks(lexical_list, |(_, s)| *s);
@@ -395,4 +403,35 @@ struct Candidate {
     bm25: f64,
     fused: f64,
     strength: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The node shares the index between tasks (behind a lock), so it must be `Send + Sync`.
+    #[test]
+    fn the_index_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<SearchIndex<[u8; 32]>>();
+        check::<Box<dyn Embedder>>();
+    }
+
+    #[test]
+    fn upsert_replaces_and_remove_forgets() {
+        let mut index =
+            SearchIndex::<u8>::new(Arc::new(crate::HashingEmbedder::default())).unwrap();
+        let doc = |name| DocumentText {
+            name,
+            ..DocumentText::default()
+        };
+        index.upsert(1, &doc("rotate tls certificates")).unwrap();
+        index.upsert(1, &doc("vacuum postgres")).unwrap();
+        assert_eq!(index.len(), 1);
+        assert!(index.lexical().query("tls", 5).is_empty());
+        assert_eq!(index.lexical().query("postgres", 5)[0].0, 1);
+        assert!(index.remove(&1));
+        assert!(!index.remove(&1));
+        assert!(index.is_empty() && index.lexical().is_empty());
+    }
 }

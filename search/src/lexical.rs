@@ -247,16 +247,52 @@ impl<K: Key> LexicalIndex<K> {
 
     /// The `n` best matches of `text`, best first (ties by key).
     pub fn query(&self, text: &str, n: usize) -> Vec<(K, f64)> {
-        let mut all = self.scores(text);
-        all.truncate(n);
-        all
+        self.query_and_score(text, n, &[]).0
     }
 
     /// Every document matching at least one term of `text` with its BM25F score, best first
     /// (ties by key).
     pub fn scores(&self, text: &str) -> Vec<(K, f64)> {
+        self.query_and_score(text, usize::MAX, &[]).0
+    }
+
+    /// The `n` best matches of `text` (as [`LexicalIndex::query`]) and, in one pass, the score
+    /// of each of `keys` (0 for a key that matches nothing or is not indexed).
+    pub fn query_and_score(&self, text: &str, n: usize, keys: &[K]) -> (Vec<(K, f64)>, Vec<f64>) {
+        let acc = self.accumulate(text);
+        let lookup = keys
+            .iter()
+            .map(|k| {
+                self.slots
+                    .get(k)
+                    .and_then(|&slot| acc.get(slot as usize))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let mut out: Vec<(K, f64)> = acc
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s > 0.0)
+            .filter_map(|(slot, s)| Some((self.docs[slot].as_ref()?.key, *s)))
+            .collect();
+        let by_score = |a: &(K, f64), b: &(K, f64)| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0));
+        if n < out.len() {
+            if n > 0 {
+                out.select_nth_unstable_by(n - 1, by_score);
+            }
+            out.truncate(n);
+        }
+        out.sort_by(by_score);
+        (out, lookup)
+    }
+
+    /// BM25F of `text` for every document slot (0 where nothing matches), in a dense vector:
+    /// cheaper than a map when common terms touch many documents.
+    fn accumulate(&self, text: &str) -> Vec<f64> {
         let n_docs = self.slots.len() as f64;
-        if n_docs == 0.0 {
+        let terms = self.query_terms(text);
+        if n_docs == 0.0 || terms.is_empty() {
             return Vec::new();
         }
         let weights = self.config.weights();
@@ -266,8 +302,8 @@ impl<K: Key> LexicalIndex<K> {
             .iter()
             .map(|&t| (t as f64 / n_docs).max(1.0))
             .collect();
-        let mut acc: HashMap<u32, f64> = HashMap::new();
-        for id in self.query_terms(text) {
+        let mut acc = vec![0.0f64; self.docs.len()];
+        for id in terms {
             let list = &self.postings[id as usize];
             let df = list.len() as f64;
             let idf = (1.0 + (n_docs - df + 0.5) / (df + 0.5)).ln();
@@ -282,16 +318,10 @@ impl<K: Key> LexicalIndex<K> {
                         tf += weights[f] * f64::from(p.tf[f]) / norm;
                     }
                 }
-                *acc.entry(p.doc).or_insert(0.0) += idf * tf * (k1 + 1.0) / (k1 + tf);
+                acc[p.doc as usize] += idf * tf * (k1 + 1.0) / (k1 + tf);
             }
         }
-        let mut out: Vec<(K, f64)> = acc
-            .into_iter()
-            .filter(|(_, s)| *s > 0.0)
-            .filter_map(|(slot, s)| Some((self.docs[slot as usize].as_ref()?.key, s)))
-            .collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        out
+        acc
     }
 
     /// The distinct indexed term ids of `text`: its non-stop terms, or all its terms if it has

@@ -132,10 +132,25 @@ fn crystallized_wins_a_near_tie_but_not_a_clear_gap() {
 
 #[test]
 fn an_irrelevant_procedure_with_great_evidence_does_not_win() {
-    let index = corpus_index(Arc::new(HashingEmbedder::default()));
+    irrelevant_star_never_wins(Arc::new(HashingEmbedder::default()));
+}
+
+/// The same with MiniLM (needs `KNACK_MINILM_DIR`, see `tests/corpus.rs`).
+#[cfg(feature = "minilm")]
+#[test]
+fn an_irrelevant_procedure_with_great_evidence_does_not_win_with_minilm() {
+    let dir = std::env::var("KNACK_MINILM_DIR").unwrap_or_else(|_| {
+        panic!("KNACK_MINILM_DIR is not set: run `tools/fetch-minilm.sh DIR` and set it to DIR")
+    });
+    irrelevant_star_never_wins(Arc::new(knack_search::MiniLmEmbedder::load(dir).unwrap()));
+}
+
+/// Gives "Flush a Redis cache" perfect evidence and every other procedure a poor record: the
+/// right answer of every corpus query still comes first.
+fn irrelevant_star_never_wins(embedder: Arc<dyn knack_search::Embedder>) {
+    let index = corpus_index(embedder);
     let star = index_of("Flush a Redis cache") as u32;
     let w = HybridWeights::default();
-    // The star has perfect evidence; every other procedure a poor record.
     let ev = |k: u32, _: Option<&str>| {
         Some(if k == star {
             Evidence {

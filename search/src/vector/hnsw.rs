@@ -30,7 +30,6 @@ pub(crate) struct HnswGraph {
     /// Live point id of each slot, or [`DEAD`].
     slot_point: Vec<u32>,
     dead: usize,
-    ef_search_floor: usize,
 }
 
 impl HnswGraph {
@@ -49,7 +48,6 @@ impl HnswGraph {
             point_slot: Vec::with_capacity(live.len()),
             slot_point: Vec::new(),
             dead: 0,
-            ef_search_floor: params.ef_search,
         };
         let mut batch: Vec<(&[f32], usize)> = Vec::with_capacity(live.len());
         for (slot, v) in &live {
@@ -88,11 +86,26 @@ impl HnswGraph {
     }
 
     /// Up to `k` live slots nearest to `q` with their cosines, searching with `ef`.
+    ///
+    /// `hnsw_rs`' filtered search gives up its early exit (it explores until its candidate
+    /// heap runs dry, several times slower), so dead points are skipped differently: an
+    /// unfiltered search for `ef` neighbours, of which the live ones are kept; only if fewer
+    /// than `k` survive (many tombstones near the query) does the filtered search run.
     pub(crate) fn search(&self, q: &[f32], k: usize, ef: usize) -> Vec<(u32, f32)> {
-        let live = |id: &usize| self.point_slot.get(*id).is_some_and(|s| *s != DEAD);
-        let ef = ef.max(self.ef_search_floor).max(k);
-        self.hnsw
-            .search_filter(q, k, ef, Some(&live))
+        let ef = ef.max(k);
+        let want = if self.dead == 0 { k } else { ef };
+        let mut out = self.live(self.hnsw.search(q, want, ef));
+        if out.len() < k && self.dead > 0 {
+            let live = |id: &usize| self.point_slot.get(*id).is_some_and(|s| *s != DEAD);
+            out = self.live(self.hnsw.search_filter(q, k, ef, Some(&live)));
+        }
+        out.truncate(k);
+        out
+    }
+
+    /// The live slots of `neighbours`, with cosines, in the same order.
+    fn live(&self, neighbours: Vec<hnsw_rs::prelude::Neighbour>) -> Vec<(u32, f32)> {
+        neighbours
             .into_iter()
             .filter_map(|n| {
                 let slot = *self.point_slot.get(n.d_id)?;
