@@ -53,6 +53,6 @@ pub mod views;
 pub use config::Config;
 pub use error::NodeError;
 pub use event::Event;
-pub use net::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
 pub use knack_search::Query as SearchQuery;
+pub use net::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
 pub use node::{BodyData, BodyRef, NewProcedureRequest, Node, NodeBuilder, NodeInfo};

@@ -484,7 +484,10 @@ mod tests {
 
     #[test]
     fn failures_requeue_and_drop_unreliable_peers() {
-        let s = served(40 * MAX_BLOB_CHUNK_BYTES);
+        // Enough chunks that the fetch needs more rounds than the failures it takes to drop a
+        // peer (each round can run at most `MAX_AHEAD_CHUNKS` ahead).
+        let chunks = (u64::from(MAX_FAILURES) + 1) * MAX_AHEAD_CHUNKS;
+        let s = served(chunks as usize * MAX_BLOB_CHUNK_BYTES);
         let mut fetch = BlobFetch::new(s.hash, s.data.len() as u64, 0, [1u32, 2]);
         let mut now = 0;
         let mut out = Vec::new();
