@@ -14,19 +14,7 @@ mod common;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{TestNode, wait_for};
-
-fn body_of(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use common::{TestNode, body_of, wait_for};
 
 /// `VmRSS` and `VmHWM` (peak) of a process, in MiB.
 fn memory_mib(pid: u32) -> (f64, f64) {
@@ -85,7 +73,7 @@ fn main() {
     a.launch();
     let b = TestNode::start("b", &[a.multiaddr()]);
     let file = tmp.path().join("body.bin");
-    std::fs::write(&file, body_of(size)).unwrap();
+    std::fs::write(&file, body_of(size, 0x9e37_79b9_7f4a_7c15)).unwrap();
 
     let t = Instant::now();
     let (ok, out, err) = a.cli(&[

@@ -9,10 +9,13 @@
 mod actor;
 mod builder;
 mod command;
+mod content;
 mod handle;
 mod replica;
 
+pub(crate) use actor::wall_ms;
 pub use builder::NodeBuilder;
 pub(crate) use command::Command;
 pub use command::{BodyRef, NewProcedureRequest};
-pub use handle::{BodyData, Node, NodeInfo};
+pub use content::BodyData;
+pub use handle::{Node, NodeInfo};

@@ -12,11 +12,11 @@ use std::time::Duration;
 use common::{TestNode, wait_for};
 use futures::StreamExt;
 use knack_crdt::{AgentId, Change, Delta, Hlc, Lww, SpaceName, Stamp};
-use knack_node::{FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
+use knack_node::SYNC_PROTOCOL;
 use knack_protocol::{Envelope, SyncRequest, SyncResponse, VersionVector};
-use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::Multiaddr;
+use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, noise, tcp, yamux};
 use serde_json::json;
 
 #[test]
@@ -159,23 +159,7 @@ fn forged_and_malformed_envelopes_are_rejected_and_counted() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    FrameCodec::new(MAX_FRAME_BYTES),
-                    [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
-                    request_response::Config::default(),
-                )
-            })
-            .unwrap()
-            .build();
+        let mut swarm = common::raw_peer(key.clone(), SYNC_PROTOCOL);
         swarm.dial(target.clone()).unwrap();
         let peer = loop {
             if let SwarmEvent::ConnectionEstablished { peer_id, .. } =

@@ -10,29 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestNode, wait_for};
+use common::{TestNode, body_of, wait_for};
 use futures::StreamExt;
 use knack_crdt::ContentHash;
-use knack_node::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES};
+use knack_node::BLOB_PROTOCOL;
 use knack_protocol::{BlobRequest, BlobResponse};
-use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::Multiaddr;
+use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, noise, tcp, yamux};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Bytes that do not compress and are the same in every run.
-fn body_of(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// A node with Kademlia off, so it only ever connects to the peers it is told about.
 fn start_isolated(name: &str, bootstrap: &[String]) -> TestNode {
@@ -51,22 +38,13 @@ fn peers_of(node: &TestNode) -> Vec<String> {
         .collect()
 }
 
-/// Adds a procedure whose body is `file`, through the CLI; returns its id.
-fn add_with_body_file(node: &TestNode, name: &str, file: &std::path::Path) -> String {
-    let (ok, out, err) = node.cli(&["add", "--name", name, "--body-file", file.to_str().unwrap()]);
-    assert!(ok, "knack add failed: {err}");
-    String::from_utf8(out).unwrap().trim().to_owned()
-}
-
 #[test]
 fn a_ten_mib_body_reaches_a_node_that_never_talked_to_its_author() {
     let a = start_isolated("a", &[]);
     let b = start_isolated("b", &[a.multiaddr()]);
     let c = start_isolated("c", &[b.multiaddr()]);
     let body = body_of(10 << 20, 7);
-    let file = a.dir.join("big.bin");
-    std::fs::write(&file, &body).unwrap();
-    let id = add_with_body_file(&a, "replay the trajectory", &file);
+    let id = a.add_file("replay the trajectory", &body);
 
     // The op is small (hash and size only); the body stays with A.
     let view = a.show(&id);
@@ -108,24 +86,7 @@ fn corrupt_peer(target: Multiaddr, body: Vec<u8>) -> (Arc<AtomicUsize>, libp2p::
             let mut outboard = Cursor::new(Vec::new());
             let hash = knack_protocol::blob::write_outboard(&body[..], &mut outboard).unwrap();
             let outboard = outboard.into_inner();
-            let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-                .with_tokio()
-                .with_tcp(
-                    tcp::Config::default(),
-                    noise::Config::new,
-                    yamux::Config::default,
-                )
-                .unwrap()
-                .with_behaviour(|_| {
-                    request_response::Behaviour::with_codec(
-                        FrameCodec::new(MAX_FRAME_BYTES),
-                        [(StreamProtocol::new(BLOB_PROTOCOL), ProtocolSupport::Full)],
-                        request_response::Config::default(),
-                    )
-                })
-                .unwrap()
-                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-                .build();
+            let mut swarm = common::raw_peer(key, BLOB_PROTOCOL);
             swarm.dial(target).unwrap();
             loop {
                 if let SwarmEvent::Behaviour(request_response::Event::Message {
@@ -165,9 +126,7 @@ fn a_peer_serving_corrupt_chunks_is_dropped_and_another_serves() {
     let a = start_isolated("a", &[]);
     let c = start_isolated("c", &[a.multiaddr()]);
     let body = body_of(6 << 20, 11);
-    let file = a.dir.join("big.bin");
-    std::fs::write(&file, &body).unwrap();
-    let id = add_with_body_file(&a, "a recorded session", &file);
+    let id = a.add_file("a recorded session", &body);
     wait_for(WAIT, || (c.ops() == 1).then_some(())).expect("c never saw the procedure");
 
     let (served, evil) = corrupt_peer(c.multiaddr().parse().unwrap(), body.clone());

@@ -8,23 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNode, wait_for};
+use common::{TestNode, body_of, wait_for};
 use knack_ipfs::{DevDaemon, IpfsApi, KuboRpc};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn body_of(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn daemon() -> (tempfile::TempDir, DevDaemon) {
     let dir = tempfile::tempdir().unwrap();
@@ -65,20 +53,12 @@ fn cid_of(node: &TestNode, id: &str) -> Option<String> {
     view["body"]["cid"].as_str().map(str::to_owned)
 }
 
-fn add_file(node: &TestNode, name: &str, body: &[u8]) -> String {
-    let file = node.dir.join(format!("{name}.bin"));
-    std::fs::write(&file, body).unwrap();
-    let (ok, out, err) = node.cli(&["add", "--name", name, "--body-file", file.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    String::from_utf8(out).unwrap().trim().to_owned()
-}
-
 #[test]
 fn a_large_body_is_pinned_and_read_back_from_ipfs_when_no_peer_has_it() {
     let (_d, daemon) = daemon();
     let mut a = node_with_ipfs("a", &[], &daemon.api_url());
     let body = body_of(1 << 20, 3);
-    let id = add_file(&a, "a large body", &body);
+    let id = a.add_file("a large body", &body);
     let cid =
         wait_for(WAIT, || cid_of(&a, &id)).unwrap_or_else(|| panic!("never pinned: {}", a.log()));
     assert!(cid.starts_with('b'), "CIDv1 in base32: {cid}");
@@ -144,7 +124,7 @@ fn pin_jobs_survive_an_ipfs_outage() {
     let (_d, mut daemon) = daemon();
     let a = node_with_ipfs("a", &[], &daemon.api_url());
     daemon.stop().unwrap();
-    let id = add_file(&a, "queued while ipfs is down", &body_of(300_000, 5));
+    let id = a.add_file("queued while ipfs is down", &body_of(300_000, 5));
     let status = wait_for(WAIT, || {
         let s = a.status();
         (s["content"]["ipfs"]["healthy"] == Value::Bool(false)
@@ -175,7 +155,7 @@ fn a_cid_whose_content_does_not_match_is_refused() {
         client.add_bytes(body_of(200_000, 99)).await.unwrap()
     });
     let mut a = TestNode::start("a", &[]);
-    let id = add_file(&a, "the real body", &body_of(200_000, 1));
+    let id = a.add_file("the real body", &body_of(200_000, 1));
     let (ok, out, err) = a.cli(&["pin", &id, "--cid", other_cid.as_str()]);
     assert!(ok, "{err}");
     assert!(String::from_utf8_lossy(&out).contains(other_cid.as_str()));

@@ -8,7 +8,7 @@
 //! directory after.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -267,11 +267,6 @@ impl BlobStore {
         Ok(self.import(&path, Some(hash))?.1)
     }
 
-    /// Drops the download in progress of `hash`.
-    pub fn discard_partial(&self, hash: &ContentHash) {
-        let _ = fs::remove_file(self.dir.join(PARTIAL_DIR).join(hash.to_hex()));
-    }
-
     /// Removes the blob `hash`.
     pub fn remove(&self, hash: &ContentHash) -> Result<(), ContentError> {
         for path in [self.content_path(hash), self.outboard_path(hash)] {
@@ -341,27 +336,6 @@ impl BlobStore {
             }
         }
         Ok(removed)
-    }
-
-    /// Copies the blob `hash` into `out`, if held.
-    pub fn copy_to(&self, hash: &ContentHash, out: &mut impl Write) -> Result<bool, ContentError> {
-        let path = self.content_path(hash);
-        let mut file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(ContentError::io(&path, e)),
-        };
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| ContentError::io(&path, e))?;
-            if n == 0 {
-                return Ok(true);
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| ContentError::io(&path, e))?;
-        }
     }
 }
 

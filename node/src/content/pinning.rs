@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use super::BlobStore;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
-use crate::node::Command;
+use crate::node::{Command, wall_ms};
 use crate::status::IpfsStatus;
 use crate::store::{Store, StoreError};
 
@@ -164,7 +164,7 @@ impl PinWorker {
             }
         };
         for (hash, mut job) in jobs {
-            if job.next_attempt_ms > now_ms() {
+            if job.next_attempt_ms > wall_ms() {
                 continue;
             }
             match self.pin(&hash, &job).await {
@@ -183,7 +183,7 @@ impl PinWorker {
                 Err(e) => {
                     job.attempts += 1;
                     let delay = (FIRST_RETRY_MS << job.attempts.min(16)).min(MAX_RETRY_MS);
-                    job.next_attempt_ms = now_ms() + delay;
+                    job.next_attempt_ms = wall_ms() + delay;
                     job.last_error = Some(e.to_string());
                     tracing::warn!(%hash, attempts = job.attempts, retry_in_ms = delay, error = %e, "pin job failed");
                     Metrics::count(&self.metrics.ipfs_errors, "pin");
@@ -233,10 +233,4 @@ impl PinWorker {
         rx.await.map_err(|_| NodeError::Stopped)??;
         Ok(cid.to_string())
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -333,7 +333,7 @@ fn inbound() -> crate::metrics::DirectionLabel {
 }
 
 /// Wall-clock milliseconds since the Unix epoch (the node is where time enters knack).
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

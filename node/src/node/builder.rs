@@ -9,7 +9,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::actor::Actor;
-use super::handle::{IpfsTier, Node, NodeInfo, ShutdownHandle};
+use super::content::IpfsTier;
+use super::handle::{Node, NodeInfo, ShutdownHandle};
 use super::replica::Replica;
 use crate::config::Config;
 use crate::content::{PinQueue, PinWorker};

@@ -105,6 +105,17 @@ impl TestNode {
         self.extra.extend(args.iter().map(|a| (*a).to_owned()));
     }
 
+    /// Adds a procedure whose body is `bytes`, written to a file and given with
+    /// `knack add --body-file` (uploaded when large); returns its id.
+    pub fn add_file(&self, name: &str, bytes: &[u8]) -> String {
+        let file = self.dir.join(format!("{}.bin", name.replace(' ', "-")));
+        std::fs::write(&file, bytes).unwrap();
+        let (ok, out, err) =
+            self.cli(&["add", "--name", name, "--body-file", file.to_str().unwrap()]);
+        assert!(ok, "knack add --body-file failed: {err}");
+        String::from_utf8(out).unwrap().trim().to_owned()
+    }
+
     /// Adds bootstrap peers for the next launch.
     pub fn bootstrap_to(&mut self, addr: String) {
         self.extra.push("--bootstrap".into());
@@ -362,4 +373,45 @@ pub fn wait_converged(nodes: &[&TestNode], ops: u64, timeout: Duration) -> Strin
 /// The data directory of a node (for tests that read files in it).
 pub fn dir_of(node: &TestNode) -> &Path {
     &node.dir
+}
+
+/// `len` bytes that do not compress and are the same in every run of the same `seed`.
+pub fn body_of(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A bare libp2p peer in the test process speaking one request-response `protocol` with
+/// knack's framing (TCP, noise, yamux), kept connected while idle: a stand-in for a
+/// misbehaving or hand-driven peer.
+pub fn raw_peer(
+    key: libp2p::identity::Keypair,
+    protocol: &'static str,
+) -> libp2p::Swarm<libp2p::request_response::Behaviour<knack_node::FrameCodec>> {
+    use libp2p::request_response::{self, ProtocolSupport};
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                knack_node::FrameCodec::new(knack_node::MAX_FRAME_BYTES),
+                [(libp2p::StreamProtocol::new(protocol), ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build()
 }

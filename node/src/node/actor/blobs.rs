@@ -111,16 +111,6 @@ impl BlobState {
     pub(crate) fn completions(&self) -> mpsc::Sender<Completion> {
         self.completions.clone()
     }
-
-    /// Stores a small body (a crystallized inline one, for pinning).
-    pub(crate) fn put_inline(&self, bytes: &[u8]) -> Result<ContentHash, ContentError> {
-        self.store.put(bytes)
-    }
-
-    /// The size of the blob `hash` if it is held complete.
-    pub(crate) fn store_size(&self, hash: &ContentHash) -> Option<u64> {
-        self.store.size_of(hash)
-    }
 }
 
 impl Actor {

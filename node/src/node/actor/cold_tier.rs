@@ -84,8 +84,8 @@ impl Actor {
         }
         for (space, body) in due {
             if let Some(bytes) = &body.inline
-                && self.blobs.store_size(&body.hash).is_none()
-                && let Err(e) = self.blobs.put_inline(bytes)
+                && self.blobs.store().size_of(&body.hash).is_none()
+                && let Err(e) = self.blobs.store().put(bytes)
             {
                 tracing::warn!(hash = %body.hash, error = %e, "crystallized body not stored for pinning");
                 continue;

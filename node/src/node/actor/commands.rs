@@ -214,7 +214,7 @@ impl Actor {
         let knack_crdt::Body::External { hash, size } = body else {
             return Ok(());
         };
-        match self.blobs.store_size(hash) {
+        match self.blobs.store().size_of(hash) {
             Some(held) if held == *size => Ok(()),
             Some(held) => Err(NodeError::Content(
                 crate::content::ContentError::Unavailable {
