@@ -41,6 +41,16 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// The length of [`encode`]'s output for `value`, computed without building it.
+pub(crate) fn encoded_len<T: Serialize>(value: &T) -> usize {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    // As in `encode`: measuring cannot fail where writing to memory cannot.
+    #[allow(clippy::expect_used)]
+    bincode::serde::encode_into_writer(value, &mut size, config())
+        .expect("measuring an encoding cannot fail");
+    1 + size.bytes_written
+}
+
 /// Decodes a top-level message of at most `MAX` bytes made by [`encode`].
 pub(crate) fn decode<T, const MAX: usize>(bytes: &[u8]) -> Result<T, ProtocolError>
 where

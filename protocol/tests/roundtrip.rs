@@ -96,6 +96,7 @@ proptest! {
     #[test]
     fn sync_requests(m in arb_sync_request()) {
         let bytes = m.encode();
+        prop_assert_eq!(m.encoded_len(), bytes.len());
         let back = SyncRequest::decode(&bytes).unwrap();
         prop_assert_eq!(back.encode(), bytes);
         prop_assert_eq!(back, m);
@@ -104,6 +105,7 @@ proptest! {
     #[test]
     fn sync_responses(m in arb_sync_response()) {
         let bytes = m.encode();
+        prop_assert_eq!(m.encoded_len(), bytes.len());
         let back = SyncResponse::decode(&bytes).unwrap();
         prop_assert_eq!(back.encode(), bytes);
         prop_assert_eq!(back, m);

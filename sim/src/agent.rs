@@ -1,4 +1,4 @@
-//! One simulated agent: a real `knack-crdt` space, what it has seen, and its role.
+//! One simulated agent: a real `knack-crdt` space, whether it is online, and its role.
 
 use knack_crdt::{Space, SpaceName};
 
@@ -15,48 +15,13 @@ pub(crate) enum Role {
     Victim,
 }
 
-/// A growable bit set over update indices.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct BitSet(Vec<u64>);
-
-impl BitSet {
-    /// Whether `i` is in the set.
-    pub(crate) fn contains(&self, i: u32) -> bool {
-        self.0
-            .get(i as usize / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
-    /// Adds `i`; returns whether it was new.
-    pub(crate) fn insert(&mut self, i: u32) -> bool {
-        let word = i as usize / 64;
-        if word >= self.0.len() {
-            self.0.resize(word + 1, 0);
-        }
-        let bit = 1 << (i % 64);
-        let new = self.0[word] & bit == 0;
-        self.0[word] |= bit;
-        new
-    }
-
-    /// Heap bytes held.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.0.capacity() * 8
-    }
-}
-
 /// A simulated agent.
 #[derive(Debug)]
 pub(crate) struct Agent {
     /// The agent's replica of the space: the real CRDT. `None` for a relay-only agent (see
     /// `Scenario::replicas`): it keeps the op log (version vector) and forwards, but holds no
     /// materialised state, so 100k agents fit in memory.
-    pub(crate) space: Option<Space>,
-    /// Updates received (by gossip or sync): the seen cache, and what is buffered.
-    pub(crate) known: BitSet,
-    /// Per author index: the highest sequence number applied (ops apply in sequence order,
-    /// as the protocol's inbox hands them out).
-    pub(crate) vv: Vec<u32>,
+    pub(crate) space: Option<Box<Space>>,
     /// Updates applied.
     pub(crate) applied: u32,
     /// Length of the prefix of the update table applied (for convergence checks).
@@ -69,11 +34,9 @@ pub(crate) struct Agent {
 
 impl Agent {
     /// A fresh honest online agent, with an empty space if it holds one.
-    pub(crate) fn new(space: Option<SpaceName>, authors: usize) -> Self {
+    pub(crate) fn new(space: Option<SpaceName>) -> Self {
         Agent {
-            space: space.map(Space::new),
-            known: BitSet::default(),
-            vv: vec![0; authors],
+            space: space.map(|name| Box::new(Space::new(name))),
             applied: 0,
             prefix: 0,
             online: true,
@@ -91,8 +54,11 @@ impl Agent {
         matches!(self.role, Role::Honest | Role::Victim)
     }
 
-    /// Bytes held outside the space (estimate of the space itself is separate).
+    /// Bytes held outside the space's own maps (the estimate of those is separate); what the
+    /// agent received and applied is in the world's `Ledger`.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.known.heap_bytes() + self.vv.capacity() * 4
+        self.space
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<Space>())
     }
 }

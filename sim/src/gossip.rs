@@ -6,6 +6,7 @@
 
 mod flood;
 mod gossipsub;
+mod mcache;
 mod push;
 
 pub(crate) use flood::Flood;

@@ -287,11 +287,11 @@ impl Summary {
                 topology_bytes: w.topo.heap_bytes(),
                 gossip_bytes: sim.model.heap_bytes(),
                 sync_bytes: sim.sync.heap_bytes(),
-                agents_bytes: w
-                    .agents
-                    .iter()
-                    .map(|a| a.heap_bytes() + std::mem::size_of_val(a))
-                    .sum(),
+                agents_bytes: w.ledger.heap_bytes()
+                    + w.agents
+                        .iter()
+                        .map(|a| a.heap_bytes() + std::mem::size_of_val(a))
+                        .sum::<usize>(),
                 envelope_bytes: w
                     .updates
                     .list

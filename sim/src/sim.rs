@@ -67,14 +67,14 @@ impl Simulation {
         let mut agents: Vec<Agent> = (0..n)
             .map(|i| {
                 let holds = author_nodes.contains(&i) || replica_rng.r#gen::<f64>() < cfg.replicas;
-                Agent::new(holds.then(|| space.clone()), authors_n as usize)
+                Agent::new(holds.then(|| space.clone()))
             })
             .collect();
         let (topo, adversaries) = adversary::assign(cfg, &mut agents, topo, &author_nodes);
         let honest = agents.iter().filter(|a| a.honest()).count() as u32;
         let updates = Updates::new(space, authors);
         let invalid = updates.invalid()?;
-        let net = Network::new(&cfg.network, n, cfg.seed);
+        let net = Network::new(&cfg.network, &topo, cfg.seed);
         let metrics = Metrics::new(n, honest, cfg.sample_ms);
         let world = World::new(cfg.clone(), net, topo, agents, updates, metrics, invalid);
         let mut churn_rng = rng::stream(cfg.seed, Stream::Churn);

@@ -162,7 +162,7 @@ impl AntiEntropy {
             let now_ms = w.now() / US_PER_MS;
             let log = AgentLog {
                 updates: &w.updates,
-                vv: &w.agents[node as usize].vv,
+                vv: w.ledger.version_vector(node),
             };
             let requests = self.engines[node as usize].poll_requests(now_ms, &log);
             for (peer, request) in requests {
@@ -180,12 +180,12 @@ impl AntiEntropy {
         }
         let log = AgentLog {
             updates: &w.updates,
-            vv: &w.agents[node as usize].vv,
+            vv: w.ledger.version_vector(node),
         };
         let (response, pushed) = self.engines[node as usize].handle_request(&from, request, &log);
         ingest(w, node, &pushed);
         let payload = envelope_bytes(&response);
-        let total = response.encode().len() as u32;
+        let total = response.encoded_len() as u32;
         w.send(
             node,
             from,
@@ -216,7 +216,7 @@ impl AntiEntropy {
         }
         let log = AgentLog {
             updates: &w.updates,
-            vv: &w.agents[node as usize].vv,
+            vv: w.ledger.version_vector(node),
         };
         let outputs = self.engines[node as usize].handle_response(&from, response, now_ms, &log);
         for output in outputs {
@@ -276,7 +276,7 @@ fn send_request(w: &mut World, node: u32, peer: u32, request: SyncRequest) {
         SyncRequest::Push { envelopes, .. } => envelopes.iter().map(|e| e.len() as u32).sum(),
         SyncRequest::Pull { .. } => 0,
     };
-    let total = request.encode().len() as u32;
+    let total = request.encoded_len() as u32;
     w.send(
         node,
         peer,

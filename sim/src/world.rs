@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{Agent, Role};
 use crate::engine::{Event, Queue};
+use crate::ledger::Ledger;
 use crate::message::Msg;
 use crate::metrics::Metrics;
 use crate::network::Network;
@@ -35,6 +36,8 @@ pub(crate) struct World {
     pub(crate) net: Network,
     pub(crate) topo: Topology,
     pub(crate) agents: Vec<Agent>,
+    /// What every agent received and applied.
+    pub(crate) ledger: Ledger,
     pub(crate) updates: Updates,
     pub(crate) metrics: Metrics,
     /// A replica that applies every update as it is authored: the converged state.
@@ -62,7 +65,13 @@ impl World {
         invalid: Vec<u8>,
     ) -> Self {
         let seed = cfg.seed;
+        let ledger = Ledger::new(
+            agents.len() as u32,
+            cfg.workload.updates,
+            updates.authors.len() as u32,
+        );
         World {
+            ledger,
             reference: Space::new(updates.space.clone()),
             cfg,
             queue: Queue::default(),
@@ -148,8 +157,7 @@ impl World {
     /// applied to the node's real space in each author's sequence order; one that arrives
     /// past a gap is held (as the protocol's inbox does) until the gap fills.
     pub(crate) fn receive(&mut self, node: u32, u: u32, via: Via) -> bool {
-        let agent = &mut self.agents[node as usize];
-        if !agent.known.insert(u) {
+        if !self.ledger.receive(node, u) {
             match via {
                 Via::Gossip(_) => self.metrics.duplicate(self.queue.now()),
                 Via::Sync => self.metrics.counters.sync_ops_redundant += 1,
@@ -170,8 +178,8 @@ impl World {
             }
         }
         let update = &self.updates.list[u as usize];
-        let a = update.author as usize;
-        if update.seq != self.agents[node as usize].vv[a] + 1 {
+        let a = update.author;
+        if update.seq != self.ledger.applied(node, a) + 1 {
             self.metrics.counters.buffered += 1;
             return true;
         }
@@ -182,11 +190,9 @@ impl World {
         self.apply(node, u, hops);
         // Apply what this op unblocked.
         loop {
-            let next = self.agents[node as usize].vv[a] as usize;
-            match self.updates.authors[a].ops.get(next) {
-                Some(&v) if self.agents[node as usize].known.contains(v) => {
-                    self.apply(node, v, None)
-                }
+            let next = self.ledger.applied(node, a) as usize;
+            match self.updates.authors[a as usize].ops.get(next) {
+                Some(&v) if self.ledger.received(node, v) => self.apply(node, v, None),
                 _ => break,
             }
         }
@@ -198,14 +204,14 @@ impl World {
         let now = self.queue.now();
         let update = &self.updates.list[u as usize];
         let created = update.created_us;
-        let a = update.author as usize;
+        let a = update.author;
         let delta = self.updates.delta(u);
         let agent = &mut self.agents[node as usize];
         if let Some(space) = &mut agent.space {
             space.apply(delta);
         }
-        agent.vv[a] += 1;
         agent.applied += 1;
+        self.ledger.advance(node, a);
         loop {
             let p = self.agents[node as usize].prefix;
             if (p as usize) < self.updates.list.len() && self.is_applied(node, p) {
@@ -229,7 +235,7 @@ impl World {
     /// Whether `node` has applied update `u`.
     pub(crate) fn is_applied(&self, node: u32, u: u32) -> bool {
         let update = &self.updates.list[u as usize];
-        self.agents[node as usize].vv[update.author as usize] >= update.seq
+        self.ledger.applied(node, update.author) >= update.seq
     }
 
     /// A uniformly random node other than `node`.

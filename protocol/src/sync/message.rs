@@ -97,6 +97,12 @@ impl SyncRequest {
         codec::encode(self)
     }
 
+    /// The length of [`Self::encode`]'s output, computed without encoding (no copy of the
+    /// envelopes it carries).
+    pub fn encoded_len(&self) -> usize {
+        codec::encoded_len(self)
+    }
+
     /// Decodes a request, refusing more than [`MAX_SYNC_MESSAGE_BYTES`], unknown versions,
     /// trailing bytes and non-canonical encodings. The envelopes inside still need verifying.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
@@ -117,6 +123,12 @@ impl SyncResponse {
     /// The wire encoding: a version byte, then bincode (see `WIRE.md`).
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
+    }
+
+    /// The length of [`Self::encode`]'s output, computed without encoding (no copy of the
+    /// envelopes it carries).
+    pub fn encoded_len(&self) -> usize {
+        codec::encoded_len(self)
     }
 
     /// Decodes a response, with the same checks as [`SyncRequest::decode`].

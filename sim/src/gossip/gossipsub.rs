@@ -15,9 +15,11 @@
 //! expires (the run is shorter than its 2-minute TTL), and IWANT promises are not tracked.
 
 use rand::seq::SliceRandom;
+use rustc_hash::FxHashSet;
 
 use crate::engine::Event;
 use crate::gossip::Gossip;
+use crate::gossip::mcache::MessageCache;
 use crate::message::Msg;
 use crate::network::US_PER_MS;
 use crate::scenario::{GossipConfig, Scenario};
@@ -27,10 +29,10 @@ use crate::world::World;
 #[derive(Clone, Debug, Default)]
 struct Router {
     mesh: Vec<u32>,
-    /// Message cache windows, newest first: `(update, hops on arrival)`.
-    mcache: Vec<Vec<(u32, u16)>>,
-    /// `(peer, update)`: the peer told us IDONTWANT.
-    dont_want: Vec<(u32, u32)>,
+    /// Message cache windows.
+    mcache: MessageCache,
+    /// `(peer, update)`: the peer told us IDONTWANT (a set: every forward asks it per peer).
+    dont_want: FxHashSet<(u32, u32)>,
     /// Peers we may not graft until the time given (µs).
     backoff: Vec<(u32, u64)>,
     /// Ids asked with IWANT since the last heartbeat.
@@ -56,23 +58,16 @@ impl Gossipsub {
     }
 
     fn cache(&mut self, node: u32, u: u32, hops: u16) {
-        let r = &mut self.routers[node as usize];
-        if r.mcache.is_empty() {
-            r.mcache.push(Vec::new());
-        }
-        r.mcache[0].push((u, hops));
+        self.routers[node as usize].mcache.put(u, hops);
     }
 
     /// Sends update `u` to the mesh of `node` (but `except` and peers that said IDONTWANT).
     fn forward(&mut self, w: &mut World, node: u32, except: u32, u: u32, hops: u16) {
         let r = &self.routers[node as usize];
-        let targets: Vec<u32> = r
-            .mesh
-            .iter()
-            .copied()
-            .filter(|&p| p != except && !r.dont_want.contains(&(p, u)))
-            .collect();
-        for p in targets {
+        for &p in &r.mesh {
+            if p == except || r.dont_want.contains(&(p, u)) {
+                continue;
+            }
             w.send(
                 node,
                 p,
@@ -136,12 +131,10 @@ impl Gossipsub {
         // Gossip emission.
         let r = &mut self.routers[node as usize];
         if w.agents[node as usize].forwards() {
-            let windows = (self.cfg.history_gossip as usize).min(r.mcache.len());
-            let mut ids: Vec<u32> = r.mcache[..windows]
-                .iter()
-                .flat_map(|win| win.iter().map(|&(u, _)| u))
-                .collect();
-            ids.truncate(self.cfg.max_ihave_length as usize);
+            let ids = r.mcache.recent(
+                self.cfg.history_gossip as usize,
+                self.cfg.max_ihave_length as usize,
+            );
             if !ids.is_empty() {
                 let mut others: Vec<u32> = w
                     .topo
@@ -162,8 +155,7 @@ impl Gossipsub {
         }
         // Shift the cache.
         let r = &mut self.routers[node as usize];
-        r.mcache.insert(0, Vec::new());
-        r.mcache.truncate(self.cfg.history_length as usize);
+        r.mcache.shift(self.cfg.history_length as usize);
     }
 }
 
@@ -238,11 +230,10 @@ impl Gossip for Gossipsub {
                 r.backoff.push((from, backoff_until));
             }
             Msg::IHave(ids) => {
-                let agent = &w.agents[node as usize];
                 let want: Vec<u32> = ids
                     .iter()
                     .copied()
-                    .filter(|&u| !agent.known.contains(u) && !r.pending.contains(&u))
+                    .filter(|&u| !w.ledger.received(node, u) && !r.pending.contains(&u))
                     .collect();
                 if !want.is_empty() {
                     r.pending.extend_from_slice(&want);
@@ -253,17 +244,10 @@ impl Gossip for Gossipsub {
                 if !forwards {
                     return;
                 }
-                let found: Vec<(u32, u16)> = ids
-                    .iter()
-                    .filter_map(|&u| {
-                        r.mcache
-                            .iter()
-                            .flat_map(|win| win.iter())
-                            .find(|(v, _)| *v == u)
-                            .copied()
-                    })
-                    .collect();
-                for (u, hops) in found {
+                for &u in ids.iter() {
+                    let Some(hops) = r.mcache.get(u) else {
+                        continue;
+                    };
                     w.send(
                         node,
                         from,
@@ -274,7 +258,9 @@ impl Gossip for Gossipsub {
                     );
                 }
             }
-            Msg::IDontWant(u) => r.dont_want.push((from, u)),
+            Msg::IDontWant(u) => {
+                r.dont_want.insert((from, u));
+            }
             _ => {}
         }
     }
@@ -302,9 +288,8 @@ impl Gossip for Gossipsub {
                 .iter()
                 .map(|r| {
                     r.mesh.capacity() * 4
-                        + r.mcache.capacity() * 24
-                        + r.mcache.iter().map(|w| w.capacity() * 8).sum::<usize>()
-                        + r.dont_want.capacity() * 8
+                        + r.mcache.heap_bytes()
+                        + r.dont_want.capacity() * 9
                         + r.backoff.capacity() * 16
                         + r.pending.capacity() * 4
                 })

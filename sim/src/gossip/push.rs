@@ -126,9 +126,7 @@ impl Gossip for Push {
             let start = self.round_start;
             let answers: Vec<(u32, u16)> = self.hot[node as usize]
                 .iter()
-                .filter(|h| {
-                    h.learned_us < start && !w.agents[from as usize].known.contains(h.update)
-                })
+                .filter(|h| h.learned_us < start && !w.ledger.received(from, h.update))
                 .map(|h| (h.update, h.hops))
                 .collect();
             for (u, hops) in answers {
