@@ -12,7 +12,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::rng;
 use crate::scenario::{Latency, NetworkConfig, PartitionConfig};
-use crate::topology::Topology;
 
 /// Microseconds per millisecond.
 pub(crate) const US_PER_MS: u64 = 1000;
@@ -31,17 +30,11 @@ pub(crate) struct Network {
     skew_ms: Vec<i64>,
     /// Which partitions are active now.
     active: Vec<bool>,
-    /// The peer graph, to find a link's cached latency.
-    topo: Topology,
-    /// Base latency of every link end of `topo` (µs), computed once: a log-normal draw costs a
-    /// logarithm, a square root, a cosine and an exponential per message otherwise.
-    link_us: Vec<u64>,
 }
 
 impl Network {
-    /// The network of the nodes of `topo`.
-    pub(crate) fn new(cfg: &NetworkConfig, topo: &Topology, seed: u64) -> Self {
-        let n = topo.len();
+    /// The network of `n` nodes.
+    pub(crate) fn new(cfg: &NetworkConfig, n: u32, seed: u64) -> Self {
         let regions = match &cfg.latency {
             Latency::Regions { names, .. } => names.len() as u32,
             _ => 1,
@@ -59,7 +52,7 @@ impl Network {
             .collect();
         let limited_up = cfg.upload_bytes_per_s > 0;
         let limited_down = cfg.download_bytes_per_s > 0;
-        let mut net = Network {
+        Network {
             cfg: cfg.clone(),
             seed,
             regions,
@@ -75,17 +68,7 @@ impl Network {
             },
             skew_ms,
             active: vec![false; cfg.partitions.len()],
-            topo: topo.clone(),
-            link_us: Vec::new(),
-        };
-        let mut link_us = Vec::with_capacity(topo.link_ends());
-        for a in 0..n {
-            for &b in topo.neighbors(a) {
-                link_us.push(net.computed_latency_us(a, b));
-            }
         }
-        net.link_us = link_us;
-        net
     }
 
     /// The partitions of the scenario.
@@ -119,14 +102,6 @@ impl Network {
 
     /// The base one-way latency of the link `a`-`b`, in µs.
     pub(crate) fn base_latency_us(&self, a: u32, b: u32) -> u64 {
-        match self.topo.link_index(a, b) {
-            Some(i) => self.link_us[i],
-            None => self.computed_latency_us(a, b),
-        }
-    }
-
-    /// The base one-way latency of `a`-`b` from the seed and the ids (a pure function).
-    fn computed_latency_us(&self, a: u32, b: u32) -> u64 {
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
         let h = rng::hash(self.seed, &[0x1a7e, u64::from(lo), u64::from(hi)]);
         let ms = match &self.cfg.latency {

@@ -74,7 +74,7 @@ impl Simulation {
         let honest = agents.iter().filter(|a| a.honest()).count() as u32;
         let updates = Updates::new(space, authors);
         let invalid = updates.invalid()?;
-        let net = Network::new(&cfg.network, &topo, cfg.seed);
+        let net = Network::new(&cfg.network, n, cfg.seed);
         let metrics = Metrics::new(n, honest, cfg.sample_ms);
         let world = World::new(cfg.clone(), net, topo, agents, updates, metrics, invalid);
         let mut churn_rng = rng::stream(cfg.seed, Stream::Churn);

@@ -72,18 +72,6 @@ impl Topology {
         &self.neighbors[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
-    /// The position of the link `a`-`b` among all link ends (`0..2 * links`), if they are
-    /// neighbours: an index for per-link data kept beside the graph.
-    pub(crate) fn link_index(&self, a: u32, b: u32) -> Option<usize> {
-        let start = self.offsets[a as usize] as usize;
-        self.neighbors(a).binary_search(&b).ok().map(|i| start + i)
-    }
-
-    /// Number of link ends (twice the number of links).
-    pub(crate) fn link_ends(&self) -> usize {
-        self.neighbors.len()
-    }
-
     /// Mean degree.
     pub fn mean_degree(&self) -> f64 {
         self.neighbors.len() as f64 / f64::from(self.len().max(1))

@@ -15,7 +15,6 @@
 //! expires (the run is shorter than its 2-minute TTL), and IWANT promises are not tracked.
 
 use rand::seq::SliceRandom;
-use rustc_hash::FxHashSet;
 
 use crate::engine::Event;
 use crate::gossip::Gossip;
@@ -31,8 +30,9 @@ struct Router {
     mesh: Vec<u32>,
     /// Message cache windows.
     mcache: MessageCache,
-    /// `(peer, update)`: the peer told us IDONTWANT (a set: every forward asks it per peer).
-    dont_want: FxHashSet<(u32, u32)>,
+    /// `(peer, update)`: the peer told us IDONTWANT for an update we have not received yet
+    /// (only those can still matter: a node forwards an update once, on first receipt).
+    dont_want: Vec<(u32, u32)>,
     /// Peers we may not graft until the time given (µs).
     backoff: Vec<(u32, u64)>,
     /// Ids asked with IWANT since the last heartbeat.
@@ -259,7 +259,9 @@ impl Gossip for Gossipsub {
                 }
             }
             Msg::IDontWant(u) => {
-                r.dont_want.insert((from, u));
+                if !w.ledger.received(node, u) {
+                    r.dont_want.push((from, u));
+                }
             }
             _ => {}
         }
@@ -289,7 +291,7 @@ impl Gossip for Gossipsub {
                 .map(|r| {
                     r.mesh.capacity() * 4
                         + r.mcache.heap_bytes()
-                        + r.dont_want.capacity() * 9
+                        + r.dont_want.capacity() * 8
                         + r.backoff.capacity() * 16
                         + r.pending.capacity() * 4
                 })
