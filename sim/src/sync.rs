@@ -4,14 +4,14 @@
 //! The engine pulls (sends the agent's version vector), ingests what it lacks, and pushes back
 //! what the peer lacks, every `interval_ms` per partner and at once when a partner (re)connects:
 //! so a node coming back from churn catches up. Envelopes arriving this way are recognised by
-//! their id (blake3 of the bytes) and taken in like any other, in sequence order.
+//! their bytes (looked up in the update table) and taken in like any other, in sequence order.
 
 use std::collections::BTreeSet;
 
 use knack_crdt::{AgentId, SpaceName};
 use knack_protocol::sync::Batch;
 use knack_protocol::{
-    EnvelopeId, OpLog, SyncConfig, SyncEngine, SyncOutput, SyncRequest, SyncResponse, VersionVector,
+    OpLog, SyncConfig, SyncEngine, SyncOutput, SyncRequest, SyncResponse, VersionVector,
 };
 use rand::Rng;
 
@@ -299,8 +299,7 @@ fn envelope_bytes(response: &SyncResponse) -> u32 {
 /// Takes in envelopes received through anti-entropy.
 fn ingest(w: &mut World, node: u32, envelopes: &[Vec<u8>]) {
     for bytes in envelopes {
-        let id = EnvelopeId(*blake3::hash(bytes).as_bytes());
-        if let Some(&u) = w.updates.by_id.get(&id) {
+        if let Some(u) = w.updates.find(bytes) {
             w.receive(node, u, Via::Sync);
         }
     }

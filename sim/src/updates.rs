@@ -7,7 +7,7 @@
 use knack_crdt::{AgentId, Delta, Hlc, SpaceName};
 use std::collections::BTreeMap;
 
-use knack_protocol::{Envelope, EnvelopeId, HybridClock};
+use knack_protocol::{Envelope, HybridClock};
 use libp2p_identity::Keypair;
 
 use crate::error::SimError;
@@ -52,9 +52,27 @@ pub(crate) struct Updates {
     pub(crate) authors: Vec<Author>,
     /// Author index by agent id.
     pub(crate) author_index: BTreeMap<AgentId, u32>,
-    /// Update index by envelope id (blake3 of the bytes), to recognise envelopes received
-    /// through anti-entropy without decoding them.
-    pub(crate) by_id: BTreeMap<EnvelopeId, u32>,
+    /// Update indices by a cheap key of their envelope bytes (see [`envelope_key`]), to
+    /// recognise envelopes received through anti-entropy without decoding or hashing them.
+    by_key: BTreeMap<u64, Vec<u32>>,
+}
+
+/// Bytes at the start of an envelope that [`envelope_key`] reads: the version, the space, the
+/// author and the first sequence number are there, so keys rarely collide.
+const KEY_PREFIX_BYTES: usize = 64;
+
+/// A cheap key of envelope bytes: their length and first bytes, mixed. Only an index: a match
+/// is confirmed by comparing the whole bytes.
+fn envelope_key(bytes: &[u8]) -> u64 {
+    let prefix = &bytes[..bytes.len().min(KEY_PREFIX_BYTES)];
+    let mut parts = [0u64; KEY_PREFIX_BYTES / 8 + 1];
+    parts[0] = bytes.len() as u64;
+    for (i, chunk) in prefix.chunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        parts[i + 1] = u64::from_le_bytes(word);
+    }
+    rng::hash(0, &parts)
 }
 
 impl Author {
@@ -100,7 +118,7 @@ impl Updates {
             list: Vec::new(),
             authors,
             author_index,
-            by_id: BTreeMap::new(),
+            by_key: BTreeMap::new(),
         }
     }
 
@@ -122,7 +140,10 @@ impl Updates {
         )?;
         let index = self.list.len() as u32;
         author.ops.push(index);
-        self.by_id.insert(envelope.id(), index);
+        self.by_key
+            .entry(envelope_key(envelope.as_bytes()))
+            .or_default()
+            .push(index);
         self.list.push(Update {
             author: a,
             seq,
@@ -154,6 +175,15 @@ impl Updates {
         Ok(bytes)
     }
 
+    /// The update whose envelope is exactly `bytes`, if any.
+    pub(crate) fn find(&self, bytes: &[u8]) -> Option<u32> {
+        self.by_key
+            .get(&envelope_key(bytes))?
+            .iter()
+            .copied()
+            .find(|&u| self.list[u as usize].envelope.as_bytes() == bytes)
+    }
+
     /// The delta of update `u`.
     pub(crate) fn delta(&self, u: u32) -> &Delta {
         // Every envelope in the table is sealed with exactly one entry.
@@ -163,5 +193,47 @@ impl Updates {
     /// Wire size of update `u`'s envelope.
     pub(crate) fn size(&self, u: u32) -> u32 {
         self.list[u as usize].envelope.encoded_len() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use knack_crdt::{Change, Delta, Hlc, ProcedureId, SpaceName};
+
+    use super::{Author, Updates};
+
+    fn used(id: u8) -> Delta {
+        Delta::new(vec![Change::Used {
+            id: ProcedureId([id; 32]),
+            at: Hlc::at(1),
+        }])
+    }
+
+    #[test]
+    fn envelopes_are_found_by_their_exact_bytes() {
+        let authors = vec![Author::new(1, 0, 0).unwrap(), Author::new(1, 1, 5).unwrap()];
+        let mut table = Updates::new(SpaceName::new("sim").unwrap(), authors);
+        let mut indices = Vec::new();
+        for (a, id) in [(0, 1), (1, 1), (0, 2), (1, 3)] {
+            indices.push(
+                table
+                    .push(a, Hlc::at(10 + u64::from(id)), used(id), 0)
+                    .unwrap(),
+            );
+        }
+        for &u in &indices {
+            let bytes = table.list[u as usize].envelope.as_bytes().to_vec();
+            assert_eq!(table.find(&bytes), Some(u));
+            let mut changed = bytes.clone();
+            let last = changed.len() - 1;
+            changed[last] ^= 1;
+            assert_eq!(
+                table.find(&changed),
+                None,
+                "a changed signature is another envelope"
+            );
+            assert_eq!(table.find(&bytes[..bytes.len() - 1]), None);
+        }
+        assert_eq!(table.find(&table.invalid().unwrap()), None);
     }
 }
