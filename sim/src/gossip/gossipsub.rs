@@ -258,11 +258,7 @@ impl Gossip for Gossipsub {
                     );
                 }
             }
-            Msg::IDontWant(u) => {
-                if !w.ledger.received(node, u) {
-                    r.dont_want.push((from, u));
-                }
-            }
+            Msg::IDontWant(u) if !w.ledger.received(node, u) => r.dont_want.push((from, u)),
             _ => {}
         }
     }
