@@ -1,6 +1,5 @@
-//! One simulated agent: a real `knack-crdt` space, whether it is online, and its role.
-
-use knack_crdt::{Space, SpaceName};
+//! One simulated agent: whether it is online, and its role. What it received and applied is in
+//! the world's `Ledger`, its replica (if it holds one) in `Replicas`.
 
 /// How an agent behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,10 +17,6 @@ pub(crate) enum Role {
 /// A simulated agent.
 #[derive(Debug)]
 pub(crate) struct Agent {
-    /// The agent's replica of the space: the real CRDT. `None` for a relay-only agent (see
-    /// `Scenario::replicas`): it keeps the op log (version vector) and forwards, but holds no
-    /// materialised state, so 100k agents fit in memory.
-    pub(crate) space: Option<Box<Space>>,
     /// Updates applied.
     pub(crate) applied: u32,
     /// Length of the prefix of the update table applied (for convergence checks).
@@ -33,10 +28,9 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
-    /// A fresh honest online agent, with an empty space if it holds one.
-    pub(crate) fn new(space: Option<SpaceName>) -> Self {
+    /// A fresh honest online agent.
+    pub(crate) fn new() -> Self {
         Agent {
-            space: space.map(|name| Box::new(Space::new(name))),
             applied: 0,
             prefix: 0,
             online: true,
@@ -52,13 +46,5 @@ impl Agent {
     /// Whether the agent counts as honest (for reach and convergence).
     pub(crate) fn honest(&self) -> bool {
         matches!(self.role, Role::Honest | Role::Victim)
-    }
-
-    /// Bytes held outside the space's own maps (the estimate of those is separate); what the
-    /// agent received and applied is in the world's `Ledger`.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.space
-            .as_ref()
-            .map_or(0, |_| std::mem::size_of::<Space>())
     }
 }

@@ -101,7 +101,7 @@ impl Convergence {
         let mut agents = 0;
         let mut at_reference = 0;
         for i in (0..w.n()).filter(|&i| w.counts_for_convergence(i)) {
-            let Some(space) = &w.agents[i as usize].space else {
+            let Some(space) = w.replicas.get(i) else {
                 continue;
             };
             let d = space.digest();
@@ -123,10 +123,5 @@ fn digests_agree(w: &World) -> bool {
     let reference = w.reference.digest();
     (0..w.n())
         .filter(|&i| w.counts_for_convergence(i))
-        .all(|i| {
-            w.agents[i as usize]
-                .space
-                .as_ref()
-                .is_none_or(|s| s.digest() == reference)
-        })
+        .all(|i| w.replicas.get(i).is_none_or(|s| s.digest() == reference))
 }

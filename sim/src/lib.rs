@@ -59,6 +59,7 @@ mod metrics;
 mod network;
 mod output;
 mod plot;
+mod replicas;
 mod report;
 mod rng;
 pub mod runner;

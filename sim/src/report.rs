@@ -288,10 +288,8 @@ impl Summary {
                 gossip_bytes: sim.model.heap_bytes(),
                 sync_bytes: sim.sync.heap_bytes(),
                 agents_bytes: w.ledger.heap_bytes()
-                    + w.agents
-                        .iter()
-                        .map(|a| a.heap_bytes() + std::mem::size_of_val(a))
-                        .sum::<usize>(),
+                    + w.agents.len() * std::mem::size_of::<crate::agent::Agent>()
+                    + w.replicas.held() * std::mem::size_of::<knack_crdt::Space>(),
                 envelope_bytes: w
                     .updates
                     .list

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use indicatif::ProgressBar;
-use knack_crdt::SpaceName;
+use knack_crdt::{Space, SpaceName};
 use rand::Rng;
 
 use crate::adversary::{self, Adversaries};
@@ -15,6 +15,7 @@ use crate::gossip::{self, Gossip};
 use crate::message::Msg;
 use crate::metrics::Metrics;
 use crate::network::{Network, US_PER_MS};
+use crate::replicas::Replicas;
 use crate::rng::{self, Stream};
 use crate::scenario::Scenario;
 use crate::sync::AntiEntropy;
@@ -64,19 +65,29 @@ impl Simulation {
         }
         let author_nodes: BTreeSet<u32> = authors.iter().map(|a| a.node).collect();
         let mut replica_rng = rng::stream(cfg.seed, Stream::Replicas);
-        let mut agents: Vec<Agent> = (0..n)
+        let spaces: Vec<Option<Space>> = (0..n)
             .map(|i| {
                 let holds = author_nodes.contains(&i) || replica_rng.r#gen::<f64>() < cfg.replicas;
-                Agent::new(holds.then(|| space.clone()))
+                holds.then(|| Space::new(space.clone()))
             })
             .collect();
+        let replicas = Replicas::new(spaces, true);
+        let mut agents: Vec<Agent> = (0..n).map(|_| Agent::new()).collect();
         let (topo, adversaries) = adversary::assign(cfg, &mut agents, topo, &author_nodes);
         let honest = agents.iter().filter(|a| a.honest()).count() as u32;
         let updates = Updates::new(space, authors);
         let invalid = updates.invalid()?;
         let net = Network::new(&cfg.network, n, cfg.seed);
         let metrics = Metrics::new(n, honest, cfg.sample_ms);
-        let world = World::new(cfg.clone(), net, topo, agents, updates, metrics, invalid);
+        let world = World::new(
+            cfg.clone(),
+            net,
+            topo,
+            (agents, replicas),
+            updates,
+            metrics,
+            invalid,
+        );
         let mut churn_rng = rng::stream(cfg.seed, Stream::Churn);
         let churning: Vec<u32> = (0..n)
             .filter(|i| !author_nodes.contains(i))

@@ -6,6 +6,7 @@
 
 use knack_crdt::{AgentId, Delta, Hlc, SpaceName};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use knack_protocol::{Envelope, HybridClock};
 use libp2p_identity::Keypair;
@@ -26,6 +27,8 @@ pub(crate) struct Update {
     pub(crate) created_us: u64,
     /// The signed envelope (bytes and decoded ops).
     pub(crate) envelope: Envelope,
+    /// The envelope's one delta, shared with the replica thread.
+    pub(crate) delta: Arc<Delta>,
 }
 
 /// An authoring identity: a deterministic ed25519 key and its clock.
@@ -136,7 +139,7 @@ impl Updates {
             &author.keypair,
             self.space.clone(),
             u64::from(seq),
-            vec![(hlc, delta)],
+            vec![(hlc, delta.clone())],
         )?;
         let index = self.list.len() as u32;
         author.ops.push(index);
@@ -150,6 +153,7 @@ impl Updates {
             node: author.node,
             created_us,
             envelope,
+            delta: Arc::new(delta),
         });
         Ok(index)
     }
@@ -184,10 +188,9 @@ impl Updates {
             .find(|&u| self.list[u as usize].envelope.as_bytes() == bytes)
     }
 
-    /// The delta of update `u`.
-    pub(crate) fn delta(&self, u: u32) -> &Delta {
-        // Every envelope in the table is sealed with exactly one entry.
-        &self.list[u as usize].envelope.entries()[0].1
+    /// The delta of update `u` (shared with the replica thread).
+    pub(crate) fn delta(&self, u: u32) -> &Arc<Delta> {
+        &self.list[u as usize].delta
     }
 
     /// Wire size of update `u`'s envelope.

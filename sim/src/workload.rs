@@ -88,13 +88,10 @@ impl Workload {
         k: u32,
         roll: f64,
     ) -> Result<Delta, SimError> {
-        let space = w.agents[node as usize]
-            .space
-            .as_ref()
-            .ok_or(SimError::Parameter {
-                field: "replicas",
-                reason: "an author holds no replica".into(),
-            })?;
+        let space = w.replicas.get(node).ok_or(SimError::Parameter {
+            field: "replicas",
+            reason: "an author holds no replica".into(),
+        })?;
         let known: Vec<ProcedureId> = space.procedures().map(|p| p.id()).collect();
         let c = &self.cfg;
         let total = c.add_weight + c.outcome_weight + c.link_weight;

@@ -12,6 +12,7 @@ use crate::ledger::Ledger;
 use crate::message::Msg;
 use crate::metrics::Metrics;
 use crate::network::Network;
+use crate::replicas::Replicas;
 use crate::rng::{self, Stream};
 use crate::scenario::Scenario;
 use crate::topology::Topology;
@@ -38,6 +39,8 @@ pub(crate) struct World {
     pub(crate) agents: Vec<Agent>,
     /// What every agent received and applied.
     pub(crate) ledger: Ledger,
+    /// The agents' materialised replicas (real `Space`s), for those that hold one.
+    pub(crate) replicas: Replicas,
     pub(crate) updates: Updates,
     pub(crate) metrics: Metrics,
     /// A replica that applies every update as it is authored: the converged state.
@@ -59,7 +62,7 @@ impl World {
         cfg: Scenario,
         net: Network,
         topo: Topology,
-        agents: Vec<Agent>,
+        (agents, replicas): (Vec<Agent>, Replicas),
         updates: Updates,
         metrics: Metrics,
         invalid: Vec<u8>,
@@ -72,6 +75,7 @@ impl World {
         );
         World {
             ledger,
+            replicas,
             reference: Space::new(updates.space.clone()),
             cfg,
             queue: Queue::default(),
@@ -205,12 +209,8 @@ impl World {
         let update = &self.updates.list[u as usize];
         let created = update.created_us;
         let a = update.author;
-        let delta = self.updates.delta(u);
-        let agent = &mut self.agents[node as usize];
-        if let Some(space) = &mut agent.space {
-            space.apply(delta);
-        }
-        agent.applied += 1;
+        self.replicas.apply(node, self.updates.delta(u));
+        self.agents[node as usize].applied += 1;
         self.ledger.advance(node, a);
         loop {
             let p = self.agents[node as usize].prefix;
