@@ -58,6 +58,8 @@ mod metrics;
 mod network;
 mod output;
 mod plot;
+#[cfg(feature = "real-stack")]
+pub mod real;
 mod report;
 mod rng;
 pub mod runner;
