@@ -30,6 +30,12 @@ use crate::scenario::GossipConfig;
 
 /// How long the swarms may take to listen, connect and exchange subscriptions.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Reports queued from the nodes to the coordinator. A run produces about
+/// nodes × (messages + degree) of them; a node waits only if this many are unread.
+const NOTE_CAPACITY: usize = 1 << 16;
+/// Commands queued to one node. The coordinator waits for each publish to be answered, so a
+/// node holds at most its dials, one publish and the finish.
+const COMMAND_CAPACITY: usize = 1024;
 
 /// One message to publish.
 #[derive(Clone, Debug)]
@@ -105,8 +111,8 @@ async fn node_task(
     me: u32,
     mut swarm: Swarm<gossipsub::Behaviour>,
     registry: Registry,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    notes: mpsc::UnboundedSender<Note>,
+    mut commands: mpsc::Receiver<Command>,
+    notes: mpsc::Sender<Note>,
 ) {
     let topic = IdentTopic::new(TOPIC);
     loop {
@@ -114,7 +120,7 @@ async fn node_task(
             command = commands.recv() => match command {
                 Some(Command::Dial(addr)) => {
                     if let Err(e) = swarm.dial(addr) {
-                        let _ = notes.send(Note::Failed(me, format!("dial: {e}")));
+                        let _ = notes.send(Note::Failed(me, format!("dial: {e}"))).await;
                     }
                 }
                 Some(Command::Publish(data, reply)) => {
@@ -149,7 +155,7 @@ async fn node_task(
                     }
                     _ => continue,
                 };
-                if notes.send(note).is_err() {
+                if notes.send(note).await.is_err() {
                     return;
                 }
             }
@@ -159,8 +165,13 @@ async fn node_task(
 
 async fn coordinate(plan: &Plan) -> Result<RealRun, RealError> {
     let n = plan.nodes as usize;
-    let max_data = plan.publishes.iter().map(|p| p.data.len()).max().unwrap_or(0);
-    let (note_tx, mut notes) = mpsc::unbounded_channel();
+    let max_data = plan
+        .publishes
+        .iter()
+        .map(|p| p.data.len())
+        .max()
+        .unwrap_or(0);
+    let (note_tx, mut notes) = mpsc::channel(NOTE_CAPACITY);
     let mut commands = Vec::with_capacity(n);
     let mut tasks = Vec::with_capacity(n);
     let mut peer_ids = Vec::with_capacity(n);
@@ -177,7 +188,7 @@ async fn coordinate(plan: &Plan) -> Result<RealRun, RealError> {
         swarm
             .listen_on(memory)
             .map_err(|e| RealError::Libp2p(e.to_string()))?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         commands.push(tx);
         tasks.push(tokio::spawn(node_task(
             me,
@@ -195,15 +206,15 @@ async fn coordinate(plan: &Plan) -> Result<RealRun, RealError> {
     result
 }
 
-fn send(commands: &[mpsc::UnboundedSender<Command>], node: u32, c: Command) -> Result<(), RealError> {
+fn send(commands: &[mpsc::Sender<Command>], node: u32, c: Command) -> Result<(), RealError> {
     commands[node as usize]
-        .send(c)
+        .try_send(c)
         .map_err(|_| RealError::SwarmGone { node })
 }
 
 /// Waits for the next note, failing on a node's failure report or at `until`.
 async fn next_note(
-    notes: &mut mpsc::UnboundedReceiver<Note>,
+    notes: &mut mpsc::Receiver<Note>,
     until: Instant,
     what: &str,
 ) -> Result<Option<Note>, RealError> {
@@ -220,9 +231,9 @@ async fn next_note(
 
 async fn drive(
     plan: &Plan,
-    commands: &[mpsc::UnboundedSender<Command>],
+    commands: &[mpsc::Sender<Command>],
     peer_ids: &[PeerId],
-    notes: &mut mpsc::UnboundedReceiver<Note>,
+    notes: &mut mpsc::Receiver<Note>,
 ) -> Result<RealRun, RealError> {
     let n = plan.nodes as usize;
     let index: HashMap<PeerId, u32> = peer_ids
@@ -255,16 +266,14 @@ async fn drive(
     // 3. Every node has seen every neighbour subscribe.
     let mut subscribed: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n];
     let mut early: Vec<(u32, gossipsub::MessageId, Instant)> = Vec::new();
-    let mut take = |note: Note, subscribed: &mut Vec<BTreeSet<u32>>| {
-        match note {
-            Note::Subscribed(node, peer) => {
-                if let Some(&p) = index.get(&peer) {
-                    subscribed[node as usize].insert(p);
-                }
+    let mut take = |note: Note, subscribed: &mut Vec<BTreeSet<u32>>| match note {
+        Note::Subscribed(node, peer) => {
+            if let Some(&p) = index.get(&peer) {
+                subscribed[node as usize].insert(p);
             }
-            Note::Message(node, id, at) => early.push((node, id, at)),
-            _ => {}
         }
+        Note::Message(node, id, at) => early.push((node, id, at)),
+        _ => {}
     };
     for note in pending {
         take(note, &mut subscribed);

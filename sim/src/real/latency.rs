@@ -25,6 +25,9 @@ use tokio::time::{Instant, Sleep};
 
 /// Largest chunk the reading task takes from the raw connection at once.
 const READ_CHUNK: usize = 64 * 1024;
+/// Chunks in flight on one direction of a link before the reading task waits (backpressure on
+/// the sender, as a full TCP window would give).
+const IN_FLIGHT_CHUNKS: usize = 4096;
 
 /// One node's one-way latencies to every other node, indexed by node.
 #[derive(Clone, Debug)]
@@ -37,7 +40,7 @@ pub(crate) struct LatencyRow {
 
 /// A connection whose inbound bytes are released `L` after they arrived.
 pub(crate) struct Delayed<S> {
-    inbound: mpsc::UnboundedReceiver<(Instant, Vec<u8>)>,
+    inbound: mpsc::Receiver<(Instant, Vec<u8>)>,
     /// The chunk being read: when it is due, its bytes, how many were read.
     chunk: Option<(Instant, Vec<u8>, usize)>,
     sleep: Pin<Box<Sleep>>,
@@ -69,7 +72,7 @@ where
         .filter(|_| peer != row.me)
         .ok_or_else(|| io::Error::other(format!("unknown peer node index {peer}")))?;
     let (read, out) = raw.split();
-    let (tx, inbound) = mpsc::unbounded_channel();
+    let (tx, inbound) = mpsc::channel(IN_FLIGHT_CHUNKS);
     let reader = tokio::spawn(pump(read, tx, latency));
     Ok(Delayed {
         inbound,
@@ -83,7 +86,7 @@ where
 /// Reads `read` until it ends, stamping each chunk with the instant it is due.
 async fn pump<S: AsyncRead>(
     mut read: ReadHalf<S>,
-    tx: mpsc::UnboundedSender<(Instant, Vec<u8>)>,
+    tx: mpsc::Sender<(Instant, Vec<u8>)>,
     latency: Duration,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
@@ -91,7 +94,11 @@ async fn pump<S: AsyncRead>(
         match read.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if tx.send((Instant::now() + latency, buf[..n].to_vec())).is_err() {
+                if tx
+                    .send((Instant::now() + latency, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

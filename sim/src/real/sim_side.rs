@@ -89,7 +89,9 @@ pub(crate) fn run(scenario: &Scenario) -> Result<SimRun, SimError> {
             m.reach.iter().map(|r| r.hops_sum).sum(),
             m.reach.iter().map(|r| u64::from(r.hops_count)).sum(),
         )),
-        mesh: summary.mean_mesh.map(|mean| (mean * f64::from(n), u64::from(n))),
+        mesh: summary
+            .mean_mesh
+            .map(|mean| (mean * f64::from(n), u64::from(n))),
         iwant: None,
         idontwant: None,
     };

@@ -28,9 +28,7 @@ const FRAMING_BYTES: usize = 64 * 1024;
 pub(crate) fn keypair(seed: u64, node: u32) -> Result<Keypair, RealError> {
     let mut secret = [0u8; 32];
     for (k, chunk) in secret.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(
-            &rng::hash(seed, &[0x2ea1, u64::from(node), k as u64]).to_le_bytes(),
-        );
+        chunk.copy_from_slice(&rng::hash(seed, &[0x2ea1, u64::from(node), k as u64]).to_le_bytes());
     }
     Keypair::ed25519_from_bytes(secret).map_err(|e| RealError::Libp2p(e.to_string()))
 }
@@ -111,7 +109,7 @@ pub(crate) fn build(
     behaviour
         .subscribe(&IdentTopic::new(TOPIC))
         .map_err(|e| RealError::Libp2p(e.to_string()))?;
-    let config = libp2p::swarm::Config::with_tokio_executor()
-        .with_idle_connection_timeout(IDLE_TIMEOUT);
+    let config =
+        libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(IDLE_TIMEOUT);
     Ok((Swarm::new(transport, behaviour, peer_id, config), registry))
 }

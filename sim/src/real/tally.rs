@@ -162,10 +162,7 @@ impl Tally {
                 .hops
                 .filter(|&(_, c)| c > 0)
                 .map(|(s, c)| s as f64 / c as f64),
-            mean_mesh: self
-                .mesh
-                .filter(|&(_, c)| c > 0)
-                .map(|(s, c)| s / c as f64),
+            mean_mesh: self.mesh.filter(|&(_, c)| c > 0).map(|(s, c)| s / c as f64),
             iwant_per_message_per_node: self.iwant.map(per),
             idontwant_per_message_per_node: self.idontwant.map(per),
         }
