@@ -10,7 +10,8 @@
 #  4. deletes the namespace (and ends any process the tests left in it) on exit.
 #
 # ARGS go to cargo test: `bash tools/test.sh -p knack-ipfs`, `bash tools/test.sh -- --nocapture`.
-# With -p/--package, only those packages are tested (no --workspace).
+# With -p/--package, only those packages are tested (no --workspace, no default feature
+# selection: add `--features knack-sim/real-stack` yourself for knack-sim's real-stack tests).
 #
 # Needs root (for `ip netns`), iproute2, node and npm (for the js-ipfs install), curl.
 # CARGO_TARGET_DIR is honoured.
@@ -38,7 +39,9 @@ for arg in "$@"; do
   build_args+=("$arg")
   case "$arg" in -p|-p*|--package|--package=*) selects_packages=1 ;; esac
 done
-scope=(--workspace)
+# The whole workspace is tested with knack-sim's real-stack feature (the simulator against real
+# libp2p gossipsub swarms, in-memory transport).
+scope=(--workspace --features knack-sim/real-stack)
 [ "$selects_packages" = 1 ] && scope=()
 
 t0=$SECONDS

@@ -59,6 +59,8 @@ mod metrics;
 mod network;
 mod output;
 mod plot;
+#[cfg(feature = "real-stack")]
+pub mod real;
 mod replicas;
 mod report;
 mod rng;

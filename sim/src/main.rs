@@ -8,6 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use knack_sim::{Scenario, parse_value, runner, split_override};
 
+#[cfg(feature = "real-stack")]
+mod compare_cli;
+
 /// The knack network simulator: simulated agents on the real CRDT and protocol code.
 #[derive(Debug, Parser)]
 #[command(name = "knack-sim", version, about)]
@@ -45,6 +48,29 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run a scenario in the simulator and on real libp2p gossipsub swarms (same topology,
+    /// latencies and messages) and compare deliveries, duplicates, transmissions and latency;
+    /// writes DIR/compare.json and DIR/compare.md.
+    #[cfg(feature = "real-stack")]
+    Compare {
+        /// The scenario file (TOML), e.g. sim/scenarios/real_compare.toml.
+        scenario: PathBuf,
+        /// Node counts, one comparison each (overrides the file), e.g. --nodes 5,20.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<u32>,
+        /// Seed of the first run (overrides the file); run k uses seed + k.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a parameter by dotted key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Runs per node count (seeds seed, seed + 1, ...), pooled.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +85,20 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let Cli { command } = Cli::parse();
+    #[cfg(feature = "real-stack")]
+    if let Command::Compare {
+        scenario,
+        nodes,
+        seed,
+        sets,
+        repeat,
+        out,
+    } = &command
+    {
+        compare_cli::run(scenario, nodes, *seed, sets, *repeat, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    #[allow(irrefutable_let_patterns)]
     let Command::Run {
         scenario,
         nodes,
@@ -68,7 +108,10 @@ fn run() -> anyhow::Result<ExitCode> {
         out,
         check_determinism,
         quiet,
-    } = command;
+    } = command
+    else {
+        bail!("unknown command");
+    };
     if let Some(n) = nodes {
         sets.push(format!("nodes={n}"));
     }

@@ -17,12 +17,13 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// A random graph: each node links to `connections` distinct random others.
+    /// A random graph: each node links to `connections` distinct random others (fewer if
+    /// earlier nodes already linked it to every other node, as happens in small graphs).
     pub(crate) fn random(n: u32, connections: u32, rng: &mut ChaCha8Rng) -> Self {
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n as usize];
         for a in 0..n {
             let mut picked = 0;
-            while picked < connections {
+            while picked < connections && lists[a as usize].len() + 1 < n as usize {
                 let b = rng.gen_range(0..n);
                 if b == a || lists[a as usize].contains(&b) {
                     continue;
@@ -95,5 +96,22 @@ impl Topology {
             lists[a as usize].push(victim);
         }
         Topology::from_lists(lists)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn small_dense_graphs_terminate() {
+        // Five nodes with three connections each: a late node is often linked to all others
+        // already, and must stop picking instead of looping forever.
+        for seed in 0..200 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let t = Topology::random(5, 3, &mut rng);
+            assert!((0..5).all(|i| !t.neighbors(i).is_empty() && t.neighbors(i).len() <= 4));
+        }
     }
 }
