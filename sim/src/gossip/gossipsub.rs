@@ -79,6 +79,37 @@ impl Gossipsub {
         }
     }
 
+    /// What a router does as its peers' subscriptions arrive (rust-libp2p's
+    /// `handle_received_subscriptions`): each subscribing peer joins the mesh, with a GRAFT,
+    /// while the mesh is below D_lo. Subscriptions arrive in no particular order, so the peers
+    /// are taken in random order. The heartbeat tops a mesh up to D only once it falls below
+    /// D_lo; grafting up to D at the first heartbeat instead made the simulated meshes larger
+    /// than real ones (`knack-sim compare` showed it).
+    fn graft_on_subscription(&mut self, w: &mut World, node: u32) {
+        if !w.agents[node as usize].online {
+            return;
+        }
+        let d_lo = self.cfg.d_lo() as usize;
+        let mut peers: Vec<u32> = w
+            .topo
+            .neighbors(node)
+            .iter()
+            .copied()
+            .filter(|&p| w.agents[p as usize].online)
+            .collect();
+        peers.shuffle(&mut w.gossip_rng);
+        let r = &mut self.routers[node as usize];
+        for p in peers {
+            if r.mesh.len() >= d_lo {
+                break;
+            }
+            if !r.mesh.contains(&p) {
+                r.mesh.push(p);
+                w.send(node, p, Msg::Graft);
+            }
+        }
+    }
+
     fn heartbeat(&mut self, w: &mut World, node: u32) {
         let now = w.now();
         w.queue
@@ -164,6 +195,9 @@ impl Gossip for Gossipsub {
         for node in 0..w.n() {
             let phase = rand::Rng::gen_range(&mut w.gossip_rng, 0..self.heartbeat_us.max(1));
             w.queue.push(phase, Event::Heartbeat(node));
+        }
+        for node in 0..w.n() {
+            self.graft_on_subscription(w, node);
         }
     }
 
@@ -274,9 +308,11 @@ impl Gossip for Gossipsub {
         }
     }
 
-    fn on_join(&mut self, _w: &mut World, node: u32) {
-        // A restarted router starts with an empty mesh and cache.
+    fn on_join(&mut self, w: &mut World, node: u32) {
+        // A restarted router starts with an empty mesh and cache, then hears its peers'
+        // subscriptions again.
         self.routers[node as usize] = Router::default();
+        self.graft_on_subscription(w, node);
     }
 
     fn heap_bytes(&self) -> usize {
