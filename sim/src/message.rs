@@ -5,6 +5,8 @@
 //! message is a few bytes in memory whatever its size on the wire. Anti-entropy messages are
 //! the protocol's real ones, and their size is their real encoded size.
 
+use std::rc::Rc;
+
 use knack_protocol::{SyncRequest, SyncResponse};
 
 /// Bytes of framing around every message: length prefix, protobuf tags, yamux header.
@@ -26,8 +28,8 @@ pub(crate) enum Msg {
         /// Hops travelled on arrival.
         hops: u16,
     },
-    /// gossipsub: ids of messages the sender has.
-    IHave(Box<[u32]>),
+    /// gossipsub: ids of messages the sender has (one list shared by every peer it goes to).
+    IHave(Rc<[u32]>),
     /// gossipsub: ids the sender wants.
     IWant(Box<[u32]>),
     /// gossipsub v1.2: do not send me this one, I have it.
@@ -70,7 +72,8 @@ impl Msg {
         let ids = |n: usize| CONTROL_BYTES + MESSAGE_ID_BYTES * n as u32;
         match self {
             Msg::Publish { update, .. } => (envelope(*update) + PUBLISH_BYTES, FRAME_BYTES),
-            Msg::IHave(v) | Msg::IWant(v) => (0, FRAME_BYTES + ids(v.len())),
+            Msg::IHave(v) => (0, FRAME_BYTES + ids(v.len())),
+            Msg::IWant(v) => (0, FRAME_BYTES + ids(v.len())),
             Msg::IDontWant(_) => (0, FRAME_BYTES + ids(1)),
             Msg::Graft | Msg::Prune => (0, FRAME_BYTES + CONTROL_BYTES),
             Msg::PullRequest { ids: n } => (0, FRAME_BYTES + ids(*n as usize)),

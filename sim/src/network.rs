@@ -30,6 +30,9 @@ pub(crate) struct Network {
     skew_ms: Vec<i64>,
     /// Which partitions are active now.
     active: Vec<bool>,
+    /// The group of every node in every partition, computed once (asked for every message
+    /// while a partition is active).
+    groups: Vec<Vec<u32>>,
 }
 
 impl Network {
@@ -68,7 +71,16 @@ impl Network {
             },
             skew_ms,
             active: vec![false; cfg.partitions.len()],
+            groups: Vec::new(),
         }
+        .with_groups(n)
+    }
+
+    fn with_groups(mut self, n: u32) -> Self {
+        self.groups = (0..self.cfg.partitions.len())
+            .map(|i| (0..n).map(|node| self.computed_group(i, node)).collect())
+            .collect();
+        self
     }
 
     /// The partitions of the scenario.
@@ -86,13 +98,13 @@ impl Network {
         self.active
             .iter()
             .enumerate()
-            .any(|(i, &on)| on && self.group(i, a) != self.group(i, b))
+            .any(|(i, &on)| on && self.groups[i][a as usize] != self.groups[i][b as usize])
     }
 
-    /// The group of `node` in partition `i`.
-    pub(crate) fn group(&self, i: usize, node: u32) -> u64 {
+    /// The group of `node` in partition `i` (a pure function of the seed and the ids).
+    fn computed_group(&self, i: usize, node: u32) -> u32 {
         let groups = u64::from(self.cfg.partitions[i].groups.max(1));
-        rng::hash(self.seed, &[0x9a47, i as u64, u64::from(node)]) % groups
+        (rng::hash(self.seed, &[0x9a47, i as u64, u64::from(node)]) % groups) as u32
     }
 
     /// The region of `node`.

@@ -178,7 +178,7 @@ impl Gossipsub {
                     .max((self.cfg.gossip_factor * others.len() as f64) as usize);
                 others.shuffle(&mut w.gossip_rng);
                 others.truncate(lazy);
-                let ids: Box<[u32]> = ids.into();
+                let ids: std::rc::Rc<[u32]> = ids.into();
                 for p in others {
                     w.send(node, p, Msg::IHave(ids.clone()));
                 }
