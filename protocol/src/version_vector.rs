@@ -58,22 +58,26 @@ impl VersionVector {
 
     /// What `other` has that `self` lacks, one range per author, in author order.
     pub fn missing(&self, other: &VersionVector) -> Vec<SeqRange> {
-        other
-            .iter()
-            .filter_map(|(author, upto)| {
-                let after = self.get(&author);
-                (upto > after).then_some(SeqRange {
-                    author,
+        // Both maps are sorted by author: one merge pass, no lookups.
+        let mut mine = self.0.dots.iter().peekable();
+        let mut out = Vec::new();
+        for (author, &upto) in &other.0.dots {
+            while mine.next_if(|(a, _)| *a < author).is_some() {}
+            let after = mine.next_if(|(a, _)| *a == author).map_or(0, |(_, s)| *s);
+            if upto > after {
+                out.push(SeqRange {
+                    author: *author,
                     after,
                     upto,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        out
     }
 
     /// Whether `self` knows every op `other` knows.
     pub fn dominates(&self, other: &VersionVector) -> bool {
-        other.iter().all(|(author, seq)| self.get(&author) >= seq)
+        self.missing(other).is_empty()
     }
 
     /// How many ops the vector covers (saturating).
@@ -124,11 +128,16 @@ impl From<VClock<AgentId>> for VersionVector {
 
 impl FromIterator<(AgentId, u64)> for VersionVector {
     fn from_iter<I: IntoIterator<Item = (AgentId, u64)>>(iter: I) -> Self {
-        let mut vv = VersionVector::new();
-        for (author, seq) in iter {
-            vv.observe(author, seq);
-        }
-        vv
+        // What observing each entry in turn gives (the highest sequence number per author, no
+        // zero entries), built in one sort instead of a map search per entry.
+        let mut entries: Vec<(AgentId, u64)> = iter.into_iter().filter(|(_, s)| *s > 0).collect();
+        entries.sort_unstable();
+        // Sorted by (author, seq): the last entry of each author is its highest.
+        entries.reverse();
+        entries.dedup_by_key(|(author, _)| *author);
+        VersionVector(VClock {
+            dots: entries.into_iter().collect(),
+        })
     }
 }
 
@@ -184,6 +193,37 @@ mod tests {
         );
         assert_eq!(theirs.missing(&mine).len(), 1);
         assert_eq!(mine.total_ops(), 8);
+    }
+
+    proptest! {
+        #[test]
+        fn fast_paths_agree_with_observing_one_by_one(
+            a in proptest::collection::vec((0u8..6, 0u64..5), 0..12),
+            b in proptest::collection::vec((0u8..6, 0u64..5), 0..12),
+        ) {
+            let naive = |entries: &[(u8, u64)]| {
+                let mut v = VersionVector::new();
+                for (x, s) in entries {
+                    v.observe(AgentId([*x; 32]), *s);
+                }
+                v
+            };
+            let (va, vb) = (vv(&a), vv(&b));
+            prop_assert_eq!(&va, &naive(&a));
+            prop_assert_eq!(&vb, &naive(&b));
+            let slow_missing: Vec<SeqRange> = vb
+                .iter()
+                .filter_map(|(author, upto)| {
+                    let after = va.get(&author);
+                    (upto > after).then_some(SeqRange { author, after, upto })
+                })
+                .collect();
+            prop_assert_eq!(va.missing(&vb), slow_missing);
+            prop_assert_eq!(
+                va.dominates(&vb),
+                vb.iter().all(|(author, seq)| va.get(&author) >= seq)
+            );
+        }
     }
 
     #[test]

@@ -89,14 +89,18 @@ const MAX_SPARE: usize = 64;
 /// Largest capacity (events) of a bucket vector kept for reuse.
 const MAX_SPARE_CAPACITY: usize = 4096;
 
-/// The event queue and the clock: events bucketed by millisecond, the current bucket a heap.
+/// The event queue and the clock: events bucketed by millisecond.
 ///
-/// The order is exactly that of one heap over (time, scheduling order): every event in the
-/// current bucket is earlier than every event in a later bucket.
+/// When a bucket becomes current it is sorted once (latest first, so the next event is at the
+/// end); events scheduled into the current millisecond while it runs go to a small heap. The
+/// order is exactly that of one heap over (time, scheduling order): every event of the current
+/// bucket is earlier than every event of a later bucket.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    /// Events of bucket `current_bucket`, earliest on top.
-    current: BinaryHeap<Scheduled>,
+    /// Events of bucket `current_bucket`, sorted latest first.
+    sorted: Vec<Scheduled>,
+    /// Events scheduled into bucket `current_bucket` after it was sorted, earliest on top.
+    late: BinaryHeap<Scheduled>,
     current_bucket: u64,
     /// Events of later buckets, unordered within a bucket.
     later: BTreeMap<u64, Vec<Scheduled>>,
@@ -119,7 +123,7 @@ impl Queue {
         };
         let bucket = at / BUCKET_US;
         if bucket <= self.current_bucket {
-            self.current.push(scheduled);
+            self.late.push(scheduled);
         } else {
             let spare = &mut self.spare;
             self.later
@@ -131,25 +135,43 @@ impl Queue {
 
     /// Takes the next event if it is due by `until`, advancing the clock to it.
     pub(crate) fn pop(&mut self, until: u64) -> Option<Event> {
-        if self.current.is_empty() {
+        if self.sorted.is_empty() && self.late.is_empty() {
             let entry = self.later.first_entry()?;
             if *entry.key() * BUCKET_US > until {
                 return None;
             }
-            let (bucket, events) = entry.remove_entry();
-            let drained = std::mem::replace(&mut self.current, BinaryHeap::from(events));
+            let (bucket, mut events) = entry.remove_entry();
+            // `Scheduled`'s order is reversed (the earliest is the greatest): ascending order
+            // puts the latest first and the next event last.
+            events.sort_unstable();
+            let drained = std::mem::replace(&mut self.sorted, events);
             // Keep a few emptied vectors for the next buckets, but not large ones: every
             // pending bucket holding the largest capacity it ever had cost gigabytes.
-            let drained = drained.into_vec();
             if self.spare.len() < MAX_SPARE && drained.capacity() <= MAX_SPARE_CAPACITY {
                 self.spare.push(drained);
             }
             self.current_bucket = bucket;
         }
-        if self.current.peek().is_none_or(|s| s.at > until) {
+        // The earlier of the two candidates (the greater, in `Scheduled`'s reversed order).
+        let from_late = match (self.sorted.last(), self.late.peek()) {
+            (Some(s), Some(l)) => l > s,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (None, None) => return None,
+        };
+        let next_at = if from_late {
+            self.late.peek().map(|s| s.at)
+        } else {
+            self.sorted.last().map(|s| s.at)
+        };
+        if next_at.is_none_or(|at| at > until) {
             return None;
         }
-        let next = self.current.pop()?;
+        let next = if from_late {
+            self.late.pop()?
+        } else {
+            self.sorted.pop()?
+        };
         self.now = next.at;
         self.processed += 1;
         Some(next.event)
