@@ -130,7 +130,9 @@ impl FromIterator<(AgentId, u64)> for VersionVector {
     fn from_iter<I: IntoIterator<Item = (AgentId, u64)>>(iter: I) -> Self {
         // What observing each entry in turn gives (the highest sequence number per author, no
         // zero entries), built in one sort instead of a map search per entry.
-        let mut entries: Vec<(AgentId, u64)> = iter.into_iter().filter(|(_, s)| *s > 0).collect();
+        let iter = iter.into_iter();
+        let mut entries: Vec<(AgentId, u64)> = Vec::with_capacity(iter.size_hint().1.unwrap_or(0));
+        entries.extend(iter.filter(|(_, s)| *s > 0));
         entries.sort_unstable();
         // Sorted by (author, seq): the last entry of each author is its highest.
         entries.reverse();
