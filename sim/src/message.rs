@@ -18,7 +18,21 @@ pub(crate) const MESSAGE_ID_BYTES: u32 = 34;
 /// Bytes of the topic name and control framing of a gossipsub control message.
 pub(crate) const CONTROL_BYTES: u32 = 20;
 
+/// A protocol message with its size on the wire.
+#[derive(Debug)]
+pub(crate) struct Sized<M> {
+    /// The message.
+    pub(crate) message: M,
+    /// Envelope bytes it carries.
+    pub(crate) payload: u32,
+    /// Its other bytes.
+    pub(crate) control: u32,
+}
+
 /// A message between two agents.
+///
+/// Every variant's data fits in 8 bytes (larger ones are boxed): millions of messages wait in
+/// the event queue at once, and the queue moves them around.
 #[derive(Debug)]
 pub(crate) enum Msg {
     /// A gossip message carrying one envelope; `hops` counts relays since the author.
@@ -29,9 +43,9 @@ pub(crate) enum Msg {
         hops: u16,
     },
     /// gossipsub: ids of messages the sender has (one list shared by every peer it goes to).
-    IHave(Rc<[u32]>),
+    IHave(Rc<Vec<u32>>),
     /// gossipsub: ids the sender wants.
-    IWant(Box<[u32]>),
+    IWant(Box<Vec<u32>>),
     /// gossipsub v1.2: do not send me this one, I have it.
     IDontWant(u32),
     /// gossipsub: add me to your mesh.
@@ -44,23 +58,9 @@ pub(crate) enum Msg {
         ids: u32,
     },
     /// Anti-entropy: a real `/knack/sync/1` request (pull, or push of what the peer lacks).
-    SyncRequest {
-        /// The request.
-        request: Box<SyncRequest>,
-        /// Envelope bytes it carries.
-        payload: u32,
-        /// Its other bytes.
-        control: u32,
-    },
+    SyncRequest(Box<Sized<SyncRequest>>),
     /// Anti-entropy: a real `/knack/sync/1` response.
-    SyncResponse {
-        /// The response.
-        response: Box<SyncResponse>,
-        /// Envelope bytes it carries.
-        payload: u32,
-        /// Its other bytes.
-        control: u32,
-    },
+    SyncResponse(Box<Sized<SyncResponse>>),
     /// An adversary's invalid envelope.
     Invalid,
 }
@@ -77,12 +77,8 @@ impl Msg {
             Msg::IDontWant(_) => (0, FRAME_BYTES + ids(1)),
             Msg::Graft | Msg::Prune => (0, FRAME_BYTES + CONTROL_BYTES),
             Msg::PullRequest { ids: n } => (0, FRAME_BYTES + ids(*n as usize)),
-            Msg::SyncRequest {
-                payload, control, ..
-            }
-            | Msg::SyncResponse {
-                payload, control, ..
-            } => (*payload, FRAME_BYTES + control),
+            Msg::SyncRequest(m) => (m.payload, FRAME_BYTES + m.control),
+            Msg::SyncResponse(m) => (m.payload, FRAME_BYTES + m.control),
             Msg::Invalid => (invalid + PUBLISH_BYTES, FRAME_BYTES),
         }
     }
@@ -91,7 +87,8 @@ impl Msg {
     pub(crate) fn is_payload(&self) -> bool {
         match self {
             Msg::Publish { .. } | Msg::Invalid => true,
-            Msg::SyncRequest { payload, .. } | Msg::SyncResponse { payload, .. } => *payload > 0,
+            Msg::SyncRequest(m) => m.payload > 0,
+            Msg::SyncResponse(m) => m.payload > 0,
             _ => false,
         }
     }

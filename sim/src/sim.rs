@@ -205,8 +205,8 @@ impl Simulation {
                     self.model.on_new(w, to, from, update, hops);
                 }
             }
-            Msg::SyncRequest { request, .. } => self.sync.on_request(w, to, from, *request),
-            Msg::SyncResponse { response, .. } => self.sync.on_response(w, to, from, *response),
+            Msg::SyncRequest(m) => self.sync.on_request(w, to, from, m.message),
+            Msg::SyncResponse(m) => self.sync.on_response(w, to, from, m.message),
             Msg::Invalid => {
                 let sampled = w.sample_verify();
                 adversary::receive_invalid(w, sampled);

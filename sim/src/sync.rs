@@ -16,7 +16,7 @@ use knack_protocol::{
 use rand::Rng;
 
 use crate::engine::Event;
-use crate::message::Msg;
+use crate::message::{Msg, Sized};
 use crate::network::US_PER_MS;
 use crate::rng::{self, Stream};
 use crate::scenario::Scenario;
@@ -189,11 +189,11 @@ impl AntiEntropy {
         w.send(
             node,
             from,
-            Msg::SyncResponse {
-                response: Box::new(response),
+            Msg::SyncResponse(Box::new(Sized {
+                message: response,
                 payload,
                 control: total - payload,
-            },
+            })),
         );
         self.wake(w, node);
     }
@@ -280,11 +280,11 @@ fn send_request(w: &mut World, node: u32, peer: u32, request: SyncRequest) {
     w.send(
         node,
         peer,
-        Msg::SyncRequest {
-            request: Box::new(request),
+        Msg::SyncRequest(Box::new(Sized {
+            message: request,
             payload,
             control: total - payload,
-        },
+        })),
     );
 }
 

@@ -178,7 +178,7 @@ impl Gossipsub {
                     .max((self.cfg.gossip_factor * others.len() as f64) as usize);
                 others.shuffle(&mut w.gossip_rng);
                 others.truncate(lazy);
-                let ids: std::rc::Rc<[u32]> = ids.into();
+                let ids = std::rc::Rc::new(ids);
                 for p in others {
                     w.send(node, p, Msg::IHave(ids.clone()));
                 }
@@ -271,7 +271,7 @@ impl Gossip for Gossipsub {
                     .collect();
                 if !want.is_empty() {
                     r.pending.extend_from_slice(&want);
-                    w.send(node, from, Msg::IWant(want.into()));
+                    w.send(node, from, Msg::IWant(Box::new(want)));
                 }
             }
             Msg::IWant(ids) => {
