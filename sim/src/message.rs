@@ -45,7 +45,7 @@ pub(crate) enum Msg {
     /// gossipsub: ids of messages the sender has (one list shared by every peer it goes to).
     IHave(Rc<Vec<u32>>),
     /// gossipsub: ids the sender wants.
-    IWant(Box<Vec<u32>>),
+    IWant(Rc<Vec<u32>>),
     /// gossipsub v1.2: do not send me this one, I have it.
     IDontWant(u32),
     /// gossipsub: add me to your mesh.

@@ -271,7 +271,7 @@ impl Gossip for Gossipsub {
                     .collect();
                 if !want.is_empty() {
                     r.pending.extend_from_slice(&want);
-                    w.send(node, from, Msg::IWant(Box::new(want)));
+                    w.send(node, from, Msg::IWant(std::rc::Rc::new(want)));
                 }
             }
             Msg::IWant(ids) => {
