@@ -83,8 +83,8 @@ pub use report::{
 };
 pub use scenario::{
     AdversaryConfig, AntiEntropyConfig, ChurnConfig, GossipConfig, Latency, Model, NetworkConfig,
-    PartitionConfig, PeerSampling, Relations, Scenario, SweepConfig, TopologyConfig, VerifyConfig,
-    WorkloadConfig, parse_value, split_override,
+    PartitionConfig, PeerSampling, Relations, Scenario, SubscriptionOrder, SweepConfig,
+    TopologyConfig, VerifyConfig, WorkloadConfig, parse_value, split_override,
 };
 pub use sim::Simulation;
 pub use topology::Topology;

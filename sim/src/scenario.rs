@@ -206,6 +206,20 @@ pub struct GossipConfig {
     pub max_ihave_length: u32,
     /// gossipsub: heartbeats a pruned peer must wait before grafting again.
     pub prune_backoff_heartbeats: u32,
+    /// gossipsub: the order in which a node hears its peers' subscriptions (and grafts the
+    /// first D_lo of them).
+    pub subscription_order: SubscriptionOrder,
+}
+
+/// The order in which a gossipsub node hears its peers' subscriptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionOrder {
+    /// Each node in its own random order: every connection opens at about the same time.
+    Random,
+    /// One random order of the links, shared by both ends (the order the connections opened):
+    /// a pair that connected early grafts each other.
+    Link,
 }
 
 /// Anti-entropy: version-vector exchange with a random neighbour.
@@ -368,6 +382,7 @@ impl Default for GossipConfig {
             idontwant_threshold: 1000,
             max_ihave_length: 5000,
             prune_backoff_heartbeats: 60,
+            subscription_order: SubscriptionOrder::Random,
         }
     }
 }

@@ -21,7 +21,8 @@ use crate::gossip::Gossip;
 use crate::gossip::mcache::MessageCache;
 use crate::message::Msg;
 use crate::network::US_PER_MS;
-use crate::scenario::{GossipConfig, Scenario};
+use crate::rng;
+use crate::scenario::{GossipConfig, Scenario, SubscriptionOrder};
 use crate::world::World;
 
 /// One node's gossipsub state.
@@ -81,8 +82,8 @@ impl Gossipsub {
 
     /// What a router does as its peers' subscriptions arrive (rust-libp2p's
     /// `handle_received_subscriptions`): each subscribing peer joins the mesh, with a GRAFT,
-    /// while the mesh is below D_lo. Subscriptions arrive in no particular order, so the peers
-    /// are taken in random order. The heartbeat tops a mesh up to D only once it falls below
+    /// while the mesh is below D_lo, peers taken in the order `gossip.subscription_order`
+    /// says. The heartbeat tops a mesh up to D only once it falls below
     /// D_lo; grafting up to D at the first heartbeat instead made the simulated meshes larger
     /// than real ones (`knack-sim compare` showed it).
     fn graft_on_subscription(&mut self, w: &mut World, node: u32) {
@@ -97,7 +98,16 @@ impl Gossipsub {
             .copied()
             .filter(|&p| w.agents[p as usize].online)
             .collect();
-        peers.shuffle(&mut w.gossip_rng);
+        match self.cfg.subscription_order {
+            SubscriptionOrder::Random => peers.shuffle(&mut w.gossip_rng),
+            SubscriptionOrder::Link => {
+                let seed = w.cfg.seed;
+                peers.sort_by_key(|&p| {
+                    let (lo, hi) = (node.min(p), node.max(p));
+                    rng::hash(seed, &[0xc0de, u64::from(lo), u64::from(hi)])
+                });
+            }
+        }
         let r = &mut self.routers[node as usize];
         for p in peers {
             if r.mesh.len() >= d_lo {
