@@ -64,7 +64,11 @@ async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> 
     ));
     let bound = bound_rx.await.context("the HTTP API did not start")?;
     node.set_api_addr(bound).await;
-    std::fs::write(&addr_file, bound.to_string())
+    // Written whole or not at all (a temporary file renamed into place): a client polling for
+    // the file must never read it empty or half written.
+    let tmp_file = addr_file.with_extension("addr.tmp");
+    std::fs::write(&tmp_file, bound.to_string())
+        .and_then(|()| std::fs::rename(&tmp_file, &addr_file))
         .with_context(|| format!("writing {}", addr_file.display()))?;
     tracing::info!(peer_id = %node.peer_id(), api = %bound, "knack node running");
     println!(

@@ -143,7 +143,9 @@ impl TestNode {
             .unwrap();
         self.child = Some(child);
         let addr = wait_for(Duration::from_secs(30), || {
-            std::fs::read_to_string(self.dir.join("api.addr")).ok()
+            std::fs::read_to_string(self.dir.join("api.addr"))
+                .ok()
+                .filter(|a| !a.trim().is_empty())
         })
         .unwrap_or_else(|| panic!("{} did not start: {}", self.name, self.log()));
         self.api = format!("http://{}", addr.trim());
