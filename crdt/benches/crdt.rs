@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use knack_crdt::{
-    AgentId, Body, Delta, Hlc, NewProcedure, Outcome, ProcedureId, ProcedureKind, RelationKind,
-    Space, SpaceName,
+    AgentId, Body, Delta, Filter, Hlc, NewProcedure, Outcome, ProcedureId, ProcedureKind,
+    RelationKind, Space, SpaceName,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -196,6 +196,12 @@ fn contagion(c: &mut Criterion) {
         edges += 1;
     }
     let edge_count = space.contagion_graph().edge_count();
+    let started = std::time::Instant::now();
+    space.settle();
+    println!(
+        "contagion: settling 20k neighbourhoods after loading {edge_count} edges took {:?}",
+        started.elapsed()
+    );
     let mut group = c.benchmark_group("contagion");
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(10));
@@ -207,21 +213,28 @@ fn contagion(c: &mut Criterion) {
         })
     });
     group.bench_function(
-        format!("record_outcome with contagion, {edge_count} edges"),
+        format!("record and apply an outcome (contagion pushed), {edge_count} edges"),
         |b| {
             let outcome = Outcome {
                 success: true,
                 duration_ms: 10,
-                contexts: vec![],
+                contexts: vec!["ci".into()],
             };
+            let mut at = T0 + 10_000_000;
             b.iter(|| {
                 let source = ids[pick.below(ids.len())];
+                at += 1;
                 let delta = space
-                    .record_outcome(agent(1), Hlc::at(T0 + 10_000_000), source, &outcome)
+                    .record_outcome(agent(1), Hlc::at(at), source, &outcome)
                     .unwrap();
+                space.apply(&delta);
                 black_box(delta.changes.len())
             })
         },
+    );
+    group.bench_function(
+        format!("top 10 of 20k procedures, {edge_count} edges"),
+        |b| b.iter(|| black_box(space.top(10, &Filter::default(), T0 + 20_000_000).len())),
     );
     group.finish();
 }

@@ -21,7 +21,6 @@ use crate::lww::Lww;
 use crate::relation::{RelationKey, RelationKind};
 use crate::settings::SpaceSettings;
 use crate::space::Space;
-use crate::stats;
 
 /// A procedure to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,9 +178,10 @@ impl Space {
         Ok(Delta::new(changes))
     }
 
-    /// Records one use of `id` by `by` at `at`: the agent's outcome slot, `last_used`, the
-    /// contagion boosts of a success (and of a failure when the space's negative contagion is
-    /// on), and the crystallization transition the new counts call for.
+    /// Records one use of `id` by `by` at `at`: the agent's outcome slot, `last_used`, and the
+    /// crystallization transition the new counts call for. Contagion is derived from the
+    /// outcomes by every replica (see [`crate::contagion`]), so the delta's size does not
+    /// depend on the relation graph.
     pub fn record_outcome(
         &self,
         by: AgentId,
@@ -220,61 +220,7 @@ impl Space {
         ) {
             changes.push(Change::Crystal { id, epoch });
         }
-        let rate = stats::rate(&counts);
-        let factor = settings.contagion_factor.as_f64();
-        let scale = if outcome.success {
-            factor * rate
-        } else if settings.negative_contagion {
-            -factor * (1.0 - rate)
-        } else {
-            0.0
-        };
-        if scale != 0.0 {
-            changes.extend(self.contagion_changes(by, at.wall_ms, id, scale));
-        }
         Ok(Delta::new(changes))
-    }
-
-    /// The boost changes of contagion from `source`: `scale * w` for every procedure reached,
-    /// added into `by`'s decayed boost slot.
-    fn contagion_changes(
-        &self,
-        by: AgentId,
-        now_ms: u64,
-        source: ProcedureId,
-        scale: f64,
-    ) -> impl Iterator<Item = Change> + '_ {
-        let settings = self.settings();
-        let paths = self
-            .contagion_graph()
-            .strongest_paths(source, settings.contagion_hops);
-        paths.into_iter().map(move |(target, weight)| {
-            let current = self
-                .procedure_state(&target)
-                .and_then(|s| s.boosts.get(&by).copied())
-                .unwrap_or_default();
-            Change::Boost {
-                id: target,
-                agent: by,
-                slot: current.next(scale * weight, now_ms, settings.boost_half_life_ms),
-            }
-        })
-    }
-
-    /// The boost deltas a success of `source` recorded now would spread: `(procedure, delta)`
-    /// for every procedure within the space's hop limit, in id order. (What
-    /// [`Space::record_outcome`] writes, without the decay of existing slots.)
-    pub fn contagion(&self, source: ProcedureId) -> Vec<(ProcedureId, f64)> {
-        let settings = self.settings();
-        let rate = self
-            .procedure(&source)
-            .map_or(stats::rate(&Default::default()), |p| p.rate());
-        let factor = settings.contagion_factor.as_f64() * rate;
-        self.contagion_graph()
-            .strongest_paths(source, settings.contagion_hops)
-            .into_iter()
-            .map(|(id, w)| (id, factor * w))
-            .collect()
     }
 
     /// Relates `from` to `to` with `strength` in `0..=1`.

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::boost::BoostSlot;
 use crate::clock::{Hlc, Stamp};
 use crate::content::ContentRef;
 use crate::error::CrdtError;
@@ -90,15 +89,6 @@ pub enum Change {
         /// The slot's totals and the contexts this write touched.
         slot: OutcomeSlot,
     },
-    /// An agent's contagion boost slot (owner-only).
-    Boost {
-        /// The procedure.
-        id: ProcedureId,
-        /// The owner of the slot.
-        agent: AgentId,
-        /// The slot.
-        slot: BoostSlot,
-    },
     /// The procedure was used at `at` (max-register).
     Used {
         /// The procedure.
@@ -152,7 +142,6 @@ impl Change {
             Change::Tags { .. } => "tags",
             Change::Body { .. } => "body",
             Change::Outcome { .. } => "outcome",
-            Change::Boost { .. } => "boost",
             Change::Used { .. } => "used",
             Change::Crystal { .. } => "crystal",
             Change::Relation { .. } => "relation",
@@ -171,7 +160,6 @@ impl Change {
             | Change::Tags { id, .. }
             | Change::Body { id, .. }
             | Change::Outcome { id, .. }
-            | Change::Boost { id, .. }
             | Change::Used { id, .. }
             | Change::Crystal { id, .. } => Some(*id),
             Change::Relation { .. } | Change::Pin { .. } | Change::Settings { .. } => None,
@@ -209,7 +197,6 @@ impl Change {
             }
             Change::Kind { value, .. } => not_after(value.stamp.hlc)?,
             Change::Body { stamp, .. } => not_after(stamp.hlc)?,
-            Change::Boost { slot, .. } => not_after(Hlc::at(slot.at_ms))?,
             Change::Used { at: used, .. } => not_after(*used)?,
             Change::Relation { value, .. } => not_after(value.stamp.hlc)?,
             Change::Settings { value } => not_after(value.stamp.hlc)?,
@@ -272,17 +259,6 @@ impl Change {
                             value: counts.seq.to_string(),
                         });
                     }
-                }
-                Ok(())
-            }
-            Change::Boost { agent, slot, .. } => {
-                owned(agent)?;
-                if !slot.value.is_finite() {
-                    return Err(CrdtError::OutOfRange {
-                        field: "boost",
-                        range: "a finite number",
-                        value: slot.value.to_string(),
-                    });
                 }
                 Ok(())
             }

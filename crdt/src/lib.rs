@@ -2,8 +2,8 @@
 //!
 //! A **space** is the memory a team of agents shares. It holds **procedures** (how to do a
 //! task: steps, a script, a prompt, a tool recipe), the **outcome** of every use each agent
-//! made of them, typed and weighted **relations** between them, and **boosts** that successes
-//! spread to related procedures ("success contagion"). Every replica of a space converges to
+//! made of them, and typed and weighted **relations** between them, over which evidence spreads
+//! to related procedures ("success contagion", derived on every replica). Every replica of a space converges to
 //! the same state, whatever order it hears of changes in, because the whole space is a
 //! state-based CRDT (Shapiro et al., "Conflict-free Replicated Data Types", 2011) and every
 //! change is a small piece of state joined into it — a delta-state CRDT in the sense of
@@ -15,15 +15,16 @@
 //! - names, descriptions, kinds, relation strengths, settings: last-writer-wins registers
 //!   ([`Lww`]) ordered by hybrid logical clock [`Stamp`]s;
 //! - tags: an add-wins observed-remove set ([`TagSet`]) over `crdts::VClock`;
-//! - outcomes and boosts: one slot per agent, written only by that agent with a rising
-//!   sequence number ([`OutcomeSlot`], [`BoostSlot`]); global counts are exact sums;
+//! - outcomes: one slot per agent, written only by that agent with a rising sequence number
+//!   ([`OutcomeSlot`]); global counts are exact sums;
 //! - bodies: a grow-only map of versions ([`ContentRef`] by stamp), the newest is current;
 //! - `last_used` and the crystallization latch: max-registers.
 //!
 //! Derived, never stored, identical on converged replicas: `rate = (s+1)/(s+f+2)`,
-//! `confidence` = Wilson lower bound (z = 1.96), `boost(t) = Σ v_a · 2^(-(t-t_a)/half_life)`,
-//! `score = clamp(confidence + boost, 0, 1)`. Crystallization is the one place we depart from
-//! "derived": hysteresis needs memory, so it is a replicated latch (see [`crystal`]).
+//! `confidence` = Wilson lower bound (z = 1.96), the contagion [`Prior`] (neighbours' evidence
+//! as bounded pseudo-counts, see [`contagion`]) and `score` = the Wilson lower bound of own
+//! counts plus prior. Crystallization is the one place we depart from "derived": hysteresis
+//! needs memory, so it is a replicated latch (see [`crystal`]).
 //!
 //! ## Purity
 //! No IO, no clock, no randomness: time ([`Hlc`], wall milliseconds) and nonces are arguments,
@@ -65,14 +66,15 @@
 //! a.apply(&d4);
 //!
 //! assert_eq!(a.digest(), b.digest());
-//! // Contagion: Q got 0.1 * rate(P) * 0.8 = 0.1 * 2/3 * 0.8 from Bob's success of P.
-//! let boost = a.procedure(&q).unwrap().boost(4);
-//! assert!((boost - 0.1 * (2.0 / 3.0) * 0.8).abs() < 1e-12);
+//! // Contagion: Bob's success of P is 0.1 * 0.8 of a success in Q's prior, on both replicas.
+//! let prior = a.procedure(&q).unwrap().prior(None, 4);
+//! assert!((prior.successes - 0.1 * 0.8).abs() < 1e-12);
+//! assert_eq!(prior, b.procedure(&q).unwrap().prior(None, 4));
+//! assert!(a.procedure(&q).unwrap().score(4) > 0.0); // lifted above an unrelated unused one
 //! # Ok::<(), knack_crdt::CrdtError>(())
 //! ```
 
 mod authoring;
-mod boost;
 mod change;
 mod clock;
 pub mod contagion;
@@ -80,6 +82,7 @@ mod content;
 pub mod crystal;
 mod digest_cache;
 mod error;
+pub mod explore;
 mod fraction;
 mod ids;
 mod kind;
@@ -95,12 +98,12 @@ pub mod stats;
 mod tag_set;
 
 pub use authoring::{Edit, NewProcedure, Outcome};
-pub use boost::BoostSlot;
 pub use change::{Change, Creation, Delta};
 pub use clock::{Hlc, Stamp};
-pub use contagion::ContagionGraph;
+pub use contagion::{ContagionGraph, Prior};
 pub use content::{Body, ContentRef};
 pub use error::CrdtError;
+pub use explore::Policy;
 pub use fraction::Fraction;
 pub use ids::{AgentId, ContentHash, ProcedureId, SpaceName};
 pub use kind::ProcedureKind;

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::boost::BoostSlot;
 use crate::change::Creation;
 use crate::clock::{Hlc, Stamp};
+use crate::contagion::{ContagionIndex, Prior};
 use crate::content::ContentRef;
 use crate::crystal::is_crystallized;
 use crate::digest_cache::DigestCache;
@@ -31,20 +31,21 @@ pub(crate) struct ProcedureState {
     pub(crate) tags: TagSet,
     pub(crate) bodies: BTreeMap<Stamp, ContentRef>,
     pub(crate) outcomes: BTreeMap<AgentId, OutcomeSlot>,
-    pub(crate) boosts: BTreeMap<AgentId, BoostSlot>,
     pub(crate) last_used: Option<Hlc>,
     pub(crate) crystal_epoch: u32,
     #[serde(skip)]
     pub(crate) digest: DigestCache,
 }
 
-/// A read-only view of a procedure with its derived values (rate, confidence, boost, score,
-/// crystallized), all computed from replicated state and identical on converged replicas.
+/// A read-only view of a procedure with its derived values (rate, confidence, contagion prior,
+/// score, crystallized), all computed from replicated state and identical on converged
+/// replicas.
 #[derive(Clone, Copy, Debug)]
 pub struct Procedure<'a> {
     id: ProcedureId,
     state: &'a ProcedureState,
     settings: &'a SpaceSettings,
+    contagion: &'a ContagionIndex,
 }
 
 impl ProcedureState {
@@ -82,10 +83,6 @@ impl ProcedureState {
         self.outcomes.entry(agent).or_default().merge(slot);
     }
 
-    pub(crate) fn merge_boost(&mut self, agent: AgentId, slot: &BoostSlot) {
-        self.boosts.entry(agent).or_default().merge(slot);
-    }
-
     pub(crate) fn merge_used(&mut self, at: Hlc) {
         self.last_used = self.last_used.max(Some(at));
     }
@@ -115,9 +112,6 @@ impl ProcedureState {
         }
         for (agent, slot) in &other.outcomes {
             self.merge_outcome(*agent, slot);
-        }
-        for (agent, slot) in &other.boosts {
-            self.merge_boost(*agent, slot);
         }
         if let Some(at) = other.last_used {
             self.merge_used(at);
@@ -164,15 +158,6 @@ impl ProcedureState {
             .filter(|slot| slot.totals.value.successes > 0)
             .count()
     }
-
-    /// Sum of every agent's boost, decayed to `now_ms`.
-    pub(crate) fn boost(&self, now_ms: u64, half_life_ms: u64) -> f64 {
-        self.boosts
-            .values()
-            .map(|slot| slot.value_at(now_ms, half_life_ms))
-            // `sum` of no f64 is -0.0; start from +0.0 so "no boost" prints as 0.
-            .fold(0.0, |acc, v| acc + v)
-    }
 }
 
 impl<'a> Procedure<'a> {
@@ -180,11 +165,13 @@ impl<'a> Procedure<'a> {
         id: ProcedureId,
         state: &'a ProcedureState,
         settings: &'a SpaceSettings,
+        contagion: &'a ContagionIndex,
     ) -> Self {
         Procedure {
             id,
             state,
             settings,
+            contagion,
         }
     }
 
@@ -278,14 +265,50 @@ impl<'a> Procedure<'a> {
         stats::confidence(&self.counts())
     }
 
-    /// The contagion boost at `now_ms`, decayed by the space's half-life.
-    pub fn boost(&self, now_ms: u64) -> f64 {
-        self.state.boost(now_ms, self.settings.boost_half_life_ms)
+    /// The contagion prior at `now_ms`: neighbours' evidence as bounded pseudo-counts (see
+    /// [`Prior`]), for all evidence or for one context tag's.
+    pub fn prior(&self, context: Option<&str>, now_ms: u64) -> Prior {
+        let context = match context {
+            None => None,
+            Some(tag) => match self.contagion.known_context(tag) {
+                Some(id) => Some(id),
+                None => return Prior::default(),
+            },
+        };
+        let neighbourhood = self.contagion.neighbourhood(&self.id);
+        Prior::of(
+            neighbourhood.sums(context),
+            neighbourhood.last_used_ms,
+            now_ms,
+            self.settings,
+        )
     }
 
-    /// `clamp(confidence + boost, 0, 1)` at `now_ms`.
+    /// The ranking score at `now_ms` (see [`crate::contagion::score`]): the Wilson lower bound
+    /// of the own counts plus the contagion prior, for all evidence or one context's.
+    pub fn score_in(&self, context: Option<&str>, now_ms: u64) -> f64 {
+        let counts = context.map_or_else(|| self.counts(), |c| self.context_counts(c));
+        crate::contagion::score(
+            &counts,
+            &self.prior(context, now_ms),
+            self.settings.negative_contagion,
+        )
+    }
+
+    /// Whether the space counts neighbours' failures against this procedure.
+    pub(crate) fn negative_contagion(&self) -> bool {
+        self.settings.negative_contagion
+    }
+
+    /// The ranking score over all evidence at `now_ms`.
     pub fn score(&self, now_ms: u64) -> f64 {
-        (self.confidence() + self.boost(now_ms)).clamp(0.0, 1.0)
+        self.score_in(None, now_ms)
+    }
+
+    /// What contagion adds to the score at `now_ms`: `score - confidence` (negative only with
+    /// failure contagion on).
+    pub fn boost(&self, now_ms: u64) -> f64 {
+        self.score(now_ms) - self.confidence()
     }
 
     /// Whether the procedure is crystallized (proven; body frozen).

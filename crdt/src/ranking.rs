@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use crate::clock::Hlc;
+use crate::contagion::Prior;
 use crate::ids::ProcedureId;
 use crate::kind::ProcedureKind;
 use crate::outcome::Counts;
@@ -28,12 +29,18 @@ pub struct Filter {
 pub struct Ranked {
     /// The procedure.
     pub id: ProcedureId,
-    /// `clamp(confidence + boost, 0, 1)`.
+    /// Wilson lower bound of the counts used plus the contagion prior (see
+    /// [`crate::contagion::score`]); in `0..=1`.
     pub score: f64,
-    /// Wilson lower bound of the counts used.
+    /// Wilson lower bound of the counts used alone.
     pub confidence: f64,
-    /// Contagion boost at the ranking's time.
+    /// What contagion adds: `score - confidence`.
     pub boost: f64,
+    /// The contagion prior the score used (neighbours' evidence as pseudo-counts).
+    pub prior: Prior,
+    /// The Thompson draw the row was ranked by, for an exploring ranking
+    /// ([`crate::Policy::Thompson`]); `None` in a greedy one.
+    pub draw: Option<f64>,
     /// `(s + 1) / (s + f + 2)` of the counts used.
     pub rate: f64,
     /// The counts used (all evidence, or the filter's context).
@@ -57,12 +64,15 @@ impl Ranked {
     pub fn of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Ranked {
         let counts = context.map_or_else(|| p.counts(), |c| p.context_counts(c));
         let confidence = stats::confidence(&counts);
-        let boost = p.boost(now_ms);
+        let prior = p.prior(context, now_ms);
+        let score = crate::contagion::score(&counts, &prior, p.negative_contagion());
         Ranked {
             id: p.id(),
-            score: (confidence + boost).clamp(0.0, 1.0),
+            score,
             confidence,
-            boost,
+            boost: score - confidence,
+            prior,
+            draw: None,
             rate: stats::rate(&counts),
             counts,
             crystallized: p.crystallized(),

@@ -10,14 +10,20 @@ use crate::limits::MAX_INLINE_BODY_BYTES;
 /// register so every replica derives the same rankings.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SpaceSettings {
-    /// Contagion factor: a success of P adds `factor * rate(P) * w` to related procedures.
+    /// Contagion factor: a use of P within reach counts as `factor * w` of a use of a related
+    /// procedure in its prior (`w` the strongest path weight).
     pub contagion_factor: Fraction,
-    /// How many hops contagion travels over `similar` and `context` edges.
+    /// How many hops contagion travels over `similar` and `context` edges (0: off).
     pub contagion_hops: u8,
-    /// Whether a failure propagates a negative boost `-factor * (1 - rate(P)) * w`.
+    /// Whether neighbours' failures may rank a procedure below its own evidence (failure
+    /// contagion). Off: contagion only lifts.
     pub negative_contagion: bool,
-    /// Half-life of boosts, in milliseconds (0: boosts never decay).
-    pub boost_half_life_ms: u64,
+    /// Half-life of the contagion prior, in milliseconds, counted from the neighbourhood's
+    /// latest use (0: no decay).
+    pub contagion_half_life_ms: u64,
+    /// Most pseudo-uses the contagion prior may add up to: however much evidence the
+    /// neighbours hold, it weighs at most this many of the procedure's own uses.
+    pub contagion_prior_max: u32,
     /// Fewest outcomes (successes + failures) before a procedure can crystallize.
     pub crystallize_min_outcomes: u64,
     /// Wilson lower bound of the success rate needed to crystallize.
@@ -39,7 +45,8 @@ impl Default for SpaceSettings {
             contagion_factor: Fraction::const_millionths(100_000),
             contagion_hops: 3,
             negative_contagion: false,
-            boost_half_life_ms: SEVEN_DAYS_MS,
+            contagion_half_life_ms: SEVEN_DAYS_MS,
+            contagion_prior_max: 5,
             crystallize_min_outcomes: 20,
             crystallize_confidence: Fraction::const_millionths(900_000),
             crystallize_min_agents: 2,
@@ -49,8 +56,9 @@ impl Default for SpaceSettings {
     }
 }
 
-/// Most contagion hops a space may set (the walk is `O(hops * edges)`).
-pub const MAX_CONTAGION_HOPS: u8 = 8;
+/// Most contagion hops a space may set: the walk is `O(hops * edges)`, and path weights stay
+/// exact integers up to this many hops.
+pub const MAX_CONTAGION_HOPS: u8 = crate::contagion::MAX_EXACT_HOPS;
 
 impl SpaceSettings {
     /// Checks the settings are usable: hysteresis the right way round, bounded hops and inline
@@ -59,7 +67,7 @@ impl SpaceSettings {
         if self.contagion_hops > MAX_CONTAGION_HOPS {
             return Err(CrdtError::OutOfRange {
                 field: "contagion_hops",
-                range: "0..=8",
+                range: "0..=6",
                 value: self.contagion_hops.to_string(),
             });
         }

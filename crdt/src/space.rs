@@ -6,11 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, Delta};
-use crate::contagion::{ContagionGraph, contagion_pair};
+use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion_pair};
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::ids::{ContentHash, ProcedureId, SpaceName};
 use crate::lww::{Lww, merge_opt};
+use crate::outcome::Counts;
 use crate::procedure::{Procedure, ProcedureState};
 use crate::relation::{RelationKey, RelationKind};
 use crate::settings::SpaceSettings;
@@ -20,7 +21,8 @@ use crate::tag_set::TagSet;
 const DIGEST_DOMAIN: &[u8] = b"knack/space-digest/v1";
 
 /// Version byte in front of an encoded space snapshot.
-const SNAPSHOT_VERSION: u8 = 1;
+/// Version 2: no boost slots; settings with `contagion_prior_max` (protocol version 2).
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// The bincode configuration of every canonical encoding in knack: little-endian, variable-length
 /// integers. Equal states encode to equal bytes because every collection is ordered.
@@ -46,8 +48,8 @@ struct SpaceState {
 #[derive(Clone, Debug)]
 pub struct Space {
     state: SpaceState,
-    /// Derived from `state.relations`; never replicated, rebuilt on decode.
-    graph: ContagionGraph,
+    /// Derived from the relations and outcomes; never replicated, rebuilt on decode.
+    contagion: ContagionIndex,
     /// `state.settings` or the defaults, cached.
     settings: SpaceSettings,
 }
@@ -67,7 +69,7 @@ impl Space {
                 relations: BTreeMap::new(),
                 pins: BTreeMap::new(),
             },
-            graph: ContagionGraph::default(),
+            contagion: ContagionIndex::new(SpaceSettings::default().contagion_hops),
             settings: SpaceSettings::default(),
         }
     }
@@ -92,13 +94,29 @@ impl Space {
     ///
     /// The delta is applied as it is; check deltas from peers with [`Delta::validate`] first.
     pub fn apply(&mut self, delta: &Delta) {
+        let mut evidence = Vec::new();
         for change in &delta.changes {
-            self.apply_change(change);
+            self.join(change, &mut evidence);
         }
+        self.push_evidence(evidence);
     }
 
     /// Joins one change into the state.
     pub fn apply_change(&mut self, change: &Change) {
+        let mut evidence = Vec::new();
+        self.join(change, &mut evidence);
+        self.push_evidence(evidence);
+    }
+
+    fn push_evidence(&mut self, evidence: Vec<(ProcedureId, EvidenceChange)>) {
+        for (id, change) in evidence {
+            self.contagion.push(id, &change);
+        }
+    }
+
+    /// Joins one change into the state; what it changed of a procedure's own evidence goes to
+    /// `evidence` (one entry per procedure), for the contagion index.
+    fn join(&mut self, change: &Change, evidence: &mut Vec<(ProcedureId, EvidenceChange)>) {
         if let Some(id) = change.procedure() {
             let procedure = self.state.procedures.entry(id).or_default();
             procedure.digest.clear();
@@ -109,9 +127,44 @@ impl Space {
                 Change::Kind { value, .. } => procedure.merge_kind(value),
                 Change::Tags { set, .. } => procedure.tags.merge(set),
                 Change::Body { stamp, content, .. } => procedure.merge_body(*stamp, content),
-                Change::Outcome { agent, slot, .. } => procedure.merge_outcome(*agent, slot),
-                Change::Boost { agent, slot, .. } => procedure.merge_boost(*agent, slot),
-                Change::Used { at, .. } => procedure.merge_used(*at),
+                Change::Outcome { agent, slot, .. } => {
+                    let before = procedure.outcomes.get(agent);
+                    let totals_before = before.map(|s| s.totals.value).unwrap_or_default();
+                    let contexts_before: Vec<Counts> = slot
+                        .contexts
+                        .keys()
+                        .map(|tag| {
+                            before
+                                .and_then(|s| s.contexts.get(tag))
+                                .map(|c| c.value)
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    procedure.merge_outcome(*agent, slot);
+                    let after = &procedure.outcomes[agent];
+                    let mut delta = EvidenceChange::default();
+                    (delta.successes, delta.failures) =
+                        difference(&after.totals.value, &totals_before);
+                    for (tag, before) in slot.contexts.keys().zip(&contexts_before) {
+                        let now = after.contexts.get(tag).map(|c| c.value).unwrap_or_default();
+                        let (s, f) = difference(&now, before);
+                        if s != 0 || f != 0 {
+                            delta.contexts.push((self.contagion.context_id(tag), s, f));
+                        }
+                    }
+                    note(evidence, id, delta);
+                }
+                Change::Used { at, .. } => {
+                    let before = procedure.last_used;
+                    procedure.merge_used(*at);
+                    if procedure.last_used != before {
+                        let delta = EvidenceChange {
+                            last_used_ms: at.wall_ms,
+                            ..EvidenceChange::default()
+                        };
+                        note(evidence, id, delta);
+                    }
+                }
                 Change::Crystal { epoch, .. } => procedure.merge_crystal(*epoch),
                 Change::Relation { .. } | Change::Pin { .. } | Change::Settings { .. } => {}
             }
@@ -126,6 +179,59 @@ impl Space {
             }
             _ => {}
         }
+    }
+
+    /// Recomputes the contagion neighbourhoods that relation changes left stale. Reads are
+    /// correct without it (a stale neighbourhood is recomputed when read), only slower: call
+    /// it after applying a batch, before ranking.
+    pub fn settle(&mut self) {
+        self.contagion.settle();
+    }
+
+    /// Whether some contagion neighbourhood waits for [`Space::settle`].
+    pub fn needs_settle(&self) -> bool {
+        self.contagion.has_stale()
+    }
+
+    /// The procedures whose incrementally maintained contagion evidence differs from a
+    /// recomputation from scratch: empty unless the index is broken (a check for tests).
+    pub fn contagion_drift(&self) -> Vec<ProcedureId> {
+        self.contagion.drift()
+    }
+
+    /// Rebuilds the contagion index from the replicated state.
+    fn rebuild_contagion(&mut self) {
+        let mut index = ContagionIndex::new(self.settings.contagion_hops);
+        let keys: Vec<RelationKey> = self.state.relations.keys().copied().collect();
+        for key in keys {
+            if let Some((a, b)) = contagion_pair(&key) {
+                index.set_edge_unmarked(a, b, self.pair_strength(a, b));
+            }
+        }
+        for (id, state) in &self.state.procedures {
+            let mut change = EvidenceChange::default();
+            let totals = state.counts();
+            change.successes = i128::from(totals.successes);
+            change.failures = i128::from(totals.failures);
+            let mut contexts: BTreeMap<&str, Counts> = BTreeMap::new();
+            for slot in state.outcomes.values() {
+                for (tag, counts) in &slot.contexts {
+                    contexts.entry(tag).or_default().add(&counts.value);
+                }
+            }
+            for (tag, counts) in contexts {
+                let ctx = index.context_id(tag);
+                change.contexts.push((
+                    ctx,
+                    i128::from(counts.successes),
+                    i128::from(counts.failures),
+                ));
+            }
+            change.last_used_ms = state.last_used.map_or(0, |at| at.wall_ms);
+            index.set_own(*id, &change);
+        }
+        index.mark_all_stale();
+        self.contagion = index;
     }
 
     /// Joins a whole other replica of the same space into this one.
@@ -148,6 +254,7 @@ impl Space {
             merge_opt(&mut self.state.settings, value);
             self.refresh_settings();
         }
+        self.rebuild_contagion();
     }
 
     fn merge_relation(&mut self, key: &RelationKey, value: &Lww<Option<Fraction>>) {
@@ -159,7 +266,7 @@ impl Space {
         }
         if let Some((a, b)) = contagion_pair(key) {
             let strength = self.pair_strength(a, b);
-            self.graph.set(a, b, strength);
+            self.contagion.set_edge(a, b, strength);
         }
     }
 
@@ -195,6 +302,7 @@ impl Space {
             .as_ref()
             .map(|reg| reg.value.clone())
             .unwrap_or_default();
+        self.contagion.set_hops(self.settings.contagion_hops);
     }
 
     /// The procedure `id`, if its creation is known.
@@ -203,7 +311,7 @@ impl Space {
             .procedures
             .get(id)
             .filter(|state| state.creation.is_some())
-            .map(|state| Procedure::new(*id, state, &self.settings))
+            .map(|state| Procedure::new(*id, state, &self.settings, &self.contagion))
     }
 
     /// Every procedure whose creation is known, in id order.
@@ -212,7 +320,7 @@ impl Space {
             .procedures
             .iter()
             .filter(|(_, state)| state.creation.is_some())
-            .map(|(id, state)| Procedure::new(*id, state, &self.settings))
+            .map(|(id, state)| Procedure::new(*id, state, &self.settings, &self.contagion))
     }
 
     /// Number of procedures whose creation is known.
@@ -257,7 +365,7 @@ impl Space {
 
     /// The contagion graph derived from the relations.
     pub fn contagion_graph(&self) -> &ContagionGraph {
-        &self.graph
+        self.contagion.graph()
     }
 
     /// The IPFS CID `hash` is pinned under, if any.
@@ -341,13 +449,7 @@ impl Space {
         let mut space = Space::new(state.name.clone());
         space.state = state;
         space.refresh_settings();
-        let keys: Vec<RelationKey> = space.state.relations.keys().copied().collect();
-        for key in keys {
-            if let Some((a, b)) = contagion_pair(&key) {
-                let strength = space.pair_strength(a, b);
-                space.graph.set(a, b, strength);
-            }
-        }
+        space.rebuild_contagion();
         Ok(space)
     }
 
@@ -375,6 +477,26 @@ impl Space {
             });
         }
         Delta::new(changes)
+    }
+}
+
+/// `a - b` as signed `(successes, failures)`.
+fn difference(a: &Counts, b: &Counts) -> (i128, i128) {
+    (
+        i128::from(a.successes) - i128::from(b.successes),
+        i128::from(a.failures) - i128::from(b.failures),
+    )
+}
+
+/// Folds an evidence change of `id` into `evidence` (one entry per procedure).
+fn note(
+    evidence: &mut Vec<(ProcedureId, EvidenceChange)>,
+    id: ProcedureId,
+    change: EvidenceChange,
+) {
+    match evidence.iter_mut().find(|(p, _)| *p == id) {
+        Some((_, pending)) => pending.add(&change),
+        None => evidence.push((id, change)),
     }
 }
 
@@ -422,13 +544,6 @@ fn procedure_changes(id: ProcedureId, state: &ProcedureState, out: &mut Vec<Chan
             id,
             agent: *agent,
             slot: slot.clone(),
-        });
-    }
-    for (agent, slot) in &state.boosts {
-        out.push(Change::Boost {
-            id,
-            agent: *agent,
-            slot: *slot,
         });
     }
     if let Some(at) = state.last_used {

@@ -13,11 +13,16 @@ pub fn rate(counts: &Counts) -> f64 {
 /// Lower bound of the Wilson score interval (z = 1.96) of the success proportion `s / (s + f)`;
 /// 0 with no evidence. Grows with the amount of evidence, which is what makes it a confidence.
 pub fn confidence(counts: &Counts) -> f64 {
-    let n = counts.uses() as f64;
-    if n == 0.0 {
+    confidence_of(counts.successes as f64, counts.failures as f64)
+}
+
+/// [`confidence`] of fractional counts (own counts plus a contagion prior's pseudo-counts).
+pub fn confidence_of(successes: f64, failures: f64) -> f64 {
+    let n = successes + failures;
+    if n <= 0.0 {
         return 0.0;
     }
-    let p = counts.successes as f64 / n;
+    let p = successes / n;
     let z2 = WILSON_Z * WILSON_Z;
     let centre = p + z2 / (2.0 * n);
     let margin = WILSON_Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();

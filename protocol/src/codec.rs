@@ -16,7 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::ProtocolError;
 
 /// The version byte in front of every top-level wire message.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version 2: contagion is derived on every replica; the replicated `Boost` change and
+/// the per-agent boost slots are gone, and the space settings changed (`contagion_prior_max`).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The bincode configuration of every encoding in knack.
 const fn config() -> bincode::config::Configuration {
@@ -285,12 +287,14 @@ mod tests {
             decode::<Probe, 64>(&[]),
             Err(ProtocolError::Malformed(_))
         ));
-        let mut v2 = bytes.clone();
-        v2[0] = 2;
-        assert!(matches!(
-            decode::<Probe, 64>(&v2),
-            Err(ProtocolError::UnknownVersion { got: 2, .. })
-        ));
+        for other in [1, PROTOCOL_VERSION + 1] {
+            let mut wrong = bytes.clone();
+            wrong[0] = other;
+            assert!(matches!(
+                decode::<Probe, 64>(&wrong),
+                Err(ProtocolError::UnknownVersion { got, .. }) if got == other
+            ));
+        }
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(matches!(

@@ -46,15 +46,18 @@ fn oversized() {
 
 #[test]
 fn unknown_version() {
-    let mut bytes = valid().encode();
-    bytes[0] = 2;
-    assert_eq!(
-        Envelope::decode(&bytes).unwrap_err(),
-        ProtocolError::UnknownVersion {
-            got: 2,
-            supported: PROTOCOL_VERSION
-        }
-    );
+    // The previous version (1: replicated boosts) and a future one are both refused.
+    for got in [1, PROTOCOL_VERSION + 1] {
+        let mut bytes = valid().encode();
+        bytes[0] = got;
+        assert_eq!(
+            Envelope::decode(&bytes).unwrap_err(),
+            ProtocolError::UnknownVersion {
+                got,
+                supported: PROTOCOL_VERSION
+            }
+        );
+    }
 }
 
 #[test]
@@ -63,7 +66,7 @@ fn garbage_and_truncation_are_malformed() {
         vec![],
         vec![PROTOCOL_VERSION],
         vec![PROTOCOL_VERSION, 0xff, 0xff, 0xff],
-        b"\x01hello world".to_vec(),
+        [&[PROTOCOL_VERSION][..], b"hello world"].concat(),
     ] {
         let err = Envelope::decode(&bytes).unwrap_err();
         assert_eq!(err.reason(), "malformed", "{bytes:?}: {err}");

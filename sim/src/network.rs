@@ -71,16 +71,13 @@ impl Network {
             },
             skew_ms,
             active: vec![false; cfg.partitions.len()],
-            groups: Vec::new(),
+            groups: cfg
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (0..n).map(|node| group(seed, i, p, node)).collect())
+                .collect(),
         }
-        .with_groups(n)
-    }
-
-    fn with_groups(mut self, n: u32) -> Self {
-        self.groups = (0..self.cfg.partitions.len())
-            .map(|i| (0..n).map(|node| self.computed_group(i, node)).collect())
-            .collect();
-        self
     }
 
     /// The partitions of the scenario.
@@ -99,12 +96,6 @@ impl Network {
             .iter()
             .enumerate()
             .any(|(i, &on)| on && self.groups[i][a as usize] != self.groups[i][b as usize])
-    }
-
-    /// The group of `node` in partition `i` (a pure function of the seed and the ids).
-    fn computed_group(&self, i: usize, node: u32) -> u32 {
-        let groups = u64::from(self.cfg.partitions[i].groups.max(1));
-        (rng::hash(self.seed, &[0x9a47, i as u64, u64::from(node)]) % groups) as u32
     }
 
     /// The region of `node`.
@@ -183,4 +174,10 @@ impl Network {
         const EPOCH_MS: i64 = 1_735_689_600_000;
         (EPOCH_MS + (now_us / US_PER_MS) as i64 + self.skew_ms[node as usize]).max(0) as u64
     }
+}
+
+/// The group of `node` in partition `i` (a pure function of the seed and the ids).
+fn group(seed: u64, i: usize, partition: &PartitionConfig, node: u32) -> u32 {
+    let groups = u64::from(partition.groups.max(1));
+    (rng::hash(seed, &[0x9a47, i as u64, u64::from(node)]) % groups) as u32
 }

@@ -117,18 +117,12 @@ impl Node {
         }
         let (hash, size) = (content.hash, content.size);
         if self.blobs.size_of(&hash) != Some(size) {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            self.commands
-                .send(Command::FetchBlob {
-                    hash,
-                    size,
-                    reply: tx,
-                })
-                .await
-                .map_err(|_| NodeError::Stopped)?;
-            let from_peers = rx.await.map_err(|_| NodeError::Stopped)?;
+            let from_peers = self
+                .ask(|reply| Command::FetchBlob { hash, size, reply })
+                .await;
             match (from_peers, &self.ipfs, body.cid) {
                 (Ok(()), _, _) => {}
+                (Err(NodeError::Stopped), _, _) => return Err(NodeError::Stopped),
                 (Err(e), Some(ipfs), Some(cid)) => {
                     tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
                     self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;

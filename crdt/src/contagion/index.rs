@@ -1,0 +1,226 @@
+//! The contagion index: the graph, every procedure's own evidence and its neighbourhood's,
+//! maintained incrementally as changes are applied.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use super::evidence::{Change, Neighbourhood, Own};
+use super::graph::{ContagionGraph, Walk};
+use crate::ids::ProcedureId;
+
+/// Derived state of a space: never replicated, rebuilt from the replicated state on decode.
+///
+/// - An outcome or use of P *pushes* its change to every procedure within the hop limit of P
+///   (one strongest-path walk from P): neighbourhood sums stay exact integers, so the result
+///   does not depend on the order changes arrived in.
+/// - A relation change *marks stale* every procedure whose strongest paths it may change
+///   (those within `hops - 1` edges of either end, before and after the change); a stale
+///   neighbourhood is recomputed from scratch when read, or by [`ContagionIndex::settle`].
+///   Bulk loads (thousands of new edges) so cost one recomputation per procedure, not one
+///   per edge.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ContagionIndex {
+    graph: ContagionGraph,
+    own: Vec<Own>,
+    /// `None`: stale.
+    neighbourhoods: Vec<Option<Neighbourhood>>,
+    stale: Vec<u32>,
+    contexts: BTreeMap<String, u32>,
+    hops: u8,
+    walk: Walk,
+}
+
+impl ContagionIndex {
+    /// An empty index walking `hops` edges.
+    pub(crate) fn new(hops: u8) -> Self {
+        ContagionIndex {
+            hops,
+            ..ContagionIndex::default()
+        }
+    }
+
+    /// The graph.
+    pub(crate) fn graph(&self) -> &ContagionGraph {
+        &self.graph
+    }
+
+    /// The id of context tag `tag`, made one if it had none.
+    pub(crate) fn context_id(&mut self, tag: &str) -> u32 {
+        if let Some(&id) = self.contexts.get(tag) {
+            return id;
+        }
+        let id = u32::try_from(self.contexts.len()).unwrap_or(u32::MAX);
+        self.contexts.insert(tag.to_owned(), id);
+        id
+    }
+
+    /// The id of context tag `tag`, if any evidence named it.
+    pub(crate) fn known_context(&self, tag: &str) -> Option<u32> {
+        self.contexts.get(tag).copied()
+    }
+
+    fn node(&mut self, id: ProcedureId) -> u32 {
+        let node = self.graph.intern(id);
+        while self.own.len() < self.graph.node_count() {
+            self.own.push(Own::default());
+            // A new node has no neighbours yet: an empty neighbourhood is exact.
+            self.neighbourhoods.push(Some(Neighbourhood::default()));
+        }
+        node
+    }
+
+    /// Changes the hop limit; every neighbourhood becomes stale.
+    pub(crate) fn set_hops(&mut self, hops: u8) {
+        if hops != self.hops {
+            self.hops = hops;
+            self.mark_all_stale();
+        }
+    }
+
+    /// Sets the strength between `a` and `b` without marking anything stale (for a rebuild,
+    /// which marks everything stale at the end).
+    pub(crate) fn set_edge_unmarked(
+        &mut self,
+        a: ProcedureId,
+        b: ProcedureId,
+        strength: Option<crate::fraction::Fraction>,
+    ) {
+        self.node(a);
+        self.node(b);
+        self.graph.set(a, b, strength);
+    }
+
+    /// Applies a change of `id`'s own evidence without pushing it anywhere (for a rebuild).
+    pub(crate) fn set_own(&mut self, id: ProcedureId, change: &Change) {
+        let node = self.node(id);
+        self.own[node as usize].apply(change);
+    }
+
+    /// Marks every neighbourhood stale.
+    pub(crate) fn mark_all_stale(&mut self) {
+        for node in 0..self.neighbourhoods.len() {
+            self.mark_stale(node as u32);
+        }
+    }
+
+    fn mark_stale(&mut self, node: u32) {
+        if let Some(slot) = self.neighbourhoods.get_mut(node as usize)
+            && slot.take().is_some()
+        {
+            self.stale.push(node);
+        }
+    }
+
+    /// Sets the strength between `a` and `b` and marks stale what it may change.
+    pub(crate) fn set_edge(
+        &mut self,
+        a: ProcedureId,
+        b: ProcedureId,
+        strength: Option<crate::fraction::Fraction>,
+    ) {
+        let ends = [self.node(a), self.node(b)];
+        let wanted = strength
+            .filter(|s| *s > crate::fraction::Fraction::ZERO)
+            .map(|s| s.millionths());
+        if self.graph.strength(ends[0], ends[1]) == wanted {
+            return;
+        }
+        let reach = self.hops.saturating_sub(1);
+        let before = self.graph.within(&ends, reach);
+        self.graph.set(a, b, strength);
+        let after = self.graph.within(&ends, reach);
+        for node in before.into_iter().chain(after) {
+            self.mark_stale(node);
+        }
+    }
+
+    /// Applies a change of `id`'s own evidence and pushes it into every fresh neighbourhood
+    /// within reach.
+    pub(crate) fn push(&mut self, id: ProcedureId, change: &Change) {
+        if change.is_empty() {
+            return;
+        }
+        let source = self.node(id);
+        self.own[source as usize].apply(change);
+        let Self {
+            graph,
+            neighbourhoods,
+            walk,
+            hops,
+            ..
+        } = self;
+        graph.walk(source, *hops, walk, |node, weight| {
+            if let Some(n) = &mut neighbourhoods[node as usize] {
+                n.add(weight, change);
+            }
+        });
+    }
+
+    /// Recomputes every stale neighbourhood.
+    pub(crate) fn settle(&mut self) {
+        let stale = std::mem::take(&mut self.stale);
+        let mut walk = std::mem::take(&mut self.walk);
+        for node in stale {
+            if self.neighbourhoods[node as usize].is_none() {
+                let fresh = self.sum_from(node, &mut walk);
+                self.neighbourhoods[node as usize] = Some(fresh);
+            }
+        }
+        self.walk = walk;
+    }
+
+    /// Whether some neighbourhood is stale.
+    pub(crate) fn has_stale(&self) -> bool {
+        !self.stale.is_empty()
+    }
+
+    fn sum_from(&self, node: u32, walk: &mut Walk) -> Neighbourhood {
+        let mut sum = Neighbourhood::default();
+        self.graph.walk(node, self.hops, walk, |other, weight| {
+            sum.add_own(weight, &self.own[other as usize]);
+        });
+        sum
+    }
+
+    /// The neighbourhood of `id` (empty when it has no relation).
+    pub(crate) fn neighbourhood(&self, id: &ProcedureId) -> Cow<'_, Neighbourhood> {
+        match self.graph.node(id) {
+            None => Cow::Owned(Neighbourhood::default()),
+            Some(node) => match &self.neighbourhoods[node as usize] {
+                Some(n) => Cow::Borrowed(n),
+                None => Cow::Owned(self.sum_from(node, &mut Walk::default())),
+            },
+        }
+    }
+
+    /// Recomputes everything from scratch and checks it against the maintained state: the
+    /// test of the incremental maintenance. Returns the ids whose neighbourhood differs.
+    pub(crate) fn drift(&self) -> Vec<ProcedureId> {
+        let mut walk = Walk::default();
+        let mut out = Vec::new();
+        for (node, kept) in self.neighbourhoods.iter().enumerate() {
+            if let Some(kept) = kept {
+                let fresh = self.sum_from(node as u32, &mut walk);
+                if !same(kept, &fresh) {
+                    out.push(self.graph.id(node as u32));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Equal sums, ignoring context entries that are all zero.
+fn same(a: &Neighbourhood, b: &Neighbourhood) -> bool {
+    let nonzero = |n: &Neighbourhood| -> Vec<(u32, u128, u128)> {
+        n.contexts
+            .iter()
+            .copied()
+            .filter(|&(_, s, f)| s != 0 || f != 0)
+            .collect()
+    };
+    a.successes == b.successes
+        && a.failures == b.failures
+        && a.last_used_ms == b.last_used_ms
+        && nonzero(a) == nonzero(b)
+}
