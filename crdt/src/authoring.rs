@@ -18,6 +18,7 @@ use crate::limits::{
     MAX_CID_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_OUTCOME_CONTEXTS, MAX_TAGS,
 };
 use crate::lww::Lww;
+use crate::outcome::OutcomeSlot;
 use crate::relation::{RelationKey, RelationKind};
 use crate::settings::SpaceSettings;
 use crate::space::Space;
@@ -197,11 +198,20 @@ impl Space {
         check_count("outcome contexts", contexts.len(), MAX_OUTCOME_CONTEXTS)?;
         let contexts: Vec<String> = contexts.into_iter().map(str::to_owned).collect();
 
-        let mut after = state.clone();
-        let own = state.outcomes.get(&by).cloned().unwrap_or_default();
-        let slot = own.next(outcome.success, outcome.duration_ms, &contexts);
-        after.merge_outcome(by, &slot);
-
+        let slot = match state.outcomes.get(&by) {
+            Some(own) => own.next(outcome.success, outcome.duration_ms, &contexts),
+            None => OutcomeSlot::default().next(outcome.success, outcome.duration_ms, &contexts),
+        };
+        // The counts after this write: every other agent's totals plus this slot's new ones
+        // (no clone of the procedure's state, whose body may be large).
+        let mut counts = slot.totals.value;
+        let mut success_agents = usize::from(counts.successes > 0);
+        for (agent, other) in &state.outcomes {
+            if *agent != by {
+                counts.add(&other.totals.value);
+                success_agents += usize::from(other.totals.value.successes > 0);
+            }
+        }
         let mut changes = vec![
             Change::Outcome {
                 id,
@@ -210,13 +220,11 @@ impl Space {
             },
             Change::Used { id, at },
         ];
-        let settings = self.settings();
-        let counts = after.counts();
         if let Some(epoch) = transition(
-            after.crystal_epoch,
+            state.crystal_epoch,
             &counts,
-            after.success_agents(),
-            settings,
+            success_agents,
+            self.settings(),
         ) {
             changes.push(Change::Crystal { id, epoch });
         }

@@ -291,6 +291,11 @@ pub struct TopArgs {
     /// Only crystallized procedures.
     #[arg(long)]
     pub crystallized: bool,
+    /// How to order: `greedy` (by score, the default) or `thompson` (by a draw from each
+    /// procedure's posterior: take the first row to explore the unproven as often as they
+    /// may be better).
+    #[arg(long, value_name = "POLICY")]
+    pub explore: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub space: SpaceFlag,
@@ -313,6 +318,10 @@ pub struct SearchArgs {
     /// Show why each result ranks where it does.
     #[arg(long)]
     pub explain: bool,
+    /// How evidence counts: `greedy` (by score, the default) or `thompson` (a draw from each
+    /// candidate's posterior).
+    #[arg(long, value_name = "POLICY")]
+    pub explore: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub space: SpaceFlag,

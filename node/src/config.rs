@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 
+/// Most snapshot bytes rewritten per applied op (see [`Config::snapshot_every_ops`]).
+pub const SNAPSHOT_BYTES_PER_OP: u64 = 256;
+
 /// The config file's name inside the data directory.
 pub const CONFIG_FILE: &str = "knack.toml";
 /// The space every node joins.
@@ -41,7 +44,9 @@ pub struct Config {
     /// `not_member`). This node may always write.
     pub members: BTreeMap<SpaceName, Vec<PeerId>>,
     /// Applied ops between two snapshots of the spaces: a restart after a crash replays at most
-    /// about this many per space (a clean stop always snapshots).
+    /// about this many per space (a clean stop always snapshots). A large space snapshots less
+    /// often: at least one op per [`SNAPSHOT_BYTES_PER_OP`] bytes of its last snapshot, so
+    /// rewriting snapshots costs at most that much per op.
     pub snapshot_every_ops: u64,
     /// The Kubo RPC API of an IPFS node (e.g. `http://127.0.0.1:5001`) for the cold tier:
     /// bodies over the inline limit and crystallized bodies are added and pinned there. Without

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use knack_crdt::{Procedure, ProcedureId, Space, SpaceName};
+use knack_crdt::{Policy, Procedure, ProcedureId, Space, SpaceName};
 use knack_search::{
     DocumentText, Embedder, Evidence, HashingEmbedder, Hit, HybridWeights, Query, SearchError,
     SearchIndex,
@@ -117,6 +117,8 @@ struct SpaceIndex {
 /// One search result.
 pub(crate) struct Found {
     pub(crate) id: ProcedureId,
+    /// The Thompson draw its evidence was ranked by, when exploring.
+    pub(crate) draw: Option<f64>,
     pub(crate) hit: Hit<ProcedureId>,
 }
 
@@ -200,25 +202,44 @@ impl Discovery {
     }
 
     /// The best `query.limit` procedures of `space` for `query`, with their explanations.
+    ///
+    /// With [`Policy::Thompson`] each candidate's evidence score is a draw from its Beta
+    /// posterior (own counts in the query's context, or all, plus the contagion prior), taken
+    /// from `rng`; the draw is returned with the hit.
     pub(crate) fn search(
         &self,
         name: &SpaceName,
         space: &Space,
         query: &Query,
         now_ms: u64,
+        policy: Policy,
+        rng: &mut dyn rand::RngCore,
     ) -> Result<Vec<Found>, SearchError> {
         query.validate()?;
         let Some(index) = self.spaces.get(name) else {
             return Ok(Vec::new());
         };
+        let rng = std::cell::RefCell::new(rng);
+        let draws = std::cell::RefCell::new(HashMap::new());
         let evidence = |id: ProcedureId, context: Option<&str>| -> Option<Evidence> {
             let p = space.procedure(&id)?;
-            Some(evidence_of(&p, context, now_ms))
+            let mut evidence = evidence_of(&p, context, now_ms);
+            if policy == Policy::Thompson {
+                let draw = thompson_of(&p, context, now_ms, &mut **rng.borrow_mut());
+                draws.borrow_mut().insert(id, draw);
+                evidence.score = draw;
+            }
+            Some(evidence)
         };
         let hits = index.index.search(query, evidence, &self.weights)?;
+        let draws = draws.into_inner();
         Ok(hits
             .into_iter()
-            .map(|hit| Found { id: hit.key, hit })
+            .map(|hit| Found {
+                id: hit.key,
+                draw: draws.get(&hit.key).copied(),
+                hit,
+            })
             .collect())
     }
 
@@ -235,6 +256,24 @@ impl Discovery {
             .map(|i| i.index.similar_to(id, k, min_cosine))
             .unwrap_or_default()
     }
+}
+
+/// A Thompson draw for `p`: own counts (in `context` when it has outcomes there) plus the
+/// contagion prior.
+fn thompson_of(
+    p: &Procedure<'_>,
+    context: Option<&str>,
+    now_ms: u64,
+    rng: &mut dyn rand::RngCore,
+) -> f64 {
+    let context = context.filter(|c| p.context_counts(c).uses() > 0);
+    let counts = context.map_or_else(|| p.counts(), |c| p.context_counts(c));
+    let prior = p.prior(context, now_ms);
+    knack_crdt::explore::thompson_draw(
+        counts.successes as f64 + prior.successes,
+        counts.failures as f64 + prior.failures,
+        rng,
+    )
 }
 
 /// What evidence says of `p`, in `context` when the query names one it has outcomes in.

@@ -30,10 +30,14 @@ pub struct ProcedureView {
     pub rate: f64,
     /// Wilson lower bound.
     pub confidence: f64,
-    /// Contagion boost now.
+    /// What contagion adds to the score now: `score - confidence`.
     pub boost: f64,
-    /// `clamp(confidence + boost, 0, 1)` now.
+    /// Wilson lower bound of the counts plus the contagion prior, now (in `0..=1`).
     pub score: f64,
+    /// The contagion prior's pseudo-successes now (neighbours' evidence, bounded).
+    pub prior_successes: f64,
+    /// The contagion prior's pseudo-failures now.
+    pub prior_failures: f64,
     /// Whether crystallized.
     pub crystallized: bool,
     /// Agents that recorded a success.
@@ -100,8 +104,15 @@ pub struct RankedView {
     pub score: f64,
     /// Wilson lower bound of the counts used.
     pub confidence: f64,
-    /// Boost.
+    /// What contagion adds to the score: `score - confidence`.
     pub boost: f64,
+    /// The contagion prior's pseudo-successes.
+    pub prior_successes: f64,
+    /// The contagion prior's pseudo-failures.
+    pub prior_failures: f64,
+    /// The Thompson draw the row was ranked by, when the ranking explored.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub draw: Option<f64>,
     /// Rate of the counts used.
     pub rate: f64,
     /// Successes (of the counts used).
@@ -135,6 +146,7 @@ impl ProcedureView {
             );
         }
         let creation = p.creation();
+        let prior = p.prior(None, now_ms);
         ProcedureView {
             id: p.id().to_hex(),
             space: space.name().to_string(),
@@ -153,6 +165,8 @@ impl ProcedureView {
             confidence: p.confidence(),
             boost: p.boost(now_ms),
             score: p.score(now_ms),
+            prior_successes: prior.successes,
+            prior_failures: prior.failures,
             crystallized: p.crystallized(),
             success_agents: p.success_agents(),
             contexts,
@@ -202,6 +216,9 @@ impl RankedView {
             score: row.score,
             confidence: row.confidence,
             boost: row.boost,
+            prior_successes: row.prior.successes,
+            prior_failures: row.prior.failures,
+            draw: row.draw,
             rate: row.rate,
             successes: row.counts.successes,
             failures: row.counts.failures,

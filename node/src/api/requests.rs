@@ -109,6 +109,9 @@ pub struct TopQuery {
     /// Only crystallized ones.
     #[serde(default)]
     pub crystallized: Option<bool>,
+    /// How to order: `greedy` (default) or `thompson`.
+    #[serde(default)]
+    pub explore: Option<String>,
 }
 
 /// `GET /v1/spaces/{space}/search`.
@@ -126,6 +129,9 @@ pub struct SearchQuery {
     /// Include each result's explanation.
     #[serde(default)]
     pub explain: bool,
+    /// How evidence counts: `greedy` (default) or `thompson`.
+    #[serde(default)]
+    pub explore: Option<String>,
 }
 
 /// `GET /v1/spaces/{space}/procedures/{id}/similar?n=`.

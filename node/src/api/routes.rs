@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use knack_crdt::{
-    Body, Edit, Filter, Outcome, ProcedureId, ProcedureKind, RelationKind, SpaceName,
+    Body, Edit, Filter, Outcome, Policy, ProcedureId, ProcedureKind, RelationKind, SpaceName,
 };
 
 use super::AppState;
@@ -176,7 +176,20 @@ pub(crate) async fn top(
         crystallized_only: query.crystallized.unwrap_or(false),
     };
     let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
-    Ok(Json(state.node.top(&space, n, filter).await?))
+    let policy = policy(query.explore.as_deref())?;
+    Ok(Json(state.node.top_with(&space, n, filter, policy).await?))
+}
+
+/// The ranking policy named by `?explore=`.
+fn policy(name: Option<&str>) -> Result<Policy, ApiError> {
+    name.map_or(Ok(Policy::Greedy), |name| {
+        Policy::parse(name).ok_or_else(|| {
+            bad(format!(
+                "explore must be \"greedy\" or \"thompson\", not {:?}",
+                name.chars().take(40).collect::<String>()
+            ))
+        })
+    })
 }
 
 /// `GET /v1/spaces/{space}/search`.
@@ -190,7 +203,8 @@ pub(crate) async fn search(
     let n = query.n.unwrap_or(DEFAULT_ROWS).min(MAX_ROWS);
     let mut search = knack_search::Query::new(query.q, n);
     search.context = query.context.filter(|c| !c.is_empty());
-    let mut rows = state.node.search(&space, search).await?;
+    let policy = policy(query.explore.as_deref())?;
+    let mut rows = state.node.search_with(&space, search, policy).await?;
     if !query.explain {
         for row in &mut rows {
             row.explain = None;

@@ -135,7 +135,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Top(a) => {
             let client = Client::from_dir(&dir)?;
             let mut query = format!("top?n={}", a.n);
-            for (key, value) in [("tag", &a.tag), ("context", &a.context), ("kind", &a.kind)] {
+            for (key, value) in [
+                ("tag", &a.tag),
+                ("context", &a.context),
+                ("kind", &a.kind),
+                ("explore", &a.explore),
+            ] {
                 if let Some(value) = value {
                     query.push_str(&format!("&{key}={}", encode(value)));
                 }
@@ -154,6 +159,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if a.explain {
                 query.push_str("&explain=true");
+            }
+            if let Some(policy) = &a.explore {
+                query.push_str(&format!("&explore={}", encode(policy)));
             }
             let rows: Vec<RankedView> = client.get(&path(&a.space.space, &query))?;
             emit(&mut out, a.json.json, &rows, |o| print::ranking(o, &rows))?;

@@ -18,7 +18,7 @@ pub(crate) fn ranking(out: &mut impl Write, rows: &[RankedView]) -> std::io::Res
     for (i, row) in rows.iter().enumerate() {
         writeln!(
             out,
-            "{:<4} {:<16} {:>6.3} {:>6.3} {:>6.3} {:>5} {:>5}  {}{}",
+            "{:<4} {:<16} {:>6.3} {:>6.3} {:>6.3} {:>5} {:>5}  {}{}{}",
             i + 1,
             &row.id[..16.min(row.id.len())],
             row.score,
@@ -31,7 +31,9 @@ pub(crate) fn ranking(out: &mut impl Write, rows: &[RankedView]) -> std::io::Res
                 "  [crystallized]"
             } else {
                 ""
-            }
+            },
+            row.draw
+                .map_or(String::new(), |d| format!("  (drew {d:.3})"))
         )?;
         if let Some(e) = &row.explain {
             let num = |k: &str| e.get(k).and_then(serde_json::Value::as_f64);

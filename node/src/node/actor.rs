@@ -85,6 +85,13 @@ pub(crate) struct Actor {
     last_redial: std::time::Instant,
     /// Envelopes written since the last flush, published once it completes.
     unpublished: Vec<Envelope>,
+    /// This node's own ops applied since the last commit, per space, sealed into one
+    /// envelope per space at the commit (see `commands::write_delta`).
+    unsealed: BTreeMap<SpaceName, Unsealed>,
+    /// Set when sealing or storing this node's own ops failed: memory is then ahead of the
+    /// log, so every later write is refused until a restart (which reloads from the log; the
+    /// lost ops were never acknowledged nor sent to anyone).
+    write_fault: Option<String>,
     /// Replies waiting for the flush that makes their writes durable.
     unacknowledged: Vec<PendingReply>,
     /// Remote peers' addresses learned by identify (for Kademlia).
@@ -93,6 +100,8 @@ pub(crate) struct Actor {
     unflushed_remote: bool,
     /// Ops applied since the last snapshot.
     ops_since_snapshot: u64,
+    /// Bytes of the last snapshots written (all spaces).
+    snapshot_bytes: u64,
     /// Blob serving and downloads.
     blobs: BlobState,
     /// Work finished off the actor (blob reads, stored downloads).
@@ -135,10 +144,13 @@ impl Actor {
             connected: BTreeMap::new(),
             last_redial: std::time::Instant::now(),
             unpublished: Vec::new(),
+            unsealed: BTreeMap::new(),
+            write_fault: None,
             unacknowledged: Vec::new(),
             identified: HashMap::new(),
             unflushed_remote: false,
             ops_since_snapshot: 0,
+            snapshot_bytes: 0,
             blobs: BlobState::new(parts.blob_store, completions_tx),
             completions,
             ipfs_status: parts.ipfs_status,
@@ -202,13 +214,26 @@ impl Actor {
     /// leaves it behind the log, and the restore replays the difference.
     fn save_snapshots(&mut self) {
         let latest = self.clock.last();
+        let mut total = 0;
         for (name, replica) in &self.spaces {
-            let saved = super::replica::encode_snapshot(replica, latest)
-                .and_then(|bytes| Ok(self.store.put_snapshot(name, &bytes)?));
+            let saved = super::replica::encode_snapshot(replica, latest).and_then(|bytes| {
+                total += bytes.len() as u64;
+                Ok(self.store.put_snapshot(name, &bytes)?)
+            });
             if let Err(e) = saved {
                 tracing::warn!(space = %name, error = %e, "snapshot not written");
             }
         }
+        self.snapshot_bytes = total;
+    }
+
+    /// Whether enough ops were applied since the last snapshot to take the next one.
+    fn snapshot_due(&self) -> bool {
+        let every = self
+            .config
+            .snapshot_every_ops
+            .max(self.snapshot_bytes / crate::config::SNAPSHOT_BYTES_PER_OP);
+        self.ops_since_snapshot >= every
     }
 
     /// Runs timers: anti-entropy rounds, redials, gauges.
@@ -224,7 +249,7 @@ impl Actor {
             .store_bytes
             .set(self.store.size_on_disk() as i64);
         self.commit();
-        if self.unflushed_remote || self.ops_since_snapshot >= self.config.snapshot_every_ops {
+        if self.unflushed_remote || self.snapshot_due() {
             self.flush_remote_and_snapshot();
         }
     }
@@ -239,7 +264,7 @@ impl Actor {
         }
         self.metrics.store_flushes.inc();
         self.unflushed_remote = false;
-        if self.ops_since_snapshot >= self.config.snapshot_every_ops {
+        if self.snapshot_due() {
             self.save_snapshots();
             self.ops_since_snapshot = 0;
             if let Err(e) = self.store.flush() {
@@ -270,10 +295,12 @@ impl Actor {
     /// Makes every write so far durable, then publishes the new envelopes and answers the
     /// writers. A failed flush fails every waiting write (nothing is published).
     fn commit(&mut self) {
-        if self.unacknowledged.is_empty() && self.unpublished.is_empty() {
+        if self.unacknowledged.is_empty() && self.unpublished.is_empty() && self.unsealed.is_empty()
+        {
             return;
         }
-        let flushed = self.store.flush();
+        let sealed = self.seal_all();
+        let flushed = sealed.and_then(|()| self.store.flush().map_err(NodeError::from));
         self.metrics.store_flushes.inc();
         let replies = std::mem::take(&mut self.unacknowledged);
         let envelopes = std::mem::take(&mut self.unpublished);
@@ -298,6 +325,33 @@ impl Actor {
         }
     }
 
+    /// Seals every space's unsealed own ops into one envelope each and appends it to the
+    /// store (durable at the next flush). On failure the node stops taking writes (see
+    /// `write_fault`).
+    fn seal_all(&mut self) -> Result<(), NodeError> {
+        let unsealed = std::mem::take(&mut self.unsealed);
+        for (space, batch) in unsealed {
+            if let Err(e) = self.seal(space, batch) {
+                let message = format!(
+                    "writing this node's own ops failed ({e}); it refuses writes until restarted"
+                );
+                tracing::error!("{message}");
+                self.write_fault = Some(message);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals one batch of own ops and appends it to the store.
+    fn seal(&mut self, space: SpaceName, batch: Unsealed) -> Result<(), NodeError> {
+        let envelope = Envelope::seal(&self.key, space, batch.first_seq, batch.ops)?;
+        self.store
+            .append_envelope(&super::replica::key_of(&envelope), envelope.as_bytes())?;
+        self.unpublished.push(envelope);
+        Ok(())
+    }
+
     /// Sends an envelope on its space's gossip topic.
     fn publish(&mut self, envelope: &Envelope) {
         let bytes = envelope.as_bytes().to_vec();
@@ -320,6 +374,16 @@ impl Actor {
     fn emit(&self, event: Event) {
         let _ = self.events.send(event);
     }
+}
+
+/// Own ops applied in memory and not yet sealed: consecutive sequence numbers from
+/// `first_seq`.
+#[derive(Debug)]
+pub(crate) struct Unsealed {
+    pub(crate) first_seq: u64,
+    pub(crate) ops: Vec<(knack_crdt::Hlc, knack_crdt::Delta)>,
+    /// Encoded size of the ops so far, roughly.
+    pub(crate) bytes: usize,
 }
 
 /// The `out` direction label.

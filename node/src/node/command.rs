@@ -64,11 +64,13 @@ pub(crate) enum Command {
         space: SpaceName,
         n: usize,
         filter: Filter,
+        policy: knack_crdt::Policy,
         reply: Reply<Vec<RankedView>>,
     },
     Search {
         space: SpaceName,
         query: knack_search::Query,
+        policy: knack_crdt::Policy,
         reply: Reply<Vec<RankedView>>,
     },
     Similar {

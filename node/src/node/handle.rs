@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use knack_crdt::{Edit, Filter, Outcome, ProcedureId, RelationKind, SpaceName};
+use knack_crdt::{Edit, Filter, Outcome, Policy, ProcedureId, RelationKind, SpaceName};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -153,18 +153,34 @@ impl Node {
         self.ask(|reply| Command::Get { space, id, reply }).await
     }
 
-    /// The `n` best procedures admitted by `filter`.
+    /// The `n` best procedures admitted by `filter`, by score (deterministic: the same on
+    /// every converged replica).
     pub async fn top(
         &self,
         space: &SpaceName,
         n: usize,
         filter: Filter,
     ) -> Result<Vec<RankedView>, NodeError> {
+        self.top_with(space, n, filter, Policy::Greedy).await
+    }
+
+    /// The `n` procedures admitted by `filter`, ordered by `policy`: [`Policy::Thompson`]
+    /// ranks by a draw from each procedure's Beta posterior (own counts plus contagion prior),
+    /// so an agent that takes the first row explores the unproven in proportion to how
+    /// plausibly they are better (see [`knack_crdt::explore`]).
+    pub async fn top_with(
+        &self,
+        space: &SpaceName,
+        n: usize,
+        filter: Filter,
+        policy: Policy,
+    ) -> Result<Vec<RankedView>, NodeError> {
         let space = space.clone();
         self.ask(|reply| Command::Top {
             space,
             n,
             filter,
+            policy,
             reply,
         })
         .await
@@ -177,10 +193,23 @@ impl Node {
         space: &SpaceName,
         query: knack_search::Query,
     ) -> Result<Vec<RankedView>, NodeError> {
+        self.search_with(space, query, Policy::Greedy).await
+    }
+
+    /// [`Node::search`] with the evidence of each candidate taken by `policy`: with
+    /// [`Policy::Thompson`] the evidence term is a draw from the candidate's Beta posterior
+    /// instead of its score.
+    pub async fn search_with(
+        &self,
+        space: &SpaceName,
+        query: knack_search::Query,
+        policy: Policy,
+    ) -> Result<Vec<RankedView>, NodeError> {
         let space = space.clone();
         self.ask(|reply| Command::Search {
             space,
             query,
+            policy,
             reply,
         })
         .await

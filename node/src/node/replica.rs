@@ -1,6 +1,6 @@
 //! One joined space: its CRDT state and the version vector of the ops it holds.
 
-use knack_crdt::{Hlc, ProcedureId, Space, SpaceName};
+use knack_crdt::{Change, Hlc, ProcedureId, Space, SpaceName};
 use knack_protocol::{Envelope, Op, VersionVector};
 
 use crate::error::NodeError;
@@ -18,6 +18,9 @@ pub(crate) struct Replica {
 pub(crate) struct Applied {
     pub(crate) ops: u64,
     pub(crate) procedures: Vec<ProcedureId>,
+    /// The procedures whose searchable text (name, description, tags, body) may have
+    /// changed: outcomes, uses and crystallization leave the search index alone.
+    pub(crate) texts: Vec<ProcedureId>,
     pub(crate) last_hlc: Option<Hlc>,
 }
 
@@ -83,10 +86,21 @@ impl Replica {
             applied.ops += 1;
             applied.last_hlc = applied.last_hlc.max(Some(op.hlc));
             for change in &op.body.changes {
-                if let Some(id) = change.procedure()
-                    && !applied.procedures.contains(&id)
-                {
-                    applied.procedures.push(id);
+                if let Some(id) = change.procedure() {
+                    if !applied.procedures.contains(&id) {
+                        applied.procedures.push(id);
+                    }
+                    let text = matches!(
+                        change,
+                        Change::Create { .. }
+                            | Change::Name { .. }
+                            | Change::Description { .. }
+                            | Change::Tags { .. }
+                            | Change::Body { .. }
+                    );
+                    if text && !applied.texts.contains(&id) {
+                        applied.texts.push(id);
+                    }
                 }
             }
         }

@@ -1,18 +1,22 @@
 //! Serving commands: writes (group-committed) and queries.
 
 use knack_crdt::{CrdtError, Delta, Hlc, NewProcedure, Space, SpaceName};
-use knack_protocol::Envelope;
+use knack_protocol::Op;
 
-use super::{Actor, MAX_BATCH, wall_ms};
+use super::{Actor, MAX_BATCH, Unsealed, wall_ms};
 use crate::error::NodeError;
 use crate::event::Event;
 use crate::node::command::{Command, Reply};
-use crate::node::replica::key_of;
 use crate::status::{ContentStatus, PeerView, SpaceStatus, StatusView};
 use crate::views::{ProcedureView, RankedView};
 
-/// Most changes in one op: a success whose contagion reaches thousands of procedures is
-/// written as several ops rather than refused.
+/// Most bytes of own ops sealed into one envelope (well under the envelope's 1 MiB limit,
+/// so a batch always seals; larger single deltas are refused).
+const UNSEALED_BYTES: usize = 512 * 1024;
+
+/// Most changes in one op: a larger delta (a crystallization sweep over many procedures) is
+/// written as several ops rather than refused. An outcome op is always far below it: its
+/// size does not depend on the relation graph.
 const MAX_CHANGES_PER_OP: usize = 512;
 
 impl Actor {
@@ -126,11 +130,12 @@ impl Actor {
                 space,
                 n,
                 filter,
+                policy,
                 reply,
             } => {
-                let result = self.replica(&space).map(|r| {
+                let result = self.settled(&space).map(|r| {
                     r.space
-                        .top(n, &filter, wall_ms())
+                        .rank(n, &filter, wall_ms(), policy, &mut rand::thread_rng())
                         .iter()
                         .map(|row| RankedView::of(&r.space, row, None))
                         .collect()
@@ -140,9 +145,10 @@ impl Actor {
             Command::Search {
                 space,
                 query,
+                policy,
                 reply,
             } => {
-                let _ = reply.send(self.search(&space, &query));
+                let _ = reply.send(self.search(&space, &query, policy));
             }
             Command::Similar {
                 space,
@@ -253,6 +259,20 @@ impl Actor {
         })
     }
 
+    /// The replica of `space` with its contagion neighbourhoods settled (recomputed after
+    /// relation changes), ready for rankings.
+    pub(super) fn settled(
+        &mut self,
+        space: &SpaceName,
+    ) -> Result<&crate::node::replica::Replica, NodeError> {
+        let replica = self
+            .spaces
+            .get_mut(space)
+            .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
+        replica.space.settle();
+        Ok(replica)
+    }
+
     pub(super) fn replica(
         &self,
         space: &SpaceName,
@@ -288,13 +308,22 @@ impl Actor {
         self.write_delta(space, at, delta)
     }
 
-    /// Writes an authored delta as this node's next op(s).
+    /// Writes an authored delta as this node's next op(s): checked, applied to the replica
+    /// at once (so the next write in the same batch builds on it), and queued to be sealed
+    /// with the other own ops of this commit into one signed envelope per space (one
+    /// signature and one stored record for many writes; the replies wait for the flush after
+    /// the seal).
     pub(super) fn write_delta(
         &mut self,
         space: &SpaceName,
         at: Hlc,
         delta: Delta,
     ) -> Result<(), NodeError> {
+        if let Some(fault) = &self.write_fault {
+            return Err(NodeError::Store(crate::store::StoreError::Write(
+                fault.clone(),
+            )));
+        }
         let mut chunks: Vec<Vec<knack_crdt::Change>> = Vec::new();
         let mut changes = delta.changes.into_iter().peekable();
         while changes.peek().is_some() {
@@ -304,34 +333,59 @@ impl Actor {
         for chunk in chunks {
             let hlc = at.take().unwrap_or_else(|| self.clock.now(wall_ms()));
             let seq = self.replica(space)?.vv.get(&self.agent) + 1;
-            let envelope = Envelope::seal(
-                &self.key,
-                space.clone(),
-                seq,
-                vec![(hlc, Delta::new(chunk))],
-            )?;
-            self.store
-                .append_envelope(&key_of(&envelope), envelope.as_bytes())?;
+            let body = Delta::new(chunk);
+            body.validate(&self.agent, space, hlc)?;
+            let size = bincode::serde::encode_to_vec(&body, bincode::config::standard())
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX);
+            if size > UNSEALED_BYTES {
+                return Err(NodeError::Protocol(
+                    knack_protocol::ProtocolError::Oversized {
+                        len: size,
+                        max: UNSEALED_BYTES,
+                    },
+                ));
+            }
+            let full = self.unsealed.get(space).is_some_and(|u| {
+                u.ops.len() >= knack_protocol::MAX_OPS_PER_ENVELOPE
+                    || u.bytes + size > UNSEALED_BYTES
+            });
+            if full {
+                self.seal_all()?;
+            }
             let agent = self.agent;
+            let op = Op {
+                space: space.clone(),
+                author: agent,
+                seq,
+                hlc,
+                body,
+            };
             let replica = self
                 .spaces
                 .get_mut(space)
                 .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
-            let applied = replica.apply(&envelope);
-            self.reindex(space, &applied.procedures);
+            let applied = replica.apply_ops(std::slice::from_ref(&op));
+            let batch = self.unsealed.entry(space.clone()).or_insert(Unsealed {
+                first_seq: seq,
+                ops: Vec::new(),
+                bytes: 0,
+            });
+            batch.ops.push((hlc, op.body));
+            batch.bytes += size;
+            self.reindex(space, &applied.texts);
             self.metrics.ops_applied.inc_by(applied.ops);
             self.ops_since_snapshot += applied.ops;
             self.emit(Event::Applied {
                 space: space.to_string(),
                 author: agent.to_hex(),
-                first_seq: envelope.first_seq(),
-                last_seq: envelope.last_seq(),
+                first_seq: seq,
+                last_seq: seq,
                 procedures: applied.procedures.iter().map(|p| p.to_hex()).collect(),
                 local: true,
                 written_ms: hlc.wall_ms,
                 applied_ms: wall_ms(),
             });
-            self.unpublished.push(envelope);
         }
         Ok(())
     }

@@ -17,13 +17,22 @@ impl Actor {
 
     /// Hybrid search over `space`.
     pub(super) fn search(
-        &self,
+        &mut self,
         space: &SpaceName,
         query: &Query,
+        policy: knack_crdt::Policy,
     ) -> Result<Vec<RankedView>, NodeError> {
+        self.settled(space)?;
         let replica = self.replica(space)?;
         let now = wall_ms();
-        let found = self.discovery.search(space, &replica.space, query, now)?;
+        let found = self.discovery.search(
+            space,
+            &replica.space,
+            query,
+            now,
+            policy,
+            &mut rand::thread_rng(),
+        )?;
         Ok(found
             .into_iter()
             .filter_map(|f| {
@@ -31,6 +40,7 @@ impl Actor {
                 let row = knack_crdt::Ranked::of(&p, query.context.as_deref(), now);
                 let mut view = RankedView::of(&replica.space, &row, Some(f.hit.score));
                 view.explain = serde_json::to_value(&f.hit.explanation).ok();
+                view.draw = f.draw;
                 Some(view)
             })
             .collect())
@@ -38,11 +48,12 @@ impl Actor {
 
     /// The `n` procedures nearest in meaning to `id`.
     pub(super) fn similar(
-        &self,
+        &mut self,
         space: &SpaceName,
         id: ProcedureId,
         n: usize,
     ) -> Result<Vec<RankedView>, NodeError> {
+        self.settled(space)?;
         let replica = self.replica(space)?;
         if replica.space.procedure(&id).is_none() {
             return Err(NodeError::Crdt(knack_crdt::CrdtError::UnknownProcedure(id)));

@@ -100,7 +100,7 @@ impl Actor {
             self.unflushed_remote = true;
             self.ops_since_snapshot += applied.ops;
             touched.extend(applied.procedures.iter().copied());
-            self.reindex(&space, &applied.procedures);
+            self.reindex(&space, &applied.texts);
             self.emit(Event::Applied {
                 space: space.to_string(),
                 author: r.envelope.author().to_hex(),
