@@ -360,6 +360,52 @@ fn an_outcome_op_does_not_grow_with_the_graph() {
 }
 
 #[test]
+fn a_backlog_of_outcomes_with_no_reader_is_recomputed_once_not_walked_per_outcome() {
+    // A replica catching up (thousands of outcomes, no ranking in between) stops walking and
+    // recomputes at the next settle: the result is the same as the incremental one.
+    let (mut s, p) = space_with(40);
+    for i in 0..40 {
+        link(&mut s, p[i], p[(i + 1) % 40], RelationKind::Similar, 0.6);
+        link(&mut s, p[i], p[(i + 7) % 40], RelationKind::Context, 0.9);
+    }
+    s.settle();
+    let mut reference = s.clone();
+    for i in 0..3_000u64 {
+        let id = p[(i * 13 % 40) as usize];
+        let outcome = Outcome {
+            success: i % 3 != 0,
+            duration_ms: 1,
+            contexts: vec![["ci", "deploy"][(i % 2) as usize].into()],
+        };
+        let delta = s
+            .record_outcome(BOB, Hlc::at(T0 + i), id, &outcome)
+            .unwrap();
+        s.apply(&delta);
+        reference.apply(&delta);
+        if i % 500 == 0 {
+            reference.settle(); // a reader now and then keeps this one incremental
+        }
+    }
+    assert!(
+        s.needs_settle(),
+        "past the push budget the index went stale"
+    );
+    s.settle();
+    reference.settle();
+    assert!(s.contagion_drift().is_empty());
+    for context in [None, Some("ci")] {
+        for id in &p {
+            let view = s.procedure(id).unwrap();
+            let other = reference.procedure(id).unwrap();
+            assert_eq!(
+                view.prior(context, T0 + 3_000),
+                other.prior(context, T0 + 3_000)
+            );
+        }
+    }
+}
+
+#[test]
 fn the_index_stays_exact_through_link_changes_settings_and_settle() {
     let (mut s, p) = space_with(12);
     for i in 0..12 {

@@ -18,6 +18,10 @@ use crate::ids::ProcedureId;
 ///   neighbourhood is recomputed from scratch when read, or by [`ContagionIndex::settle`].
 ///   Bulk loads (thousands of new edges) so cost one recomputation per procedure, not one
 ///   per edge.
+/// - Past [`PUSHES_BEFORE_RECOMPUTE`] (or the number of procedures, if larger) pushes with no
+///   settle in between (a replica catching up on a backlog of outcomes, with nobody reading),
+///   walking on every push would cost more than recomputing everything once: the index then
+///   marks everything stale and stops walking until the next settle.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ContagionIndex {
     graph: ContagionGraph,
@@ -28,7 +32,14 @@ pub(crate) struct ContagionIndex {
     contexts: BTreeMap<String, u32>,
     hops: u8,
     walk: Walk,
+    /// Pushes walked since the last settle.
+    pushes: usize,
+    /// Every neighbourhood is stale: pushes only update own evidence.
+    all_stale: bool,
 }
+
+/// Fewest pushes between two settles before the index stops walking (see [`ContagionIndex`]).
+pub(crate) const PUSHES_BEFORE_RECOMPUTE: usize = 1024;
 
 impl ContagionIndex {
     /// An empty index walking `hops` edges.
@@ -63,8 +74,13 @@ impl ContagionIndex {
         let node = self.graph.intern(id);
         while self.own.len() < self.graph.node_count() {
             self.own.push(Own::default());
-            // A new node has no neighbours yet: an empty neighbourhood is exact.
-            self.neighbourhoods.push(Some(Neighbourhood::default()));
+            if self.all_stale {
+                self.stale.push(self.neighbourhoods.len() as u32);
+                self.neighbourhoods.push(None);
+            } else {
+                // A new node has no neighbours yet: an empty neighbourhood is exact.
+                self.neighbourhoods.push(Some(Neighbourhood::default()));
+            }
         }
         node
     }
@@ -101,6 +117,7 @@ impl ContagionIndex {
         for node in 0..self.neighbourhoods.len() {
             self.mark_stale(node as u32);
         }
+        self.all_stale = true;
     }
 
     fn mark_stale(&mut self, node: u32) {
@@ -119,6 +136,10 @@ impl ContagionIndex {
         strength: Option<crate::fraction::Fraction>,
     ) {
         let ends = [self.node(a), self.node(b)];
+        if self.all_stale {
+            self.graph.set(a, b, strength);
+            return;
+        }
         let wanted = strength
             .filter(|s| *s > crate::fraction::Fraction::ZERO)
             .map(|s| s.millionths());
@@ -142,6 +163,14 @@ impl ContagionIndex {
         }
         let source = self.node(id);
         self.own[source as usize].apply(change);
+        if self.all_stale {
+            return;
+        }
+        self.pushes += 1;
+        if self.pushes > PUSHES_BEFORE_RECOMPUTE.max(self.own.len()) {
+            self.mark_all_stale();
+            return;
+        }
         let Self {
             graph,
             neighbourhoods,
@@ -158,6 +187,8 @@ impl ContagionIndex {
 
     /// Recomputes every stale neighbourhood.
     pub(crate) fn settle(&mut self) {
+        self.pushes = 0;
+        self.all_stale = false;
         let stale = std::mem::take(&mut self.stale);
         let mut walk = std::mem::take(&mut self.walk);
         for node in stale {
