@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::NodeError;
 
 /// Most snapshot bytes rewritten per applied op (see [`Config::snapshot_every_ops`]).
-pub const SNAPSHOT_BYTES_PER_OP: u64 = 256;
+pub const SNAPSHOT_BYTES_PER_OP: u64 = 1024;
 
 /// The config file's name inside the data directory.
 pub const CONFIG_FILE: &str = "knack.toml";

@@ -41,6 +41,10 @@ pub struct SearchSettings {
     pub lexical_weight: f64,
     /// Weight of evidence (score, success rate, boost) against relevance, in `0..1`.
     pub evidence_weight: f64,
+    /// Spaces with at most this many procedures get their index built at start before the
+    /// node serves (milliseconds); larger ones are built on a blocking thread while it serves,
+    /// and their searches answer 503 `index_building` meanwhile.
+    pub build_inline_max: usize,
 }
 
 impl Default for SearchSettings {
@@ -54,6 +58,7 @@ impl Default for SearchSettings {
             semantic_weight: w.semantic,
             lexical_weight: w.lexical,
             evidence_weight: w.evidence,
+            build_inline_max: BUILD_INLINE_MAX,
         }
     }
 }
@@ -100,6 +105,9 @@ fn load_minilm(_dir: &std::path::Path) -> Result<Arc<dyn Embedder>, String> {
     Err("this build has no MiniLM support (build knack-node with --features minilm)".into())
 }
 
+/// Default of [`SearchSettings::build_inline_max`].
+pub const BUILD_INLINE_MAX: usize = 2_000;
+
 /// The search indexes of the node's spaces.
 pub(crate) struct Discovery {
     embedder: Arc<dyn Embedder>,
@@ -107,6 +115,18 @@ pub(crate) struct Discovery {
     pub(crate) fallback: Option<String>,
     weights: HybridWeights,
     spaces: BTreeMap<SpaceName, SpaceIndex>,
+    /// Spaces whose index is being built elsewhere, with the procedures whose text changed
+    /// meanwhile (re-indexed when the index arrives).
+    building: BTreeMap<SpaceName, Vec<ProcedureId>>,
+}
+
+/// An index built off the actor, ready to install.
+pub(crate) struct BuiltIndex(SpaceIndex);
+
+/// The work of building one space's index, to run on a blocking thread.
+pub(crate) struct IndexBuild {
+    embedder: Arc<dyn Embedder>,
+    texts: Vec<(ProcedureId, Texts)>,
 }
 
 struct SpaceIndex {
@@ -137,7 +157,38 @@ impl Discovery {
             fallback,
             weights: settings.weights(),
             spaces: BTreeMap::new(),
+            building: BTreeMap::new(),
         }
+    }
+
+    /// The spaces whose index is still being built.
+    pub(crate) fn building(&self) -> Vec<String> {
+        self.building.keys().map(ToString::to_string).collect()
+    }
+
+    /// Starts an off-thread build of `space`'s index: copies the texts (cheap) and returns the
+    /// work; searches of the space answer [`SearchUnavailable`] until [`Discovery::install`].
+    pub(crate) fn begin_build(&mut self, name: &SpaceName, space: &Space) -> IndexBuild {
+        self.building.insert(name.clone(), Vec::new());
+        IndexBuild {
+            embedder: self.embedder.clone(),
+            texts: space
+                .procedures()
+                .map(|p| (p.id(), Texts::of(&p)))
+                .collect(),
+        }
+    }
+
+    /// Installs an index built off the actor, and re-indexes what changed meanwhile.
+    pub(crate) fn install(&mut self, name: &SpaceName, space: &Space, built: BuiltIndex) {
+        let changed = self.building.remove(name).unwrap_or_default();
+        self.spaces.insert(name.clone(), built.0);
+        self.refresh(name, space, &changed);
+    }
+
+    /// Gives up an off-thread build that failed (the space then has no search index).
+    pub(crate) fn abandon(&mut self, name: &SpaceName) {
+        self.building.remove(name);
     }
 
     /// The embedder's name.
@@ -145,27 +196,10 @@ impl Discovery {
         self.embedder.name().to_string()
     }
 
-    /// Indexes every procedure of `space` (at start).
+    /// Indexes every procedure of `space` here and now (small spaces at start).
     pub(crate) fn rebuild(&mut self, name: &SpaceName, space: &Space) -> Result<(), SearchError> {
-        let mut index = SpaceIndex {
-            index: SearchIndex::new(self.embedder.clone())?,
-            fingerprints: HashMap::new(),
-        };
-        let texts: Vec<(ProcedureId, Texts)> = space
-            .procedures()
-            .map(|p| (p.id(), Texts::of(&p)))
-            .collect();
-        let tags: Vec<Vec<&str>> = texts.iter().map(|(_, t)| t.tag_refs()).collect();
-        let docs: Vec<(ProcedureId, DocumentText<'_>)> = texts
-            .iter()
-            .zip(&tags)
-            .map(|((id, t), tags)| (*id, t.document(tags)))
-            .collect();
-        index.index.upsert_batch(&docs)?;
-        for (id, t) in &texts {
-            index.fingerprints.insert(*id, t.fingerprint());
-        }
-        self.spaces.insert(name.clone(), index);
+        let built = self.begin_build(name, space).run()?;
+        self.install(name, space, built);
         Ok(())
     }
 
@@ -176,6 +210,10 @@ impl Discovery {
         space: &Space,
         ids: &[ProcedureId],
     ) -> Vec<ProcedureId> {
+        if let Some(pending) = self.building.get_mut(name) {
+            pending.extend_from_slice(ids);
+            return Vec::new();
+        }
         let Some(index) = self.spaces.get_mut(name) else {
             return Vec::new();
         };
@@ -214,8 +252,13 @@ impl Discovery {
         now_ms: u64,
         policy: Policy,
         rng: &mut dyn rand::RngCore,
-    ) -> Result<Vec<Found>, SearchError> {
+    ) -> Result<Vec<Found>, crate::error::NodeError> {
         query.validate()?;
+        if self.building.contains_key(name) {
+            return Err(crate::error::NodeError::SearchUnavailable(
+                SearchUnavailable::Building,
+            ));
+        }
         let Some(index) = self.spaces.get(name) else {
             return Ok(Vec::new());
         };
@@ -293,6 +336,36 @@ fn evidence_of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Evidenc
         crystallized: p.crystallized(),
         boost: p.boost(now_ms),
     }
+}
+
+impl IndexBuild {
+    /// Builds the index (embeds every text: seconds for a large space).
+    pub(crate) fn run(self) -> Result<BuiltIndex, SearchError> {
+        let mut index = SpaceIndex {
+            index: SearchIndex::new(self.embedder)?,
+            fingerprints: HashMap::new(),
+        };
+        let tags: Vec<Vec<&str>> = self.texts.iter().map(|(_, t)| t.tag_refs()).collect();
+        let docs: Vec<(ProcedureId, DocumentText<'_>)> = self
+            .texts
+            .iter()
+            .zip(&tags)
+            .map(|((id, t), tags)| (*id, t.document(tags)))
+            .collect();
+        index.index.upsert_batch(&docs)?;
+        for (id, t) in &self.texts {
+            index.fingerprints.insert(*id, t.fingerprint());
+        }
+        Ok(BuiltIndex(index))
+    }
+}
+
+/// Why a search cannot be answered yet.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchUnavailable {
+    /// The space's index is being built after a start; retry shortly.
+    #[error("the search index of this space is being built after the node's start; retry shortly")]
+    Building,
 }
 
 /// The text of a procedure that search indexes.

@@ -60,6 +60,9 @@ pub enum NodeError {
     /// A search request the index refuses (empty or huge query, bad limit).
     #[error(transparent)]
     Search(#[from] knack_search::SearchError),
+    /// Search cannot answer yet (the index is being built after a start).
+    #[error(transparent)]
+    SearchUnavailable(#[from] crate::discovery::SearchUnavailable),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,

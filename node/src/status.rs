@@ -34,6 +34,10 @@ pub struct SearchStatus {
     pub embedder: String,
     /// Why it is not the configured one, if it is not (a missing or wrong model).
     pub fallback: Option<String>,
+    /// Spaces whose search index is still being built after the start (search answers 503
+    /// `index_building` for them meanwhile).
+    #[serde(default)]
+    pub building: Vec<String>,
 }
 
 /// The state of one space.

@@ -268,3 +268,64 @@ fn bad_queries_and_a_bad_model_folder_get_clear_errors() {
     let rows = search(&a, "revert a bad commit", &[]);
     assert_eq!(ids(&rows)[0], id);
 }
+
+#[test]
+fn a_large_space_is_indexed_off_the_actor_after_a_restart_and_search_waits_for_it() {
+    let mut a = TestNode::start("a", &[]);
+    let target = add(
+        &a,
+        "Undo the last git commit",
+        "revert it",
+        &["git"],
+        "git revert HEAD",
+    );
+    for i in 0..40 {
+        add(
+            &a,
+            &format!("Rotate log file number {i}"),
+            "logrotate",
+            &["logs"],
+            "logrotate -f",
+        );
+    }
+    a.stop();
+    // Every space counts as large now: its index is built on a blocking thread at start.
+    let config = a.dir.join("knack.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("build_inline_max = 2000"), "{text}");
+    let text = text.replace("build_inline_max = 2000", "build_inline_max = 0");
+    std::fs::write(&config, text).unwrap();
+    a.launch();
+    // Status answers at once; search answers 503 `index_building` until the index is in, then
+    // finds the procedure.
+    let status = a.status();
+    assert!(status["search"]["building"].is_array(), "{status}");
+    let found = wait_for(Duration::from_secs(30), || {
+        let (code, body) = a.call(
+            "GET",
+            "/v1/spaces/default/search?q=revert%20a%20commit",
+            None,
+        );
+        match code {
+            200 => Some(body),
+            503 => {
+                assert_eq!(body["kind"], "index_building", "{body}");
+                None
+            }
+            other => panic!("{other}: {body}"),
+        }
+    })
+    .expect("search never answered after the restart");
+    assert_eq!(found[0]["id"], target.as_str(), "{found}");
+    assert_eq!(a.status()["search"]["building"], serde_json::json!([]));
+    // A procedure added after the restart is indexed as usual.
+    let late = add(
+        &a,
+        "Compress old backups",
+        "xz them",
+        &["backup"],
+        "xz -9 *.tar",
+    );
+    let rows = search(&a, "compress backups", &[]);
+    assert_eq!(ids(&rows)[0], late);
+}

@@ -55,6 +55,9 @@ impl ApiError {
             ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
             ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
             ApiError::Node(NodeError::Search(_)) => (StatusCode::BAD_REQUEST, "bad_query"),
+            ApiError::Node(NodeError::SearchUnavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "index_building")
+            }
             ApiError::Node(NodeError::Content(ContentError::Unavailable { .. })) => {
                 (StatusCode::NOT_FOUND, "body_unavailable")
             }

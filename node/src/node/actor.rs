@@ -120,9 +120,21 @@ impl Actor {
         let (completions_tx, completions) = mpsc::channel(COMPLETIONS);
         let mut discovery = crate::discovery::Discovery::new(&parts.config.search);
         for (name, replica) in &parts.spaces {
-            if let Err(e) = discovery.rebuild(name, &replica.space) {
-                tracing::error!(space = %name, error = %e, "search index not built");
+            if replica.space.len() <= parts.config.search.build_inline_max {
+                if let Err(e) = discovery.rebuild(name, &replica.space) {
+                    tracing::error!(space = %name, error = %e, "search index not built");
+                }
+                continue;
             }
+            // A large space: embed its texts on a blocking thread while the node serves.
+            let build = discovery.begin_build(name, &replica.space);
+            let (space, done) = (name.clone(), completions_tx.clone());
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let result = build.run();
+                tracing::info!(%space, elapsed = ?started.elapsed(), "search index built");
+                let _ = done.blocking_send(Completion::SearchIndex { space, result });
+            });
         }
         Actor {
             key: parts.key,

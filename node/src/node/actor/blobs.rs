@@ -54,6 +54,11 @@ pub(crate) enum Completion {
         hash: ContentHash,
         result: Result<u64, ContentError>,
     },
+    /// A space's search index, built off the actor after the start.
+    SearchIndex {
+        space: knack_crdt::SpaceName,
+        result: Result<crate::discovery::BuiltIndex, knack_search::SearchError>,
+    },
 }
 
 /// One download in progress.
@@ -284,6 +289,7 @@ impl Actor {
                     .send_response(channel, response);
             }
             Completion::Evicted => self.cold_evicted(),
+            Completion::SearchIndex { space, result } => self.install_index(&space, result),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
                     tracing::info!(%hash, size, "blob downloaded and verified");

@@ -459,6 +459,7 @@ impl Actor {
             search: crate::status::SearchStatus {
                 embedder: self.discovery.embedder_name(),
                 fallback: self.discovery.fallback.clone(),
+                building: self.discovery.building(),
             },
         }
     }

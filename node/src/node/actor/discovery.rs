@@ -15,6 +15,22 @@ impl Actor {
         }
     }
 
+    /// Installs a search index built off the actor (or says why there is none).
+    pub(super) fn install_index(
+        &mut self,
+        space: &SpaceName,
+        result: Result<crate::discovery::BuiltIndex, knack_search::SearchError>,
+    ) {
+        match (result, self.spaces.get(space)) {
+            (Ok(built), Some(replica)) => self.discovery.install(space, &replica.space, built),
+            (Ok(_), None) => self.discovery.abandon(space),
+            (Err(e), _) => {
+                tracing::error!(%space, error = %e, "search index not built");
+                self.discovery.abandon(space);
+            }
+        }
+    }
+
     /// Hybrid search over `space`.
     pub(super) fn search(
         &mut self,
