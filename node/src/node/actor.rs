@@ -131,7 +131,7 @@ impl Actor {
             let (space, done) = (name.clone(), completions_tx.clone());
             tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                let result = build.run();
+                let result = build.run().map(Box::new);
                 tracing::info!(%space, elapsed = ?started.elapsed(), "search index built");
                 let _ = done.blocking_send(Completion::SearchIndex { space, result });
             });

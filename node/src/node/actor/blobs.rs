@@ -57,7 +57,7 @@ pub(crate) enum Completion {
     /// A space's search index, built off the actor after the start.
     SearchIndex {
         space: knack_crdt::SpaceName,
-        result: Result<crate::discovery::BuiltIndex, knack_search::SearchError>,
+        result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
     },
 }
 

@@ -19,10 +19,10 @@ impl Actor {
     pub(super) fn install_index(
         &mut self,
         space: &SpaceName,
-        result: Result<crate::discovery::BuiltIndex, knack_search::SearchError>,
+        result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
     ) {
         match (result, self.spaces.get(space)) {
-            (Ok(built), Some(replica)) => self.discovery.install(space, &replica.space, built),
+            (Ok(built), Some(replica)) => self.discovery.install(space, &replica.space, *built),
             (Ok(_), None) => self.discovery.abandon(space),
             (Err(e), _) => {
                 tracing::error!(%space, error = %e, "search index not built");
