@@ -113,5 +113,5 @@ pub use procedure::Procedure;
 pub use ranking::{Filter, Ranked};
 pub use relation::{RelationKey, RelationKind};
 pub use settings::{MAX_CONTAGION_HOPS, SpaceSettings};
-pub use space::{Space, StateDigest};
+pub use space::{Space, SpaceSnapshot, StateDigest};
 pub use tag_set::TagSet;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +32,15 @@ pub(crate) const fn bincode_config() -> bincode::config::Configuration {
 }
 
 /// The replicated state of a space: every field a join-semilattice.
+///
+/// Procedure states are shared (`Arc`, copied on write), so cloning the state for a snapshot
+/// costs a pointer per procedure, not a copy of every outcome slot; the encoding is the same
+/// as of the plain states.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SpaceState {
     name: SpaceName,
     settings: Option<Lww<SpaceSettings>>,
-    procedures: BTreeMap<ProcedureId, ProcedureState>,
+    procedures: BTreeMap<ProcedureId, Arc<ProcedureState>>,
     relations: BTreeMap<RelationKey, Lww<Option<Fraction>>>,
     pins: BTreeMap<ContentHash, String>,
 }
@@ -118,7 +123,7 @@ impl Space {
     /// `evidence` (one entry per procedure), for the contagion index.
     fn join(&mut self, change: &Change, evidence: &mut Vec<(ProcedureId, EvidenceChange)>) {
         if let Some(id) = change.procedure() {
-            let procedure = self.state.procedures.entry(id).or_default();
+            let procedure = Arc::make_mut(self.state.procedures.entry(id).or_default());
             procedure.digest.clear();
             match change {
                 Change::Create { creation, .. } => procedure.merge_creation(creation),
@@ -238,7 +243,7 @@ impl Space {
     pub fn merge(&mut self, other: &Space) {
         for (id, theirs) in &other.state.procedures {
             match self.state.procedures.get_mut(id) {
-                Some(mine) => mine.merge(theirs),
+                Some(mine) => Arc::make_mut(mine).merge(theirs),
                 None => {
                     self.state.procedures.insert(*id, theirs.clone());
                 }
@@ -334,7 +339,7 @@ impl Space {
     }
 
     pub(crate) fn procedure_state(&self, id: &ProcedureId) -> Option<&ProcedureState> {
-        self.state.procedures.get(id)
+        self.state.procedures.get(id).map(Arc::as_ref)
     }
 
     /// The live relations (strength present) touching `id`, in key order.
@@ -419,12 +424,13 @@ impl Space {
     /// The canonical encoding of the space (a version byte, then bincode): a snapshot that
     /// [`Space::decode`] restores.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![SNAPSHOT_VERSION];
-        // Encoding into a Vec cannot fail, and every field of the state is serializable.
-        #[allow(clippy::expect_used)]
-        bincode::serde::encode_into_std_write(&self.state, &mut out, bincode_config())
-            .expect("encoding a space into memory cannot fail");
-        out
+        encode_state(&self.state)
+    }
+
+    /// A frozen copy of the replicated state, cheap to take (procedure states are shared) and
+    /// `Send`: encode it on another thread while this space goes on changing.
+    pub fn snapshot(&self) -> SpaceSnapshot {
+        SpaceSnapshot(self.state.clone())
     }
 
     /// Restores a snapshot made by [`Space::encode`].
@@ -478,6 +484,27 @@ impl Space {
         }
         Delta::new(changes)
     }
+}
+
+/// A frozen copy of a space's replicated state (see [`Space::snapshot`]).
+#[derive(Clone, Debug)]
+pub struct SpaceSnapshot(SpaceState);
+
+impl SpaceSnapshot {
+    /// The same bytes as [`Space::encode`] of the space it was taken from.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_state(&self.0)
+    }
+}
+
+/// The canonical encoding of a state (a version byte, then bincode).
+fn encode_state(state: &SpaceState) -> Vec<u8> {
+    let mut out = vec![SNAPSHOT_VERSION];
+    // Encoding into a Vec cannot fail, and every field of the state is serializable.
+    #[allow(clippy::expect_used)]
+    bincode::serde::encode_into_std_write(state, &mut out, bincode_config())
+        .expect("encoding a space into memory cannot fail");
+    out
 }
 
 /// `a - b` as signed `(successes, failures)`.

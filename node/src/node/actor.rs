@@ -102,6 +102,10 @@ pub(crate) struct Actor {
     ops_since_snapshot: u64,
     /// Bytes of the last snapshots written (all spaces).
     snapshot_bytes: u64,
+    /// Whether periodic snapshots are being encoded and written off the actor.
+    snapshot_in_flight: bool,
+    /// To hand work finished off the actor back to it.
+    completions_tx: mpsc::Sender<Completion>,
     /// Blob serving and downloads.
     blobs: BlobState,
     /// Work finished off the actor (blob reads, stored downloads).
@@ -163,6 +167,8 @@ impl Actor {
             unflushed_remote: false,
             ops_since_snapshot: 0,
             snapshot_bytes: 0,
+            snapshot_in_flight: false,
+            completions_tx: completions_tx.clone(),
             blobs: BlobState::new(parts.blob_store, completions_tx),
             completions,
             ipfs_status: parts.ipfs_status,
@@ -276,12 +282,49 @@ impl Actor {
         }
         self.metrics.store_flushes.inc();
         self.unflushed_remote = false;
-        if self.snapshot_due() {
-            self.save_snapshots();
+        if self.snapshot_due() && !self.snapshot_in_flight {
+            self.snapshot_in_background();
             self.ops_since_snapshot = 0;
-            if let Err(e) = self.store.flush() {
-                tracing::error!(error = %e, "store flush failed");
+        }
+    }
+
+    /// Takes the spaces' state now (a pointer per procedure; the log is flushed, so it covers
+    /// no op the log lacks) and encodes and writes the snapshots on a blocking thread: a large
+    /// space's snapshot (tens of MB) never stalls the actor.
+    fn snapshot_in_background(&mut self) {
+        let latest = self.clock.last();
+        let pending: Vec<(SpaceName, super::replica::PendingSnapshot)> = self
+            .spaces
+            .iter()
+            .map(|(name, r)| (name.clone(), super::replica::PendingSnapshot::of(r, latest)))
+            .collect();
+        let (store, done) = (self.store.clone(), self.completions_tx.clone());
+        self.snapshot_in_flight = true;
+        tokio::task::spawn_blocking(move || {
+            let mut total = 0;
+            let mut result = Ok(());
+            for (name, snapshot) in pending {
+                let written = snapshot.encode().and_then(|bytes| {
+                    total += bytes.len() as u64;
+                    Ok(store.put_snapshot(&name, &bytes)?)
+                });
+                if let Err(e) = written {
+                    result = Err(format!("snapshot of {name}: {e}"));
+                }
             }
+            let result = result
+                .and_then(|()| store.flush().map_err(|e| e.to_string()))
+                .map(|()| total);
+            let _ = done.blocking_send(Completion::Snapshotted(result));
+        });
+    }
+
+    /// A background snapshot finished.
+    pub(super) fn snapshotted(&mut self, result: Result<u64, String>) {
+        self.snapshot_in_flight = false;
+        match result {
+            Ok(bytes) => self.snapshot_bytes = bytes,
+            Err(e) => tracing::warn!(error = %e, "snapshot not written"),
         }
     }
 

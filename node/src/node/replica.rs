@@ -132,16 +132,45 @@ struct SnapshotHead {
 /// Encodes a replica (and the latest timestamp seen) as a snapshot: a version byte, the head's
 /// length and bincode, then the space's own snapshot encoding.
 pub(crate) fn encode_snapshot(replica: &Replica, latest: Hlc) -> Result<Vec<u8>, NodeError> {
-    let head = SnapshotHead {
-        vv: replica.vv.iter().collect(),
-        latest,
-    };
+    PendingSnapshot::of(replica, latest).encode()
+}
+
+/// What a snapshot is made of, taken on the actor in a moment (procedure states are shared,
+/// not copied) and encoded elsewhere.
+pub(crate) struct PendingSnapshot {
+    vv: Vec<(knack_crdt::AgentId, u64)>,
+    latest: Hlc,
+    space: knack_crdt::SpaceSnapshot,
+}
+
+impl PendingSnapshot {
+    /// The parts of a snapshot of `replica`.
+    pub(crate) fn of(replica: &Replica, latest: Hlc) -> Self {
+        PendingSnapshot {
+            vv: replica.vv.iter().collect(),
+            latest,
+            space: replica.space.snapshot(),
+        }
+    }
+
+    /// The snapshot's bytes (see [`encode_snapshot`]).
+    pub(crate) fn encode(self) -> Result<Vec<u8>, NodeError> {
+        encode_parts(self.vv, self.latest, &self.space.encode())
+    }
+}
+
+fn encode_parts(
+    vv: Vec<(knack_crdt::AgentId, u64)>,
+    latest: Hlc,
+    space: &[u8],
+) -> Result<Vec<u8>, NodeError> {
+    let head = SnapshotHead { vv, latest };
     let head = bincode::serde::encode_to_vec(&head, bincode::config::standard())
         .map_err(|e| NodeError::Store(crate::store::StoreError::Write(format!("snapshot: {e}"))))?;
     let mut out = vec![SNAPSHOT_VERSION];
     out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     out.extend_from_slice(&head);
-    out.extend_from_slice(&replica.space.encode());
+    out.extend_from_slice(space);
     Ok(out)
 }
 

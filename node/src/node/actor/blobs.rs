@@ -54,6 +54,8 @@ pub(crate) enum Completion {
         hash: ContentHash,
         result: Result<u64, ContentError>,
     },
+    /// Periodic snapshots, encoded and written off the actor: their total size, or why not.
+    Snapshotted(Result<u64, String>),
     /// A space's search index, built off the actor after the start.
     SearchIndex {
         space: knack_crdt::SpaceName,
@@ -289,6 +291,7 @@ impl Actor {
                     .send_response(channel, response);
             }
             Completion::Evicted => self.cold_evicted(),
+            Completion::Snapshotted(result) => self.snapshotted(result),
             Completion::SearchIndex { space, result } => self.install_index(&space, result),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
