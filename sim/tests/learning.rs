@@ -59,7 +59,11 @@ fn shared_memory_beats_isolated_agents() {
         isolated.regret
     );
     assert!(shared.best_pick_share > isolated.best_pick_share);
-    assert_eq!(shared.converged, Some(true), "replicas end at the same digest");
+    assert_eq!(
+        shared.converged,
+        Some(true),
+        "replicas end at the same digest"
+    );
     assert!(shared.payload_bytes_per_node > 0.0);
     assert_eq!(isolated.payload_bytes_per_node, 0.0);
 }
@@ -110,7 +114,11 @@ fn thompson_escapes_the_greedy_lock_in() {
         greedy.regret,
         thompson.regret
     );
-    assert!(thompson.final_best_share > 0.9, "{}", thompson.final_best_share);
+    assert!(
+        thompson.final_best_share > 0.9,
+        "{}",
+        thompson.final_best_share
+    );
     assert!(greedy.final_best_share < 0.7, "{}", greedy.final_best_share);
 }
 
@@ -142,15 +150,24 @@ fn learning_experiments_are_deterministic() {
             set: vec!["learning.liars=0.1".into(), "network.loss=0.02".into()],
         },
     ];
-    let a = experiment::experiment(&base, |_, _| {}).unwrap().outputs().unwrap();
-    let b = experiment::experiment(&base, |_, _| {}).unwrap().outputs().unwrap();
+    let a = experiment::experiment(&base, |_, _| {})
+        .unwrap()
+        .outputs()
+        .unwrap();
+    let b = experiment::experiment(&base, |_, _| {})
+        .unwrap()
+        .outputs()
+        .unwrap();
     assert!(a.diff(&b).is_empty(), "{:?}", a.diff(&b));
     let names: Vec<&str> = a.files.iter().map(|(n, _)| n.as_str()).collect();
     for f in ["summary.json", "learning.csv", "series.csv", "regret.svg"] {
         assert!(names.contains(&f), "{f} missing");
     }
     base.seed = 4;
-    let c = experiment::experiment(&base, |_, _| {}).unwrap().outputs().unwrap();
+    let c = experiment::experiment(&base, |_, _| {})
+        .unwrap()
+        .outputs()
+        .unwrap();
     assert!(a.diff(&c).contains(&"learning.csv".to_owned()));
     // The network outputs of a learning scenario are deterministic too.
     let (_, diff) = runner::check_determinism(&scenario(&[])).unwrap();

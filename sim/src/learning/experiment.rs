@@ -209,7 +209,8 @@ fn mean_series(reports: &[LearningReport]) -> Vec<Point> {
     let n = reports.len().max(1) as f64;
     (0..len)
         .map(|i| {
-            let at = |f: fn(&Point) -> f64| reports.iter().map(|r| f(&r.series[i])).sum::<f64>() / n;
+            let at =
+                |f: fn(&Point) -> f64| reports.iter().map(|r| f(&r.series[i])).sum::<f64>() / n;
             Point {
                 time_ms: reports[0].series[i].time_ms,
                 regret: at(|p| p.regret),
@@ -247,9 +248,8 @@ impl Experiment {
             "learning.csv".to_owned(),
             table.into_inner().map_err(|e| err("learning.csv", e))?,
         ));
-        let mut series = String::from(
-            "variant,time_ms,regret,best_share,crystallized,false_crystallized\n",
-        );
+        let mut series =
+            String::from("variant,time_ms,regret,best_share,crystallized,false_crystallized\n");
         for v in &self.variants {
             for p in &v.series {
                 series.push_str(&format!(
@@ -259,8 +259,7 @@ impl Experiment {
             }
         }
         files.push(("series.csv".to_owned(), series.into_bytes()));
-        let mut catalogue =
-            String::from("candidate,task_type,family,p,best,worst\n");
+        let mut catalogue = String::from("candidate,task_type,family,p,best,worst\n");
         if let Some(r) = self.variants.first().and_then(|v| v.reports.first()) {
             for (i, c) in r.candidates.iter().enumerate() {
                 let same: Vec<&super::Candidate> = r

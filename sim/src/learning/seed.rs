@@ -29,10 +29,8 @@ pub(crate) fn pick(
             for (other, w) in graph.strongest_paths(row.id, cfg.contagion_hops) {
                 if let Some(p) = space.procedure(&other) {
                     let counts = p.counts();
-                    boost += cfg.contagion_factor
-                        * w
-                        * counts.successes as f64
-                        * stats::rate(&counts);
+                    boost +=
+                        cfg.contagion_factor * w * counts.successes as f64 * stats::rate(&counts);
                 }
             }
         }

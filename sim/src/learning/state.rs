@@ -277,7 +277,9 @@ impl Learning {
     /// Measures now: regret, greedy picks of every honest agent, crystallizations.
     pub(crate) fn measure(&mut self, w: &World) {
         let time_ms = w.now() / US_PER_MS;
-        let honest: Vec<u32> = (0..self.agents).filter(|&a| !self.liar[a as usize]).collect();
+        let honest: Vec<u32> = (0..self.agents)
+            .filter(|&a| !self.liar[a as usize])
+            .collect();
         let regret = honest.iter().map(|&a| self.regret[a as usize]).sum::<f64>()
             / honest.len().max(1) as f64;
         let types = self.catalogue.types.len();
@@ -288,7 +290,10 @@ impl Learning {
             }
             for (t, ty) in self.catalogue.types.iter().enumerate() {
                 let top = space.top(1, &filter(&ty.tag), now_ms);
-                if top.first().is_some_and(|r| self.catalogue.is_best(t, &r.id)) {
+                if top
+                    .first()
+                    .is_some_and(|r| self.catalogue.is_best(t, &r.id))
+                {
                     counts[t] += 1;
                 }
             }
