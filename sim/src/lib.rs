@@ -53,6 +53,7 @@ mod convergence;
 mod engine;
 mod error;
 mod gossip;
+pub mod learning;
 mod ledger;
 mod message;
 mod metrics;

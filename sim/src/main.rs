@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use knack_sim::{Scenario, parse_value, runner, split_override};
+use knack_sim::{Scenario, learning, parse_value, runner, split_override};
 
 #[cfg(feature = "real-stack")]
 mod compare_cli;
@@ -47,6 +47,28 @@ enum Command {
         /// No progress bar (it is off anyway when stderr is not a terminal).
         #[arg(long)]
         quiet: bool,
+    },
+    /// Run a collective-learning experiment (a scenario with a `[learning]` table): every
+    /// variant over `learning.runs` seeds; writes DIR/learning.csv, series.csv, summary.json,
+    /// catalogue.csv and regret / best-share / false-crystallization plots.
+    Learn {
+        /// The scenario file (TOML), e.g. sim/scenarios/learning.toml.
+        scenario: PathBuf,
+        /// Seed of the first run (overrides the file); run k uses seed + k.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Runs per variant (overrides `learning.runs`).
+        #[arg(long)]
+        runs: Option<u32>,
+        /// Override a parameter by dotted key (repeatable), applied before the variants'.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Run twice and fail unless the outputs are byte-identical.
+        #[arg(long)]
+        check_determinism: bool,
     },
     /// Run a scenario in the simulator and on real libp2p gossipsub swarms (same topology,
     /// latencies and messages) and compare deliveries, duplicates, transmissions and latency;
@@ -98,7 +120,18 @@ fn run() -> anyhow::Result<ExitCode> {
         compare_cli::run(scenario, nodes, *seed, sets, *repeat, out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    #[allow(irrefutable_let_patterns)]
+    if let Command::Learn {
+        scenario,
+        seed,
+        runs,
+        sets,
+        out,
+        check_determinism,
+    } = &command
+    {
+        learn(scenario, *seed, *runs, sets, out, *check_determinism)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let Command::Run {
         scenario,
         nodes,
@@ -214,4 +247,69 @@ fn run() -> anyhow::Result<ExitCode> {
         std::fs::write(out.join("sweep.csv"), csv).context("writing sweep.csv")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `knack-sim learn`.
+fn learn(
+    scenario: &std::path::Path,
+    seed: Option<u64>,
+    runs: Option<u32>,
+    sets: &[String],
+    out: &std::path::Path,
+    check_determinism: bool,
+) -> anyhow::Result<()> {
+    let mut sets = sets.to_vec();
+    if let Some(s) = seed {
+        sets.push(format!("seed={s}"));
+    }
+    if let Some(r) = runs {
+        sets.push(format!("learning.runs={r}"));
+    }
+    let base = Scenario::load(scenario, &sets)?;
+    let started = std::time::Instant::now();
+    let progress = |name: &str, seed: u64| {
+        eprintln!(
+            "{}: {name} seed {seed} done ({:.1} s)",
+            base.name,
+            started.elapsed().as_secs_f64()
+        );
+    };
+    let experiment = learning::experiment::experiment(&base, progress)?;
+    let outputs = experiment.outputs()?;
+    if check_determinism {
+        let again = learning::experiment::experiment(&base, |_, _| {})?.outputs()?;
+        let diff = outputs.diff(&again);
+        if !diff.is_empty() {
+            bail!(
+                "{}: outputs differ between two runs: {}",
+                base.name,
+                diff.join(", ")
+            );
+        }
+        eprintln!(
+            "{}: determinism check passed (two runs byte-identical)",
+            base.name
+        );
+    }
+    for v in &experiment.variants {
+        let r = &v.row;
+        eprintln!(
+            "{:<28} regret {:>7.2} ± {:<5.2} best picks {:>5.1} % greedy-best {:>5.1} % \
+             90 %-best {}/{} median {:?} s, crystallized {:.1} (false {:.1})",
+            v.name,
+            r.regret,
+            r.regret_sd,
+            100.0 * r.best_pick_share,
+            100.0 * r.final_best_share,
+            r.best_reached,
+            r.best_pairs,
+            r.time_to_best_median_s,
+            r.crystallized,
+            r.false_crystallized,
+        );
+    }
+    outputs
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
+use crate::learning::LearningConfig;
 
 /// One simulation: the population, the network, the gossip model, the workload, adversaries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +48,10 @@ pub struct Scenario {
     pub verify: VerifyConfig,
     /// A sweep named in the file (the CLI's `--sweep` takes precedence).
     pub sweep: Option<SweepConfig>,
+    /// The collective-learning workload (replaces the workload's actions; see
+    /// [`crate::learning`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning: Option<LearningConfig>,
 }
 
 /// The peer graph.
@@ -327,6 +332,7 @@ impl Default for Scenario {
             adversary: AdversaryConfig::default(),
             verify: VerifyConfig::default(),
             sweep: None,
+            learning: None,
         }
     }
 }
@@ -576,6 +582,9 @@ impl Scenario {
         }
         if w.clusters == 0 {
             return bad("workload.clusters", "at least 1");
+        }
+        if let Some(l) = &self.learning {
+            l.validate()?;
         }
         Ok(())
     }

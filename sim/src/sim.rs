@@ -12,6 +12,7 @@ use crate::convergence::Convergence;
 use crate::engine::Event;
 use crate::error::SimError;
 use crate::gossip::{self, Gossip};
+use crate::learning::{Catalogue, state::Learning};
 use crate::message::Msg;
 use crate::metrics::Metrics;
 use crate::network::{Network, US_PER_MS};
@@ -34,6 +35,8 @@ pub struct Simulation {
     pub(crate) convergence: Convergence,
     churning: Vec<u32>,
     churn_rng: rand_chacha::ChaCha8Rng,
+    /// The collective-learning workload, when the scenario has a `[learning]` table.
+    pub(crate) learning: Option<Learning>,
     authored: u32,
     stopped_early: bool,
 }
@@ -63,23 +66,43 @@ impl Simulation {
                 Workload::author_node(i, authors_n, n),
             )?);
         }
+        // A learning run: the catalogue every space starts with, and the Sybil identities (all
+        // authoring from the first task agent's node).
+        let catalogue = match &cfg.learning {
+            Some(l) => {
+                l.validate()?;
+                let sybil_node = Workload::author_node(0, authors_n, n);
+                for j in 0..l.sybil.identities {
+                    authors.push(Author::new(cfg.seed, authors_n + j, sybil_node)?);
+                }
+                Some((Catalogue::new(l, cfg.seed, &space)?, sybil_node))
+            }
+            None => None,
+        };
         let author_nodes: BTreeSet<u32> = authors.iter().map(|a| a.node).collect();
         let mut replica_rng = rng::stream(cfg.seed, Stream::Replicas);
         let spaces: Vec<Option<Space>> = (0..n)
             .map(|i| {
                 let holds = author_nodes.contains(&i) || replica_rng.r#gen::<f64>() < cfg.replicas;
-                holds.then(|| Space::new(space.clone()))
+                holds.then(|| {
+                    let mut s = Space::new(space.clone());
+                    if let Some((c, _)) = &catalogue {
+                        s.apply(&c.setup);
+                        s.settle();
+                    }
+                    s
+                })
             })
             .collect();
         let replicas = Replicas::new(spaces, true);
         let mut agents: Vec<Agent> = (0..n).map(|_| Agent::new()).collect();
         let (topo, adversaries) = adversary::assign(cfg, &mut agents, topo, &author_nodes);
         let honest = agents.iter().filter(|a| a.honest()).count() as u32;
-        let updates = Updates::new(space, authors);
+        let updates = Updates::new(space.clone(), authors);
         let invalid = updates.invalid()?;
         let net = Network::new(&cfg.network, n, cfg.seed);
         let metrics = Metrics::new(n, honest, cfg.sample_ms);
-        let world = World::new(
+        let mut world = World::new(
             cfg.clone(),
             net,
             topo,
@@ -89,15 +112,33 @@ impl Simulation {
             metrics,
             invalid,
         );
+        let workload = Workload::new(cfg);
+        let learning = match (&cfg.learning, catalogue) {
+            (Some(l), Some((c, sybil_node))) => {
+                world.reference.apply(&c.setup);
+                Some(Learning::new(
+                    cfg,
+                    l,
+                    c,
+                    workload.plan.clone(),
+                    sybil_node,
+                    &space,
+                )?)
+            }
+            _ => None,
+        };
         let mut churn_rng = rng::stream(cfg.seed, Stream::Churn);
+        // Authors do not churn, except in a learning run (every agent there is a task agent,
+        // working from its own replica while offline).
         let churning: Vec<u32> = (0..n)
-            .filter(|i| !author_nodes.contains(i))
+            .filter(|i| learning.is_some() || !author_nodes.contains(i))
             .filter(|_| churn_rng.r#gen::<f64>() < cfg.network.churn.fraction)
             .collect();
         let sync = AntiEntropy::new(cfg, &world);
         Ok(Simulation {
             model: gossip::build(cfg),
-            workload: Workload::new(cfg),
+            workload,
+            learning,
             sync,
             world,
             adversaries,
@@ -123,6 +164,12 @@ impl Simulation {
         adversary::start(&mut self.world, &self.adversaries);
         for (k, &t) in self.workload.times.iter().enumerate() {
             self.world.queue.push(t, Event::Author(k as u32));
+        }
+        if let Some(l) = &self.learning {
+            let tasks = self.workload.times.len() as u32;
+            for (j, &t) in l.sybil_times.iter().enumerate() {
+                self.world.queue.push(t, Event::Author(tasks + j as u32));
+            }
         }
         for (i, p) in self.world.net.partitions().to_vec().iter().enumerate() {
             self.world
@@ -162,9 +209,15 @@ impl Simulation {
             Event::Round => self.model.on_timer(w, u32::MAX),
             Event::Sync(node) => self.sync.on_timer(w, node),
             Event::Author(k) => {
-                let (node, u) = self.workload.author(w, k)?;
                 self.authored += 1;
-                self.model.publish(w, node, u);
+                if let Some(l) = &mut self.learning {
+                    if let Some((node, u)) = l.event(w, k)? {
+                        self.model.publish(w, node, u);
+                    }
+                } else {
+                    let (node, u) = self.workload.author(w, k)?;
+                    self.model.publish(w, node, u);
+                }
             }
             Event::Partition(i, on) => {
                 w.net.set_partition(i, on);
@@ -182,8 +235,13 @@ impl Simulation {
                 }
             }
             Event::Sample => {
-                let done = self.authored as usize == self.workload.times.len();
+                let planned = self.workload.times.len()
+                    + self.learning.as_ref().map_or(0, |l| l.sybil_times.len());
+                let done = self.authored as usize >= planned;
                 self.convergence.sample(w, done);
+                if let Some(l) = &mut self.learning {
+                    l.sample(w);
+                }
                 let now = w.now();
                 if let Some(p) = progress {
                     p.set_position(now / US_PER_MS);

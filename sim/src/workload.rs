@@ -25,7 +25,7 @@ pub(crate) struct Workload {
     pub(crate) times: Vec<u64>,
     /// Author index and action roll of each update, drawn up front so that the schedule does
     /// not depend on what happened before (a sweep shares it).
-    plan: Vec<(u32, f64)>,
+    pub(crate) plan: Vec<(u32, f64)>,
     /// The details of the update being authored (its own stream).
     rng: ChaCha8Rng,
 }

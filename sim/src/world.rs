@@ -71,7 +71,7 @@ impl World {
         let seed = cfg.seed;
         let ledger = Ledger::new(
             agents.len() as u32,
-            cfg.workload.updates,
+            cfg.workload.updates + cfg.learning.as_ref().map_or(0, |l| l.sybil_ops()),
             updates.authors.len() as u32,
         );
         World {

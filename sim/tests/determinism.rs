@@ -80,3 +80,39 @@ fn run_object_holds_the_machine_figures_only() {
     let without: serde_json::Value = serde_json::from_slice(&run.outputs.files[0].1).unwrap();
     assert!(without.get("run").is_none());
 }
+
+#[test]
+fn learning_scenario_is_deterministic() {
+    // The shipped learning scenario, shrunk: knack memory with liars, a Sybil burst, loss and a
+    // partition, every random stream of the learning workload (catalogue, tasks, choices,
+    // outcomes) included.
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/learning.toml");
+    let overrides: Vec<String> = [
+        "nodes=20",
+        "workload.authors=20",
+        "workload.updates=300",
+        "duration_ms=35000",
+        "verify.sample=0.01",
+        "learning.runs=1",
+        "learning.variants=[]",
+        "learning.liars=0.1",
+        "learning.sybil={identities=5, ops_each=4, at_ms=10000}",
+        "network.loss=0.02",
+        "network.partitions=[{start_ms=5000, heal_ms=15000}]",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let s = Scenario::load(&path, &overrides).unwrap();
+    let a = knack_sim::learning::experiment::experiment(&s, |_, _| {})
+        .unwrap()
+        .outputs()
+        .unwrap();
+    let b = knack_sim::learning::experiment::experiment(&s, |_, _| {})
+        .unwrap()
+        .outputs()
+        .unwrap();
+    assert!(a.diff(&b).is_empty(), "outputs differ: {:?}", a.diff(&b));
+    let (_, diff) = runner::check_determinism(&s).unwrap();
+    assert!(diff.is_empty(), "network outputs differ: {diff:?}");
+}
