@@ -169,7 +169,13 @@ impl Relay {
     pub(crate) async fn push_all(&mut self, batches: tokio::sync::mpsc::Receiver<Batch>) -> u64 {
         let mut batches = batches;
         let mut pushes = 0;
+        let (mut sent, mut last_report) = (0usize, Instant::now());
         while let Some(envelopes) = batches.recv().await {
+            sent += envelopes.len();
+            if last_report.elapsed() > Duration::from_secs(30) {
+                eprintln!("    ... {sent} envelopes pushed");
+                last_report = Instant::now();
+            }
             let request = SyncRequest::Push {
                 space: self.space.clone(),
                 have: VersionVector::new(),
