@@ -1,6 +1,6 @@
 //! The agents' materialised replicas, applied on a worker thread.
 //!
-//! Applying a delta to a real `Space` (contagion boosts, outcome slots, digest caches) is the
+//! Applying a delta to a real `Space` (outcome slots, the contagion index, digest caches) is the
 //! costliest thing a replica does, and nothing the event loop decides depends on it until
 //! somebody reads a space: an author building its next op, or a convergence check comparing
 //! digests. So applies are queued, in the event loop's order, to one worker thread; a read first

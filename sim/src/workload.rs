@@ -1,5 +1,5 @@
-//! The workload: agents adding procedures, recording outcomes (which spread contagion boosts)
-//! and linking procedures, through the real `knack-crdt` authoring methods.
+//! The workload: agents adding procedures, recording outcomes (from which every replica derives
+//! success contagion) and linking procedures, through the real `knack-crdt` authoring methods.
 //!
 //! Each update is authored by an agent against its own replica (so it can only record outcomes
 //! of procedures it has heard of), sealed once into a signed envelope, applied locally and

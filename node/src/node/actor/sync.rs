@@ -31,7 +31,9 @@ impl SyncState {
             request_timeout_ms: 10_000,
             backoff_base_ms: 500,
             backoff_max_ms: 10_000,
-            response_budget_bytes: 1 << 20,
+            // The most a response may carry (half a sync message): a node catching up takes
+            // as much per round trip as the protocol allows.
+            response_budget_bytes: knack_protocol::sync::MAX_SYNC_MESSAGE_BYTES / 2,
         });
         for space in spaces {
             engine.add_space(space.clone());
@@ -217,5 +219,8 @@ impl Actor {
             }
         }
         self.commit();
+        // A round that ran out of budget is due again at once: send it now rather than at the
+        // next tick, so a node catching up is not paced by the tick.
+        self.poll_sync();
     }
 }
