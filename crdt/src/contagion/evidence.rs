@@ -88,22 +88,11 @@ impl Neighbourhood {
     /// Adds `weight` (millionths) times `change`.
     pub(crate) fn add(&mut self, weight: u64, change: &Change) {
         let w = i128::from(weight);
+        // Signed products cast to u128 are their two's complement: wrapping adds stay exact.
         self.successes = self.successes.wrapping_add((w * change.successes) as u128);
         self.failures = self.failures.wrapping_add((w * change.failures) as u128);
         for &(ctx, s, f) in &change.contexts {
-            if s == 0 && f == 0 {
-                continue;
-            }
-            let at = match self.contexts.binary_search_by_key(&ctx, |e| e.0) {
-                Ok(at) => at,
-                Err(at) => {
-                    self.contexts.insert(at, (ctx, 0, 0));
-                    at
-                }
-            };
-            let entry = &mut self.contexts[at];
-            entry.1 = entry.1.wrapping_add((w * s) as u128);
-            entry.2 = entry.2.wrapping_add((w * f) as u128);
+            self.add_context(ctx, (w * s) as u128, (w * f) as u128);
         }
         self.last_used_ms = self.last_used_ms.max(change.last_used_ms);
     }
@@ -114,21 +103,26 @@ impl Neighbourhood {
         self.successes = self.successes.wrapping_add(w * u128::from(own.successes));
         self.failures = self.failures.wrapping_add(w * u128::from(own.failures));
         for &(ctx, s, f) in &own.contexts {
-            if s == 0 && f == 0 {
-                continue;
-            }
-            let at = match self.contexts.binary_search_by_key(&ctx, |e| e.0) {
-                Ok(at) => at,
-                Err(at) => {
-                    self.contexts.insert(at, (ctx, 0, 0));
-                    at
-                }
-            };
-            let entry = &mut self.contexts[at];
-            entry.1 = entry.1.wrapping_add(w * u128::from(s));
-            entry.2 = entry.2.wrapping_add(w * u128::from(f));
+            self.add_context(ctx, w * u128::from(s), w * u128::from(f));
         }
         self.last_used_ms = self.last_used_ms.max(own.last_used_ms);
+    }
+
+    /// Adds (wrapping) `(s, f)` to context `ctx`'s sums.
+    fn add_context(&mut self, ctx: u32, s: u128, f: u128) {
+        if s == 0 && f == 0 {
+            return;
+        }
+        let at = match self.contexts.binary_search_by_key(&ctx, |e| e.0) {
+            Ok(at) => at,
+            Err(at) => {
+                self.contexts.insert(at, (ctx, 0, 0));
+                at
+            }
+        };
+        let entry = &mut self.contexts[at];
+        entry.1 = entry.1.wrapping_add(s);
+        entry.2 = entry.2.wrapping_add(f);
     }
 
     /// The weighted sums `(successes, failures)` in millionths, for all evidence or one context.
