@@ -1,7 +1,6 @@
 //! Per-agent outcome counters: the evidence every ranking is computed from.
 
-use std::collections::BTreeMap;
-
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 /// Success, failure and duration counters.
@@ -37,7 +36,7 @@ pub struct OutcomeSlot {
     /// The slot's totals over every context.
     pub totals: Versioned<Counts>,
     /// Counts per context tag (what the procedure was used for).
-    pub contexts: BTreeMap<String, Versioned<Counts>>,
+    pub contexts: LiteMap<String, Versioned<Counts>>,
 }
 
 impl Counts {
@@ -104,7 +103,7 @@ impl OutcomeSlot {
         let seq = self.totals.seq + 1;
         let mut totals = self.totals.value;
         totals.record(success, duration_ms);
-        let mut touched = BTreeMap::new();
+        let mut touched = LiteMap::new();
         for tag in contexts {
             let mut counts = self.contexts.get(tag).map(|c| c.value).unwrap_or_default();
             counts.record(success, duration_ms);

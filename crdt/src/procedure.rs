@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use crate::change::Creation;
@@ -30,7 +31,7 @@ pub(crate) struct ProcedureState {
     pub(crate) kind: Option<Lww<ProcedureKind>>,
     pub(crate) tags: TagSet,
     pub(crate) bodies: BTreeMap<Stamp, ContentRef>,
-    pub(crate) outcomes: BTreeMap<AgentId, OutcomeSlot>,
+    pub(crate) outcomes: LiteMap<AgentId, OutcomeSlot>,
     pub(crate) last_used: Option<Hlc>,
     pub(crate) crystal_epoch: u32,
     #[serde(skip)]

@@ -55,6 +55,9 @@ pub struct Space {
     state: SpaceState,
     /// Derived from the relations and outcomes; never replicated, rebuilt on decode.
     contagion: ContagionIndex,
+    /// Every relation key by each of its two procedures (derived, rebuilt on decode), so the
+    /// relations of one procedure are found without a scan of all relations.
+    relations_by_procedure: BTreeMap<ProcedureId, Vec<RelationKey>>,
     /// `state.settings` or the defaults, cached.
     settings: SpaceSettings,
 }
@@ -75,6 +78,7 @@ impl Space {
                 pins: BTreeMap::new(),
             },
             contagion: ContagionIndex::new(SpaceSettings::default().contagion_hops),
+            relations_by_procedure: BTreeMap::new(),
             settings: SpaceSettings::default(),
         }
     }
@@ -208,6 +212,10 @@ impl Space {
     fn rebuild_contagion(&mut self) {
         let mut index = ContagionIndex::new(self.settings.contagion_hops);
         let keys: Vec<RelationKey> = self.state.relations.keys().copied().collect();
+        self.relations_by_procedure.clear();
+        for key in &keys {
+            self.index_relation(*key);
+        }
         for key in keys {
             if let Some((a, b)) = contagion_pair(&key) {
                 index.set_edge_unmarked(a, b, self.pair_strength(a, b));
@@ -267,11 +275,19 @@ impl Space {
             Some(mine) => mine.merge(value),
             None => {
                 self.state.relations.insert(*key, value.clone());
+                self.index_relation(*key);
             }
         }
         if let Some((a, b)) = contagion_pair(key) {
             let strength = self.pair_strength(a, b);
             self.contagion.set_edge(a, b, strength);
+        }
+    }
+
+    /// Files a new relation key under both its procedures.
+    fn index_relation(&mut self, key: RelationKey) {
+        for id in [key.from, key.to] {
+            self.relations_by_procedure.entry(id).or_default().push(key);
         }
     }
 
@@ -347,12 +363,16 @@ impl Space {
         &self,
         id: &ProcedureId,
     ) -> impl Iterator<Item = (&RelationKey, Fraction)> + '_ {
-        let id = *id;
-        self.state
-            .relations
-            .iter()
-            .filter(move |(key, _)| key.from == id || key.to == id)
-            .filter_map(|(key, reg)| reg.value.map(|s| (key, s)))
+        let mut keys: Vec<&RelationKey> = self
+            .relations_by_procedure
+            .get(id)
+            .map(|keys| keys.iter().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys.into_iter().filter_map(|key| {
+            let (key, reg) = self.state.relations.get_key_value(key)?;
+            reg.value.map(|s| (key, s))
+        })
     }
 
     /// The live relations, in key order.
