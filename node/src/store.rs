@@ -64,6 +64,15 @@ pub trait Store: Send + Sync + 'static {
     /// Every envelope of `space`, by author then sequence: what a restart replays.
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;
 
+    /// The authors with envelopes stored in `space`, in order (without reading the envelopes).
+    fn authors(&self, space: &SpaceName) -> Result<Vec<AgentId>, StoreError> {
+        Ok(self
+            .heads(space)?
+            .into_iter()
+            .map(|(author, _)| author)
+            .collect())
+    }
+
     /// The highest stored `last_seq` of each author in `space`.
     fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError>;
 

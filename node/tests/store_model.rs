@@ -58,6 +58,8 @@ fn observe(store: &dyn Store) -> Vec<String> {
         let s = space(i);
         out.push(format!("scan {:?}", store.scan_envelopes(&s).unwrap()));
         out.push(format!("heads {:?}", store.heads(&s).unwrap()));
+        // sled seeks from author to author; the model derives them from the heads.
+        out.push(format!("authors {:?}", store.authors(&s).unwrap()));
         out.push(format!("snapshot {:?}", store.snapshot(&s).unwrap()));
         for author in 0..3u8 {
             for after in [0, 5, 20] {

@@ -47,24 +47,37 @@ impl Replica {
                 Hlc::default(),
             ),
         };
-        for (key, bytes) in store.scan_envelopes(name)? {
-            if key.last_seq <= replica.vv.get(&key.author) {
-                continue; // covered by the snapshot
+        // Per author, only the envelopes past what the snapshot covers: a restart reads the
+        // tail of the log, not all of it.
+        'authors: for author in store.authors(name)? {
+            loop {
+                let after = replica.vv.get(&author);
+                let batch = store.envelopes_after(name, &author, after, RESTORE_BATCH_BYTES)?;
+                let mut progressed = false;
+                for (key, bytes) in batch {
+                    if key.last_seq <= replica.vv.get(&author) {
+                        continue; // covered by the snapshot
+                    }
+                    let envelope = Envelope::decode(&bytes).map_err(|e| {
+                        NodeError::Store(crate::store::StoreError::Corrupt(format!(
+                            "envelope {}..{} of {} in {name}: {e}",
+                            key.first_seq, key.last_seq, key.author
+                        )))
+                    })?;
+                    if envelope.first_seq() > replica.vv.get(&author) + 1 {
+                        // A hole in the log (not written by this node's code): stop this
+                        // author here and let anti-entropy refetch the rest.
+                        tracing::warn!(space = %name, %author, "gap in stored op log");
+                        continue 'authors;
+                    }
+                    let applied = replica.apply(&envelope);
+                    latest = latest.max(applied.last_hlc.unwrap_or_default());
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
             }
-            let envelope = Envelope::decode(&bytes).map_err(|e| {
-                NodeError::Store(crate::store::StoreError::Corrupt(format!(
-                    "envelope {}..{} of {} in {name}: {e}",
-                    key.first_seq, key.last_seq, key.author
-                )))
-            })?;
-            if envelope.first_seq() > replica.vv.get(&key.author) + 1 {
-                // A hole in the log (not written by this node's code): stop this author here
-                // and let anti-entropy refetch the rest.
-                tracing::warn!(space = %name, author = %key.author, "gap in stored op log");
-                continue;
-            }
-            let applied = replica.apply(&envelope);
-            latest = latest.max(applied.last_hlc.unwrap_or_default());
         }
         Ok((replica, latest))
     }
@@ -107,6 +120,9 @@ impl Replica {
         applied
     }
 }
+
+/// Bytes of stored envelopes read at a time while restoring.
+const RESTORE_BATCH_BYTES: usize = 4 << 20;
 
 /// The store key of an envelope.
 pub(crate) fn key_of(envelope: &Envelope) -> EnvelopeKey {

@@ -83,6 +83,24 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn authors(&self, space: &SpaceName) -> Result<Vec<AgentId>, StoreError> {
+        // One seek per author: from each author's first key, jump past its last possible key.
+        let prefix = envelope_prefix(space, None);
+        let mut authors = Vec::new();
+        let mut cursor = prefix.clone();
+        while let Some(entry) = self.envelopes.range(cursor.clone()..).next() {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (key, _) = decode_envelope(space, &key, &value)?;
+            cursor = envelope_key(space, &key.author, u64::MAX);
+            cursor.push(0);
+            authors.push(key.author);
+        }
+        Ok(authors)
+    }
+
     fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError> {
         let mut heads: Vec<(AgentId, u64)> = Vec::new();
         for entry in self.envelopes.scan_prefix(envelope_prefix(space, None)) {
