@@ -84,6 +84,25 @@ fn observe(store: &dyn Store) -> Vec<String> {
     out
 }
 
+/// Opens the sled store again after a drop. sled releases its file lock only when its
+/// background flusher thread lets go of the database (it wakes every 500 ms), so on a loaded
+/// machine the lock can still be held for a moment: retry while it is, for up to 10 s.
+fn reopen(dir: &std::path::Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir) {
+            Ok(store) => return store,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopening the sled store: {e}"),
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -123,7 +142,7 @@ proptest! {
                 Op::Reboot => {
                     sled.flush().unwrap();
                     drop(sled);
-                    sled = SledStore::open(dir.path()).unwrap();
+                    sled = reopen(dir.path());
                 }
             }
             prop_assert_eq!(observe(&model), observe(&sled));
