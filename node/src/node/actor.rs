@@ -231,18 +231,20 @@ impl Actor {
     /// the last commit, so a snapshot never covers an op the log does not hold; a crash later
     /// leaves it behind the log, and the restore replays the difference.
     fn save_snapshots(&mut self) {
-        let latest = self.clock.last();
-        let mut total = 0;
-        for (name, replica) in &self.spaces {
-            let saved = super::replica::encode_snapshot(replica, latest).and_then(|bytes| {
-                total += bytes.len() as u64;
-                Ok(self.store.put_snapshot(name, &bytes)?)
-            });
-            if let Err(e) = saved {
-                tracing::warn!(space = %name, error = %e, "snapshot not written");
-            }
+        let (bytes, failed) = write_snapshots(self.store.as_ref(), self.pending_snapshots());
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, "snapshot not written");
         }
-        self.snapshot_bytes = total;
+        self.snapshot_bytes = bytes;
+    }
+
+    /// The parts of a snapshot of every space, taken now (a pointer per procedure).
+    fn pending_snapshots(&self) -> Vec<(SpaceName, super::replica::PendingSnapshot)> {
+        let latest = self.clock.last();
+        self.spaces
+            .iter()
+            .map(|(name, r)| (name.clone(), super::replica::PendingSnapshot::of(r, latest)))
+            .collect()
     }
 
     /// Whether enough ops were applied since the last snapshot to take the next one.
@@ -292,29 +294,14 @@ impl Actor {
     /// no op the log lacks) and encodes and writes the snapshots on a blocking thread: a large
     /// space's snapshot (tens of MB) never stalls the actor.
     fn snapshot_in_background(&mut self) {
-        let latest = self.clock.last();
-        let pending: Vec<(SpaceName, super::replica::PendingSnapshot)> = self
-            .spaces
-            .iter()
-            .map(|(name, r)| (name.clone(), super::replica::PendingSnapshot::of(r, latest)))
-            .collect();
+        let pending = self.pending_snapshots();
         let (store, done) = (self.store.clone(), self.completions_tx.clone());
         self.snapshot_in_flight = true;
         tokio::task::spawn_blocking(move || {
-            let mut total = 0;
-            let mut result = Ok(());
-            for (name, snapshot) in pending {
-                let written = snapshot.encode().and_then(|bytes| {
-                    total += bytes.len() as u64;
-                    Ok(store.put_snapshot(&name, &bytes)?)
-                });
-                if let Err(e) = written {
-                    result = Err(format!("snapshot of {name}: {e}"));
-                }
-            }
-            let result = result
-                .and_then(|()| store.flush().map_err(|e| e.to_string()))
-                .map(|()| total);
+            let result = match write_snapshots(store.as_ref(), pending) {
+                (_, Some(e)) => Err(e),
+                (bytes, None) => store.flush().map(|()| bytes).map_err(|e| e.to_string()),
+            };
             let _ = done.blocking_send(Completion::Snapshotted(result));
         });
     }
@@ -429,6 +416,26 @@ impl Actor {
     fn emit(&self, event: Event) {
         let _ = self.events.send(event);
     }
+}
+
+/// Encodes and stores snapshots: the bytes written, and the last failure if any (the other
+/// spaces are still written).
+fn write_snapshots(
+    store: &dyn Store,
+    pending: Vec<(SpaceName, super::replica::PendingSnapshot)>,
+) -> (u64, Option<String>) {
+    let mut total = 0;
+    let mut failed = None;
+    for (name, snapshot) in pending {
+        let written = snapshot.encode().and_then(|bytes| {
+            total += bytes.len() as u64;
+            Ok(store.put_snapshot(&name, &bytes)?)
+        });
+        if let Err(e) = written {
+            failed = Some(format!("snapshot of {name}: {e}"));
+        }
+    }
+    (total, failed)
 }
 
 /// Own ops applied in memory and not yet sealed: consecutive sequence numbers from

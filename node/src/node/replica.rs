@@ -145,12 +145,6 @@ struct SnapshotHead {
     latest: Hlc,
 }
 
-/// Encodes a replica (and the latest timestamp seen) as a snapshot: a version byte, the head's
-/// length and bincode, then the space's own snapshot encoding.
-pub(crate) fn encode_snapshot(replica: &Replica, latest: Hlc) -> Result<Vec<u8>, NodeError> {
-    PendingSnapshot::of(replica, latest).encode()
-}
-
 /// What a snapshot is made of, taken on the actor in a moment (procedure states are shared,
 /// not copied) and encoded elsewhere.
 pub(crate) struct PendingSnapshot {
@@ -169,7 +163,8 @@ impl PendingSnapshot {
         }
     }
 
-    /// The snapshot's bytes (see [`encode_snapshot`]).
+    /// The snapshot's bytes: a version byte, the head's length and bincode (version vector and
+    /// latest timestamp seen), then the space's own snapshot encoding.
     pub(crate) fn encode(self) -> Result<Vec<u8>, NodeError> {
         encode_parts(self.vv, self.latest, &self.space.encode())
     }
@@ -190,7 +185,7 @@ fn encode_parts(
     Ok(out)
 }
 
-/// Decodes a snapshot made by [`encode_snapshot`].
+/// Decodes a snapshot made by [`PendingSnapshot::encode`].
 fn decode_snapshot(bytes: &[u8]) -> Result<(Replica, Hlc), String> {
     let (&version, rest) = bytes.split_first().ok_or("empty snapshot")?;
     if version != SNAPSHOT_VERSION {
