@@ -5,9 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
+mod common;
+
 use knack_crdt::{
-    AgentId, Body, Filter, Hlc, NewProcedure, Outcome, Prior, ProcedureId, ProcedureKind,
-    RelationKind, Space, SpaceName, SpaceSettings,
+    AgentId, Filter, Hlc, Outcome, Prior, ProcedureId, RelationKind, Space, SpaceSettings,
 };
 
 const ALICE: AgentId = AgentId([1; 32]);
@@ -17,22 +18,7 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A space with `n` procedures P0..Pn-1 created by Alice.
 fn space_with(n: usize) -> (Space, Vec<ProcedureId>) {
-    let mut space = Space::new(SpaceName::new("contagion").unwrap());
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let new = NewProcedure {
-            nonce: i as u64,
-            name: format!("P{i}"),
-            description: String::new(),
-            kind: ProcedureKind::Steps,
-            tags: vec![],
-            body: Body::Inline(format!("body {i}").into_bytes()),
-        };
-        let (id, delta) = space.add_procedure(ALICE, Hlc::at(T0), new).unwrap();
-        space.apply(&delta);
-        ids.push(id);
-    }
-    (space, ids)
+    common::space_of("contagion", n, ALICE, T0)
 }
 
 fn link(space: &mut Space, a: ProcedureId, b: ProcedureId, kind: RelationKind, s: f64) {

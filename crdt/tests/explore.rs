@@ -3,34 +3,18 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
-use knack_crdt::{
-    AgentId, Body, Filter, Hlc, NewProcedure, Outcome, Policy, ProcedureId, ProcedureKind, Space,
-    SpaceName,
-};
+mod common;
+
+use knack_crdt::{AgentId, Filter, Hlc, Outcome, Policy, ProcedureId, Space};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 const ALICE: AgentId = AgentId([1; 32]);
 const T0: u64 = 1_700_000_000_000;
 
+/// A space with `n` procedures P0..Pn-1 created by Alice.
 fn space_with(n: usize) -> (Space, Vec<ProcedureId>) {
-    let mut space = Space::new(SpaceName::new("explore").unwrap());
-    let ids = (0..n)
-        .map(|i| {
-            let new = NewProcedure {
-                nonce: i as u64,
-                name: format!("P{i}"),
-                description: String::new(),
-                kind: ProcedureKind::Steps,
-                tags: vec![],
-                body: Body::Inline(vec![i as u8]),
-            };
-            let (id, delta) = space.add_procedure(ALICE, Hlc::at(T0), new).unwrap();
-            space.apply(&delta);
-            id
-        })
-        .collect();
-    (space, ids)
+    common::space_of("explore", n, ALICE, T0)
 }
 
 fn record_n(space: &mut Space, id: ProcedureId, successes: u64, failures: u64) {

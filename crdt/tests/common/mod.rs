@@ -289,3 +289,24 @@ impl World {
         space
     }
 }
+
+/// A space named `name` with `n` procedures P0..Pn-1 created by `by` at `at_ms`.
+pub fn space_of(name: &str, n: usize, by: AgentId, at_ms: u64) -> (Space, Vec<ProcedureId>) {
+    let mut space = Space::new(SpaceName::new(name).unwrap());
+    let ids = (0..n)
+        .map(|i| {
+            let new = NewProcedure {
+                nonce: i as u64,
+                name: format!("P{i}"),
+                description: String::new(),
+                kind: ProcedureKind::Steps,
+                tags: vec![],
+                body: Body::Inline(format!("body {i}").into_bytes()),
+            };
+            let (id, delta) = space.add_procedure(by, Hlc::at(at_ms), new).unwrap();
+            space.apply(&delta);
+            id
+        })
+        .collect();
+    (space, ids)
+}
