@@ -86,6 +86,7 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/spaces/{space}/links", post(routes::link))
         .route("/spaces/{space}/top", get(routes::top))
         .route("/spaces/{space}/search", get(routes::search))
+        .route("/spaces/{space}/checkpoint", post(routes::checkpoint))
         .route("/events", get(sse::events))
         .route("/peers", get(routes::peers))
         .route("/status", get(routes::status))

@@ -60,6 +60,19 @@ pub enum Command {
     Status(JsonFlag),
     /// Pin a procedure's body to IPFS (or record a CID it already has there).
     Pin(PinArgs),
+    /// Restate this node's own ops in a space as a checkpoint run and compact the op log.
+    Checkpoint(CheckpointArgs),
+}
+
+/// `knack checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// `knack similar`.

@@ -228,3 +228,23 @@ impl RankedView {
         }
     }
 }
+
+/// A checkpoint run this node sealed of its own ops (`knack checkpoint`,
+/// `POST /v1/spaces/{space}/checkpoint`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    /// The space.
+    pub space: String,
+    /// The run's first sequence number: every own op below it is restated by the run, and its
+    /// envelopes are deleted from the log (after the next flush). 0 when there was nothing to
+    /// restate.
+    pub first_seq: u64,
+    /// The run's last sequence number.
+    pub last_seq: u64,
+    /// Envelopes in the run.
+    pub envelopes: usize,
+    /// Changes the run restates the own ops as.
+    pub changes: usize,
+    /// Encoded bytes of the run.
+    pub bytes: u64,
+}

@@ -236,6 +236,15 @@ pub(crate) async fn status(State(state): State<AppState>) -> ApiResult<Json<Stat
     Ok(Json(state.node.status().await?))
 }
 
+/// `POST /v1/spaces/{space}/checkpoint`: seals a checkpoint run of this node's own ops.
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    Path(space_name): Path<String>,
+) -> ApiResult<Json<crate::views::CheckpointView>> {
+    let space = space(&space_name)?;
+    Ok(Json(state.node.checkpoint(&space).await?))
+}
+
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (

@@ -1,6 +1,7 @@
 //! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
 
 mod blobs;
+mod checkpoint;
 mod cold_tier;
 mod commands;
 mod discovery;
@@ -116,6 +117,8 @@ pub(crate) struct Actor {
     cold: cold_tier::ColdTier,
     /// The search index of every space.
     discovery: crate::discovery::Discovery,
+    /// Own checkpoints in progress and op-log compaction.
+    checkpoints: checkpoint::Checkpoints,
 }
 
 impl Actor {
@@ -174,6 +177,7 @@ impl Actor {
             ipfs_status: parts.ipfs_status,
             cold: cold_tier::ColdTier::new(parts.pins),
             discovery,
+            checkpoints: checkpoint::Checkpoints::default(),
         }
     }
 
@@ -272,6 +276,7 @@ impl Actor {
         if self.unflushed_remote || self.snapshot_due() {
             self.flush_remote_and_snapshot();
         }
+        self.checkpoints_on_tick();
     }
 
     /// Makes ops received from peers durable (they need no acknowledgement, so they wait for a
@@ -284,6 +289,7 @@ impl Actor {
         }
         self.metrics.store_flushes.inc();
         self.unflushed_remote = false;
+        self.start_compaction();
         if self.snapshot_due() && !self.snapshot_in_flight {
             self.snapshot_in_background();
             self.ops_since_snapshot = 0;
@@ -351,6 +357,7 @@ impl Actor {
                 for envelope in envelopes {
                     self.publish(&envelope);
                 }
+                self.start_compaction();
                 for reply in replies {
                     reply(Ok(()));
                 }
@@ -390,6 +397,7 @@ impl Actor {
         let envelope = Envelope::seal(&self.key, space, batch.first_seq, batch.ops)?;
         self.store
             .append_envelope(&super::replica::key_of(&envelope), envelope.as_bytes())?;
+        self.note_own_envelope(envelope.space(), envelope.encoded_len());
         self.unpublished.push(envelope);
         Ok(())
     }
