@@ -60,6 +60,9 @@ pub enum Command {
     Status(JsonFlag),
     /// Pin a procedure's body to IPFS (or record a CID it already has there).
     Pin(PinArgs),
+    /// Serve MCP (Model Context Protocol) on stdin/stdout for an agent: to the node running on
+    /// the data directory, or to an embedded one started when none runs.
+    Mcp,
 }
 
 /// `knack similar`.
