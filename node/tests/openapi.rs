@@ -69,7 +69,11 @@ fn declared() -> Vec<(String, BTreeSet<String>)> {
             }
         }
         let call = &rest[open + 1..end];
-        let path = call.split('"').nth(1).expect("a route path literal").to_owned();
+        let path = call
+            .split('"')
+            .nth(1)
+            .expect("a route path literal")
+            .to_owned();
         let methods = if is_service {
             BTreeSet::new()
         } else {
@@ -150,7 +154,10 @@ fn every_described_operation_reaches_a_handler_of_a_real_node() {
         .unwrap();
     let committed: Value =
         serde_json::from_str(&std::fs::read_to_string(COMMITTED).unwrap()).unwrap();
-    assert_eq!(served, committed, "/v1/openapi.json differs from node/openapi.json");
+    assert_eq!(
+        served, committed,
+        "/v1/openapi.json differs from node/openapi.json"
+    );
 
     let id = "00".repeat(32);
     for (path, methods) in described(&committed) {
@@ -174,7 +181,10 @@ fn every_described_operation_reaches_a_handler_of_a_real_node() {
                 .unwrap();
             let mut response = agent.run(request).unwrap();
             let status = response.status().as_u16();
-            assert_ne!(status, 405, "{method} {path}: the router has no such method");
+            assert_ne!(
+                status, 405,
+                "{method} {path}: the router has no such method"
+            );
             if status == 404 && !path.ends_with("/events") {
                 let text = response.body_mut().read_to_string().unwrap_or_default();
                 assert!(
