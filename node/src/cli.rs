@@ -62,6 +62,9 @@ pub enum Command {
     Pin(PinArgs),
     /// Restate this node's own ops in a space as a checkpoint run and compact the op log.
     Checkpoint(CheckpointArgs),
+    /// Serve MCP (Model Context Protocol) on stdin/stdout for an agent: to the node running on
+    /// the data directory, or to an embedded one started when none runs.
+    Mcp,
 }
 
 /// `knack checkpoint`.

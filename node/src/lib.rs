@@ -43,6 +43,7 @@ pub mod discovery;
 mod error;
 pub mod event;
 pub mod identity;
+pub mod mcp;
 pub mod metrics;
 mod net;
 mod node;

@@ -31,6 +31,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             drop(out);
             return crate::daemon::run(&dir, args);
         }
+        Command::Mcp => {
+            drop(out);
+            return crate::mcp::run_stdio(&dir);
+        }
         Command::Add(a) => {
             let client = Client::from_dir(&dir)?;
             let (body, body_base64, body_blob) = read_body(&client, a.body)?;
