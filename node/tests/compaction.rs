@@ -25,7 +25,7 @@ fn write_history(node: &TestNode, procedures: usize, outcomes: usize) -> Vec<Str
         })
         .collect();
     for i in 1..ids.len().min(20) {
-        node.link(&ids[0], &ids[i], "related", 0.5);
+        node.link(&ids[0], &ids[i], "context", 0.5);
     }
     for i in 0..outcomes {
         let id = &ids[(i * 7) % ids.len()];

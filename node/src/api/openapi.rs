@@ -12,7 +12,9 @@ use super::requests::{
     PinResponse,
 };
 use crate::status::{ContentStatus, IpfsStatus, PeerView, SearchStatus, SpaceStatus, StatusView};
-use crate::views::{BodyView, ContextView, ProcedureView, RankedView, RelationView};
+use crate::views::{
+    BodyView, CheckpointView, ContextView, ProcedureView, RankedView, RelationView,
+};
 
 /// The name of the bearer-token security scheme.
 pub const BEARER: &str = "bearer";
@@ -56,6 +58,7 @@ pub struct OkResponse {
         super::routes::similar,
         super::routes::peers,
         super::routes::status,
+        super::routes::checkpoint,
         super::routes::metrics,
         super::content_routes::upload,
         super::content_routes::body,
@@ -70,6 +73,7 @@ pub struct OkResponse {
         ErrorBody, OkResponse, AddRequest, EditRequest, OutcomeRequest, LinkRequest, IdResponse,
         BlobRef, PinRequest, PinResponse, ProcedureView, RankedView, BodyView, ContextView,
         RelationView, StatusView, PeerView, SpaceStatus, ContentStatus, IpfsStatus, SearchStatus,
+        CheckpointView,
     )),
     modifiers(&Bearer),
     security(("bearer" = []))
