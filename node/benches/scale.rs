@@ -644,16 +644,14 @@ fn run_size(
     let seed = s.seed ^ 0xa11ce;
     let started = Instant::now();
     let author = std::thread::spawn(move || {
-        relay::author_outcomes(
-            author_space,
-            &author_ids,
-            OTHER_AUTHORS,
-            external,
-            &author_contexts,
+        let workload = relay::Workload {
+            authors: OTHER_AUTHORS,
+            count: external,
+            contexts: author_contexts,
             seed,
-            true,
-            &tx,
-        )
+            checkpoint: true,
+        };
+        relay::author_outcomes(author_space, &author_ids, &workload, &tx)
     });
     let pushes = rt.block_on(peer.push_all(rx));
     let authored = author.join().unwrap();

@@ -409,7 +409,8 @@ struct Candidate {
 mod tests {
     use super::*;
 
-    /// The node shares the index between tasks (behind a lock), so it must be `Send + Sync`.
+    /// The node builds an index on a blocking thread and hands it to its actor (and may share
+    /// it between tasks), so it must be `Send + Sync`.
     #[test]
     fn the_index_is_send_and_sync() {
         fn check<T: Send + Sync>() {}

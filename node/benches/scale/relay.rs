@@ -221,6 +221,20 @@ struct Author {
     own: Space,
 }
 
+/// What the other agents write: outcomes, their contexts, and whether they checkpoint.
+pub(crate) struct Workload {
+    /// Agents writing (round robin).
+    pub authors: usize,
+    /// Outcomes in all.
+    pub count: u64,
+    /// The context tags (one per outcome).
+    pub contexts: Vec<String>,
+    /// Seed of the agents' keys and choices.
+    pub seed: u64,
+    /// Whether each agent seals a checkpoint run of its ops at the end.
+    pub checkpoint: bool,
+}
+
 /// Authors `count` outcomes by `authors` agents (round robin) on `space`: random procedures
 /// among `ids`, 70 % successes, one context of `contexts` each; seals each op as its author's
 /// next envelope and sends them in push-sized batches to `out`. Run on its own thread: it owns
@@ -230,13 +244,16 @@ struct Author {
 pub(crate) fn author_outcomes(
     mut space: Space,
     ids: &[ProcedureId],
-    authors: usize,
-    count: u64,
-    contexts: &[String],
-    seed: u64,
-    checkpoint: bool,
+    workload: &Workload,
     out: &tokio::sync::mpsc::Sender<Batch>,
 ) -> Authored {
+    let Workload {
+        authors,
+        count,
+        ref contexts,
+        seed,
+        checkpoint,
+    } = *workload;
     let mut rng = Rng::new(seed);
     let mut agents: Vec<Author> = (0..authors)
         .map(|_| {
