@@ -47,21 +47,27 @@ pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> {
     let api_addr = config.api;
+    let limits = config.api_limits.clone();
     let node = NodeBuilder::new(dir).config(config).build().await?;
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let addr_file = dir.join(API_ADDR_FILE);
     let (bound_tx, bound_rx) = oneshot::channel();
-    let api = tokio::spawn(crate::api::serve(
-        node.clone(),
-        token,
-        api_addr,
-        move |addr| {
-            let _ = bound_tx.send(addr);
-        },
-        async move {
-            let _ = api_stopped.await;
-        },
-    ));
+    let node_for_api = node.clone();
+    let api = tokio::spawn(async move {
+        crate::api::serve_with_limits(
+            node_for_api,
+            token,
+            api_addr,
+            &limits,
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+            async move {
+                let _ = api_stopped.await;
+            },
+        )
+        .await
+    });
     let bound = bound_rx.await.context("the HTTP API did not start")?;
     node.set_api_addr(bound).await;
     // Written whole or not at all (a temporary file renamed into place): a client polling for

@@ -66,6 +66,22 @@ pub enum NodeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// This node's op log lacks some of its own ops in the space (lost or corrupted): it does
+    /// not author there until anti-entropy has brought them back from peers, so it never
+    /// signs a second op under a sequence number it already used.
+    #[error(
+        "this node wrote its own ops up to {written} in space {space:?} but its log holds them \
+         only up to {held}: it refuses to write there until peers return the missing ones \
+         (connect it to a peer that holds them; see `knack status`)"
+    )]
+    RecoveringOwnOps {
+        /// The space.
+        space: String,
+        /// The highest own sequence number held.
+        held: u64,
+        /// The highest own sequence number written.
+        written: u64,
+    },
 }
 
 impl NodeError {

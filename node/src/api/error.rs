@@ -54,6 +54,9 @@ impl ApiError {
             ApiError::Node(NodeError::Crdt(_)) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
             ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            ApiError::Node(NodeError::RecoveringOwnOps { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "recovering_own_ops")
+            }
             ApiError::Node(NodeError::Search(_)) => (StatusCode::BAD_REQUEST, "bad_query"),
             ApiError::Node(NodeError::SearchUnavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "index_building")

@@ -86,7 +86,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 writeln!(
                     o,
                     "{}: {} successes, {} failures, score {:.3}{}",
-                    p.name,
+                    crate::cli::print::clean(&p.name, false),
                     p.successes,
                     p.failures,
                     p.score,

@@ -5,6 +5,7 @@ mod checkpoint;
 mod cold_tier;
 mod commands;
 mod discovery;
+mod forks;
 mod ingest;
 mod swarm_events;
 mod sync;
@@ -61,6 +62,11 @@ pub(crate) struct Parts {
     pub(crate) blob_store: Arc<crate::content::BlobStore>,
     pub(crate) ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
     pub(crate) pins: Option<crate::content::PinQueue>,
+    /// The own high-water marks (see `node/own_seq.rs`).
+    pub(crate) own_seqs: super::own_seq::OwnSeqs,
+    /// Per space, the own sequence number this node's log must reach before it authors there
+    /// (set at start when the log is behind the high-water mark).
+    pub(crate) own_floor: BTreeMap<SpaceName, u64>,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -119,6 +125,12 @@ pub(crate) struct Actor {
     discovery: crate::discovery::Discovery,
     /// Own checkpoints in progress and op-log compaction.
     checkpoints: checkpoint::Checkpoints,
+    /// The own high-water marks, written after each commit of own ops.
+    own_seqs: super::own_seq::OwnSeqs,
+    /// Per space, the own sequence number the log must reach before this node authors there.
+    own_floor: BTreeMap<SpaceName, u64>,
+    /// Forked authors, per space, with the first sequence number seen signed twice.
+    forks: BTreeMap<(SpaceName, AgentId), u64>,
 }
 
 impl Actor {
@@ -178,11 +190,15 @@ impl Actor {
             cold: cold_tier::ColdTier::new(parts.pins),
             discovery,
             checkpoints: checkpoint::Checkpoints::default(),
+            own_seqs: parts.own_seqs,
+            own_floor: parts.own_floor,
+            forks: BTreeMap::new(),
         }
     }
 
     /// Listens, subscribes to every space's topic and dials the bootstrap peers.
     pub(crate) fn start(&mut self) -> Result<(), NodeError> {
+        self.load_forks();
         for addr in self.config.listen.clone() {
             let is_quic = addr
                 .iter()
@@ -354,6 +370,7 @@ impl Actor {
         let envelopes = std::mem::take(&mut self.unpublished);
         match flushed {
             Ok(()) => {
+                self.save_own_seqs(&envelopes);
                 for envelope in envelopes {
                     self.publish(&envelope);
                 }

@@ -77,6 +77,7 @@ impl NodeBuilder {
             spaces.insert(name, replica);
         }
         let clock = HybridClock::resume(latest, DEFAULT_MAX_DRIFT_MS);
+        let (own_seqs, own_floor) = check_own_seqs(&self.dir, agent, &spaces)?;
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
@@ -117,6 +118,8 @@ impl NodeBuilder {
             blob_store: blobs.clone(),
             ipfs_status: ipfs.as_ref().map(|(_, _, _, rx)| rx.clone()),
             pins: ipfs.as_ref().map(|(_, q, _, _)| q.clone()),
+            own_seqs,
+            own_floor,
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
@@ -156,4 +159,40 @@ impl NodeBuilder {
             ipfs: tier,
         })
     }
+}
+
+/// Compares each space's own ops in the log with the own high-water mark (`own_seq.json`):
+/// a log ahead of the mark (a crash between the log's flush and the mark's write, or a store
+/// from before the mark existed) raises the mark; a log behind it lacks own ops, and the node
+/// will not author in that space until peers return them. Returns the marks and those floors.
+fn check_own_seqs(
+    dir: &Path,
+    agent: knack_crdt::AgentId,
+    spaces: &BTreeMap<knack_crdt::SpaceName, Replica>,
+) -> Result<
+    (
+        super::own_seq::OwnSeqs,
+        BTreeMap<knack_crdt::SpaceName, u64>,
+    ),
+    NodeError,
+> {
+    let mut own = super::own_seq::OwnSeqs::load(dir)?;
+    let mut floors = BTreeMap::new();
+    for (name, replica) in spaces {
+        let held = replica.vv.get(&agent);
+        let written = own.get(name);
+        if held < written {
+            tracing::error!(
+                space = %name, held, written,
+                "this node's op log lacks its own ops {}..={written}: it will not write in \
+                 this space until peers return them (anti-entropy)",
+                held + 1
+            );
+            floors.insert(name.clone(), written);
+        } else {
+            own.raise(name, held);
+        }
+    }
+    own.save()?;
+    Ok((own, floors))
 }

@@ -116,20 +116,25 @@ impl Node {
             return Ok(BodyData::Inline(bytes));
         }
         let (hash, size) = (content.hash, content.size);
-        if self.blobs.size_of(&hash) != Some(size) {
-            let from_peers = self
-                .ask(|reply| Command::FetchBlob { hash, size, reply })
-                .await;
-            match (from_peers, &self.ipfs, body.cid) {
-                (Ok(()), _, _) => {}
-                (Err(NodeError::Stopped), _, _) => return Err(NodeError::Stopped),
-                (Err(e), Some(ipfs), Some(cid)) => {
-                    tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
-                    self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;
-                }
-                (Err(e), _, _) => return Err(e),
-            }
+        // A held copy is hashed whole before it is served: a blob corrupted on disk is never
+        // sent; it is quarantined (counted) and fetched again like a missing one.
+        if self.blobs.size_of(&hash).is_some() && self.verify_held(hash).await? {
+            self.blobs.touch(&hash);
+            return Ok(self.blob_data(hash, size));
         }
+        let from_peers = self
+            .ask(|reply| Command::FetchBlob { hash, size, reply })
+            .await;
+        match (from_peers, &self.ipfs, body.cid) {
+            (Ok(()), _, _) => {}
+            (Err(NodeError::Stopped), _, _) => return Err(NodeError::Stopped),
+            (Err(e), Some(ipfs), Some(cid)) => {
+                tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
+                self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;
+            }
+            (Err(e), _, _) => return Err(e),
+        }
+        // A fetched copy was hashed whole as it was stored (`BlobStore::import`).
         if self.blobs.size_of(&hash) != Some(size) {
             return Err(NodeError::Content(ContentError::Unavailable {
                 hash,
@@ -137,11 +142,43 @@ impl Node {
             }));
         }
         self.blobs.touch(&hash);
-        Ok(BodyData::Blob {
+        Ok(self.blob_data(hash, size))
+    }
+
+    fn blob_data(&self, hash: ContentHash, size: u64) -> BodyData {
+        BodyData::Blob {
             hash,
             size,
             path: self.blobs.content_path(&hash),
+        }
+    }
+
+    /// Hashes the held blob `hash`: true if intact; false if it was corrupt (then it is
+    /// quarantined and counted, `knack_integrity_faults_total{reason="blob_corrupt"}`).
+    async fn verify_held(&self, hash: ContentHash) -> Result<bool, NodeError> {
+        let blobs = self.blobs.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let result = blobs.verify(&hash);
+            if let Err(ContentError::Mismatch { .. }) = &result {
+                blobs.quarantine(&hash)?;
+            }
+            Ok::<_, ContentError>(result)
         })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
+        match checked {
+            Ok(()) => Ok(true),
+            Err(ContentError::Mismatch { actual, size, .. }) => {
+                crate::metrics::Metrics::count(&self.metrics.integrity_faults, "blob_corrupt");
+                tracing::error!(
+                    %hash, %actual, size,
+                    "stored blob is corrupt: quarantined (blobs/quarantine/), fetching it again"
+                );
+                Ok(false)
+            }
+            Err(ContentError::Unavailable { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads the blob `hash` from IPFS as `cid` into the blob store, refusing content that does

@@ -14,6 +14,8 @@ pub(super) enum Refused {
     Protocol(ProtocolError),
     /// Its author may not write its space (see `Config::members`).
     NotMember,
+    /// Its author signed two different envelopes for one sequence number (see `forks.rs`).
+    Forked,
 }
 
 impl Refused {
@@ -22,6 +24,7 @@ impl Refused {
         match self {
             Refused::Protocol(e) => e.reason(),
             Refused::NotMember => "not_member",
+            Refused::Forked => "forked",
         }
     }
 
@@ -42,6 +45,10 @@ impl std::fmt::Display for Refused {
         match self {
             Refused::Protocol(e) => e.fmt(f),
             Refused::NotMember => f.write_str("the author is not a member of the space"),
+            Refused::Forked => f.write_str(
+                "the author is forked: it signed two different \
+                                            envelopes for one sequence number",
+            ),
         }
     }
 }
@@ -65,18 +72,25 @@ impl Actor {
         let envelope = Envelope::decode(bytes)?;
         envelope.verify()?;
         let space = envelope.space().clone();
-        let Some(replica) = self.spaces.get(&space) else {
+        if !self.spaces.contains_key(&space) {
             return Ok(Ingested::OtherSpace);
-        };
+        }
         if let Some(members) = self.config.members.get(&space) {
             let author = knack_protocol::peer_id(&envelope.author())?;
             if author != *self.swarm.local_peer_id() && !members.contains(&author) {
                 return Err(Refused::NotMember);
             }
         }
+        if self.is_fork(&envelope) {
+            return Err(Refused::Forked);
+        }
+        self.note_own_from_peer(&envelope);
         if let Some((hlc, _)) = envelope.entries().last() {
             self.clock.observe(*hlc, wall_ms())?;
         }
+        let Some(replica) = self.spaces.get(&space) else {
+            return Ok(Ingested::OtherSpace);
+        };
         let ready = match self.inbox.admit(&replica.vv, envelope)? {
             Admitted::Ready(ready) => ready,
             Admitted::Buffered { .. } => return Ok(Ingested::Buffered),
