@@ -66,6 +66,14 @@ pub enum NodeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The store cannot be proven intact: the node refuses to start on it.
+    #[error("the store {path} is damaged: {reason}; {recovery}", recovery = crate::store::integrity::RECOVERY)]
+    StoreDamaged {
+        /// The store's directory (or file).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// This node's op log lacks some of its own ops in the space (lost or corrupted): it does
     /// not author there until anti-entropy has brought them back from peers, so it never
     /// signs a second op under a sequence number it already used.

@@ -44,6 +44,16 @@ fn a_node_that_lost_its_log_recovers_its_own_ops_before_writing_and_does_not_for
     a.stop();
     std::fs::remove_dir_all(a.dir.join("db")).unwrap();
 
+    // It refuses to start on a store that lost what it acknowledged; `knack repair` moves
+    // the store aside.
+    let refused = common::run_refused(&a.dir);
+    assert!(
+        refused.contains("damaged") && refused.contains("knack repair"),
+        "{refused}"
+    );
+    let (ok, _, err) = a.cli(&["repair"]);
+    assert!(ok, "{err}");
+
     // Alone, it refuses to author: any new op would reuse a sequence number b holds.
     a.launch();
     let (code, body) = a.call(

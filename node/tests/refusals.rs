@@ -6,39 +6,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{TestNode, knack_bin};
+use common::TestNode;
 use serde_json::json;
-
-/// Runs `knack run` on `dir` and expects it to exit with an error within 30 s; returns its
-/// stderr.
-fn run_expecting_refusal(dir: &std::path::Path) -> String {
-    let mut child = Command::new(knack_bin())
-        .args(["--dir", dir.to_str().unwrap(), "run"])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("knack run did not refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success(), "knack run started: {stderr}");
-    stderr
-}
 
 #[test]
 fn control_characters_in_names_are_refused_with_a_clear_error() {
@@ -127,7 +96,7 @@ fn a_missing_identity_key_next_to_a_store_is_never_replaced() {
     let saved = std::fs::read(&key).unwrap();
     std::fs::remove_file(&key).unwrap();
 
-    let stderr = run_expecting_refusal(&a.dir);
+    let stderr = common::run_refused(&a.dir);
     assert!(
         stderr.contains("identity.key") && stderr.contains("missing"),
         "{stderr}"
@@ -150,7 +119,7 @@ fn a_missing_identity_key_next_to_a_store_is_never_replaced() {
 fn an_empty_api_token_is_refused_at_start() {
     let mut a = TestNode::init("a", &[]);
     std::fs::write(a.dir.join("api.token"), "  \n").unwrap();
-    let stderr = run_expecting_refusal(&a.dir);
+    let stderr = common::run_refused(&a.dir);
     assert!(stderr.contains("api.token"), "{stderr}");
     assert!(stderr.contains("empty"), "{stderr}");
     std::fs::write(a.dir.join("api.token"), "a-token").unwrap();

@@ -67,6 +67,8 @@ pub(crate) struct Parts {
     /// Per space, the own sequence number this node's log must reach before it authors there
     /// (set at start when the log is behind the high-water mark).
     pub(crate) own_floor: BTreeMap<SpaceName, u64>,
+    /// What the store holds, recorded outside it after flushes (see `store/integrity.rs`).
+    pub(crate) manifest: crate::store::integrity::Manifest,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -131,6 +133,8 @@ pub(crate) struct Actor {
     own_floor: BTreeMap<SpaceName, u64>,
     /// Forked authors, per space, with the first sequence number seen signed twice.
     forks: BTreeMap<(SpaceName, AgentId), u64>,
+    /// What the store holds, recorded outside it after flushes.
+    manifest: crate::store::integrity::Manifest,
 }
 
 impl Actor {
@@ -193,6 +197,7 @@ impl Actor {
             own_seqs: parts.own_seqs,
             own_floor: parts.own_floor,
             forks: BTreeMap::new(),
+            manifest: parts.manifest,
         }
     }
 
@@ -240,9 +245,14 @@ impl Actor {
             }
         }
         self.commit();
-        self.save_snapshots();
-        if let Err(e) = self.store.flush() {
-            tracing::error!(error = %e, "final flush failed");
+        if self.write_fault.is_none() {
+            // (With a write fault, memory is ahead of the log: a snapshot would claim ops the
+            // log lacks. The log is the truth; the next start replays it.)
+            self.save_snapshots();
+        }
+        match self.store.flush() {
+            Ok(()) => self.record_manifest(),
+            Err(e) => tracing::error!(error = %e, "final flush failed"),
         }
         tracing::info!("node stopped");
     }
@@ -305,6 +315,7 @@ impl Actor {
         }
         self.metrics.store_flushes.inc();
         self.unflushed_remote = false;
+        self.record_manifest();
         self.start_compaction();
         if self.snapshot_due() && !self.snapshot_in_flight {
             self.snapshot_in_background();
@@ -371,6 +382,7 @@ impl Actor {
         match flushed {
             Ok(()) => {
                 self.save_own_seqs(&envelopes);
+                self.record_manifest();
                 for envelope in envelopes {
                     self.publish(&envelope);
                 }
@@ -417,6 +429,18 @@ impl Actor {
         self.note_own_envelope(envelope.space(), envelope.encoded_len());
         self.unpublished.push(envelope);
         Ok(())
+    }
+
+    /// Records what the store holds after a flush (`store/integrity.rs`); a failure is logged
+    /// (the manifest is then behind the store, which a start accepts).
+    fn record_manifest(&mut self) {
+        if self.write_fault.is_some() {
+            return; // memory is ahead of the log: the manifest must not claim those ops
+        }
+        let spaces = self.spaces.iter().map(|(name, r)| (name, &r.vv));
+        if let Err(e) = self.manifest.record(spaces) {
+            tracing::warn!(error = %e, "store manifest not written");
+        }
     }
 
     /// Sends an envelope on its space's gossip topic.

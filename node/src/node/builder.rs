@@ -60,7 +60,8 @@ impl NodeBuilder {
             reason: "not an ed25519 key".into(),
         })?;
         let peer_id = key.public().to_peer_id();
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&self.dir.join(DB_DIR))?);
+        let db = self.dir.join(DB_DIR);
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&db).map_err(|e| damaged(&db, e))?);
         let blobs = Arc::new(crate::content::BlobStore::open(&self.dir.join(BLOBS_DIR))?);
 
         let mut spaces = BTreeMap::new();
@@ -72,10 +73,19 @@ impl NodeBuilder {
             }
         }
         for name in names {
-            let (replica, hlc) = Replica::restore(store.as_ref(), &name)?;
+            let (replica, hlc) = Replica::restore(store.as_ref(), &name).map_err(|e| match e {
+                NodeError::Store(e) => damaged(&db, e),
+                e => e,
+            })?;
             latest = latest.max(hlc);
             spaces.insert(name, replica);
         }
+        let manifest = crate::store::integrity::Manifest::load(&self.dir)?;
+        manifest.check(
+            &db,
+            store.as_ref(),
+            spaces.iter().map(|(name, r)| (name, &r.vv)),
+        )?;
         let clock = HybridClock::resume(latest, DEFAULT_MAX_DRIFT_MS);
         let (own_seqs, own_floor) = check_own_seqs(&self.dir, agent, &spaces)?;
 
@@ -120,6 +130,7 @@ impl NodeBuilder {
             pins: ipfs.as_ref().map(|(_, q, _, _)| q.clone()),
             own_seqs,
             own_floor,
+            manifest,
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
@@ -195,4 +206,17 @@ fn check_own_seqs(
     }
     own.save()?;
     Ok((own, floors))
+}
+
+/// A store that fails to open or to read at start: damaged (sled's lock held by another
+/// process is said as such).
+fn damaged(db: &Path, e: crate::store::StoreError) -> NodeError {
+    let reason = e.to_string();
+    if reason.contains("lock") || reason.contains("WouldBlock") {
+        return NodeError::Store(e);
+    }
+    NodeError::StoreDamaged {
+        path: db.display().to_string(),
+        reason,
+    }
 }

@@ -417,3 +417,31 @@ pub fn raw_peer(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
         .build()
 }
+
+/// Runs `knack run` on `dir` and expects it to refuse to start (exit with an error within
+/// 30 s); returns its stderr.
+pub fn run_refused(dir: &Path) -> String {
+    let mut child = Command::new(knack_bin())
+        .args(["--dir", dir.to_str().unwrap(), "run"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("knack run did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "knack run started: {stderr}");
+    stderr
+}
