@@ -70,6 +70,10 @@ pub struct Config {
     /// Seconds an uploaded blob that no op references is kept before it is deleted (an
     /// upload is referenced by the `add` or `edit` that follows it).
     pub unreferenced_blob_grace_secs: u64,
+    /// Bytes that must stay free on the data directory's disk: below it, writes are refused
+    /// (507 `disk_full`) and no ops are taken from peers until space returns, so the store is
+    /// never driven into a failed write.
+    pub min_free_disk_bytes: u64,
     /// The HTTP API's limits: timeouts, connections, request heads.
     pub api_limits: crate::api::ApiLimits,
 }
@@ -101,6 +105,7 @@ impl Default for Config {
             search: crate::discovery::SearchSettings::default(),
             blob_quota_bytes: 64 << 30,
             unreferenced_blob_grace_secs: 24 * 3600,
+            min_free_disk_bytes: 64 << 20,
             api_limits: crate::api::ApiLimits::default(),
         }
     }

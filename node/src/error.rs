@@ -66,6 +66,19 @@ pub enum NodeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The disk holding the data directory is below its free-space reserve.
+    #[error(
+        "the disk of {path} has {available} bytes free, under the reserve of {reserve} \
+         (min_free_disk_bytes): writes are refused until space is freed"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: String,
+        /// Bytes free.
+        available: u64,
+        /// The reserve.
+        reserve: u64,
+    },
     /// The store cannot be proven intact: the node refuses to start on it.
     #[error("the store {path} is damaged: {reason}; {recovery}", recovery = crate::store::integrity::RECOVERY)]
     StoreDamaged {

@@ -374,6 +374,33 @@ impl BlobStore {
         Ok(out)
     }
 
+    /// Bytes the complete blobs take with their outboards.
+    pub fn bytes_used(&self) -> u64 {
+        self.list()
+            .unwrap_or_default()
+            .iter()
+            .map(|b| b.size + knack_protocol::blob::outboard_size(b.size))
+            .sum()
+    }
+
+    /// Refuses a new blob of `size` bytes that would take the store past `quota` bytes
+    /// (0: no quota).
+    pub fn check_quota(&self, quota: u64, size: u64) -> Result<(), ContentError> {
+        if quota == 0 {
+            return Ok(());
+        }
+        let used = self.bytes_used();
+        let incoming = size + knack_protocol::blob::outboard_size(size);
+        if used.saturating_add(incoming) > quota {
+            return Err(ContentError::QuotaExceeded {
+                used,
+                incoming,
+                quota,
+            });
+        }
+        Ok(())
+    }
+
     /// Removes blobs, least recently used first, until the store holds at most `budget`
     /// bytes; only blobs `evictable` admits are removed. Returns the hashes removed.
     pub fn evict_to(

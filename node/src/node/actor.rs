@@ -1,10 +1,12 @@
 //! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
 
+mod blob_gc;
 mod blobs;
 mod checkpoint;
 mod cold_tier;
 mod commands;
 mod discovery;
+mod disk_space;
 mod forks;
 mod ingest;
 mod swarm_events;
@@ -69,6 +71,8 @@ pub(crate) struct Parts {
     pub(crate) own_floor: BTreeMap<SpaceName, u64>,
     /// What the store holds, recorded outside it after flushes (see `store/integrity.rs`).
     pub(crate) manifest: crate::store::integrity::Manifest,
+    /// The data directory (for its disk's free space).
+    pub(crate) dir: std::path::PathBuf,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -135,6 +139,10 @@ pub(crate) struct Actor {
     forks: BTreeMap<(SpaceName, AgentId), u64>,
     /// What the store holds, recorded outside it after flushes.
     manifest: crate::store::integrity::Manifest,
+    /// Collection of unreferenced uploads.
+    blob_gc: blob_gc::BlobGc,
+    /// The free-space guard.
+    disk: disk_space::DiskGuard,
 }
 
 impl Actor {
@@ -198,6 +206,8 @@ impl Actor {
             own_floor: parts.own_floor,
             forks: BTreeMap::new(),
             manifest: parts.manifest,
+            blob_gc: blob_gc::BlobGc::default(),
+            disk: disk_space::DiskGuard::new(parts.dir),
         }
     }
 
@@ -291,6 +301,7 @@ impl Actor {
         self.poll_sync();
         self.blobs_on_tick();
         self.cold_tier_on_tick();
+        self.collect_unreferenced_blobs();
         if self.last_redial.elapsed() >= REDIAL_EVERY {
             self.last_redial = std::time::Instant::now();
             self.dial_bootstrap();
@@ -317,7 +328,7 @@ impl Actor {
         self.unflushed_remote = false;
         self.record_manifest();
         self.start_compaction();
-        if self.snapshot_due() && !self.snapshot_in_flight {
+        if self.snapshot_due() && !self.snapshot_in_flight && self.check_disk().is_ok() {
             self.snapshot_in_background();
             self.ops_since_snapshot = 0;
         }

@@ -94,6 +94,8 @@ impl NodeBuilder {
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let swarm = crate::net::build_swarm(key.clone(), &config)?;
         let max_blob_bytes = config.max_blob_bytes;
+        let blob_quota_bytes = config.blob_quota_bytes;
+        let min_free_disk_bytes = config.min_free_disk_bytes;
         let ipfs = match &config.ipfs_api {
             Some(url) => {
                 let client = knack_ipfs::KuboRpc::new(url).map_err(|e| NodeError::Config {
@@ -131,6 +133,7 @@ impl NodeBuilder {
             own_seqs,
             own_floor,
             manifest,
+            dir: self.dir.clone(),
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
@@ -165,6 +168,8 @@ impl NodeBuilder {
                 peer_id,
                 agent,
                 max_blob_bytes,
+                blob_quota_bytes,
+                min_free_disk_bytes,
             }),
             blobs,
             ipfs: tier,

@@ -67,9 +67,13 @@ impl Node {
         }
         let size = bytes.len() as u64;
         let blobs = self.blobs.clone();
-        let hash = tokio::task::spawn_blocking(move || blobs.put(&bytes))
-            .await
-            .map_err(|_| NodeError::Stopped)??;
+        let quota = self.info.blob_quota_bytes;
+        let hash = tokio::task::spawn_blocking(move || {
+            blobs.check_quota(quota, size)?;
+            blobs.put(&bytes)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
         Ok(Body::External { hash, size })
     }
 
@@ -78,7 +82,12 @@ impl Node {
     pub async fn import_blob(&self, path: &std::path::Path) -> Result<Body, NodeError> {
         let blobs = self.blobs.clone();
         let src = path.to_path_buf();
+        let quota = self.info.blob_quota_bytes;
         tokio::task::spawn_blocking(move || -> Result<Body, NodeError> {
+            let len = std::fs::metadata(&src)
+                .map_err(|e| NodeError::io(&src, e))?
+                .len();
+            blobs.check_quota(quota, len)?;
             let (tmp, mut file) = blobs.temp_file()?;
             let mut input = std::fs::File::open(&src).map_err(|e| NodeError::io(&src, e))?;
             std::io::copy(&mut input, &mut file).map_err(|e| NodeError::io(&src, e))?;
@@ -93,6 +102,30 @@ impl Node {
     /// Largest body accepted, in bytes.
     pub fn max_blob_bytes(&self) -> u64 {
         self.info.max_blob_bytes
+    }
+
+    /// Bytes the blob store may hold in all (0: no quota).
+    pub fn blob_quota_bytes(&self) -> u64 {
+        self.info.blob_quota_bytes
+    }
+
+    /// Fails when storing `incoming` more bytes in the blob store would take its disk below
+    /// the free-space reserve (`min_free_disk_bytes`).
+    pub(crate) fn check_blob_disk(&self, incoming: u64) -> Result<(), NodeError> {
+        let dir = self.blobs.content_path(&ContentHash([0; 32]));
+        let dir = dir.parent().and_then(|p| p.parent()).unwrap_or(&dir);
+        let Ok(available) = fs2::available_space(dir) else {
+            return Ok(());
+        };
+        let reserve = self.info.min_free_disk_bytes;
+        if available < reserve.saturating_add(incoming) {
+            return Err(NodeError::DiskFull {
+                path: dir.display().to_string(),
+                available,
+                reserve,
+            });
+        }
+        Ok(())
     }
 
     /// The node's blob store (the HTTP API streams uploads and downloads through it).
@@ -122,6 +155,10 @@ impl Node {
             self.blobs.touch(&hash);
             return Ok(self.blob_data(hash, size));
         }
+        let (blobs, quota) = (self.blobs.clone(), self.info.blob_quota_bytes);
+        tokio::task::spawn_blocking(move || blobs.check_quota(quota, size))
+            .await
+            .map_err(|_| NodeError::Stopped)??;
         let from_peers = self
             .ask(|reply| Command::FetchBlob { hash, size, reply })
             .await;

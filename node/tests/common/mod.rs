@@ -45,7 +45,13 @@ impl TestNode {
     /// it.
     pub fn init(name: &str, bootstrap: &[String]) -> TestNode {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
+        let mut node = TestNode::init_at(name, tmp.path().to_path_buf(), bootstrap);
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// Initialises a data directory at `dir` (kept after the test: the caller owns it).
+    pub fn init_at(name: &str, dir: PathBuf, bootstrap: &[String]) -> TestNode {
         let status = Command::new(knack_bin())
             .args(["--dir", dir.to_str().unwrap(), "init"])
             .stdout(Stdio::null())
@@ -64,7 +70,7 @@ impl TestNode {
         TestNode {
             name: name.to_owned(),
             dir,
-            _tmp: Some(tmp),
+            _tmp: None,
             child: None,
             api: String::new(),
             token,

@@ -334,6 +334,7 @@ impl Actor {
             )));
         }
         self.check_own_ops(space)?;
+        self.check_disk()?;
         let mut chunks: Vec<Vec<knack_crdt::Change>> = Vec::new();
         let mut changes = delta.changes.into_iter().peekable();
         while changes.peek().is_some() {

@@ -16,6 +16,8 @@ pub(super) enum Refused {
     NotMember,
     /// Its author signed two different envelopes for one sequence number (see `forks.rs`).
     Forked,
+    /// The disk is below its reserve: not taken now (anti-entropy delivers it later).
+    DiskFull,
 }
 
 impl Refused {
@@ -25,12 +27,17 @@ impl Refused {
             Refused::Protocol(e) => e.reason(),
             Refused::NotMember => "not_member",
             Refused::Forked => "forked",
+            Refused::DiskFull => "disk_full",
         }
     }
 
-    /// Whether it is only a replay of known ops.
+    /// Whether it is no misbehaviour of the sender: a replay of known ops, or an envelope
+    /// not taken for lack of disk space.
     pub(super) fn is_replay(&self) -> bool {
-        matches!(self, Refused::Protocol(ProtocolError::Replayed { .. }))
+        matches!(
+            self,
+            Refused::Protocol(ProtocolError::Replayed { .. }) | Refused::DiskFull
+        )
     }
 }
 
@@ -45,6 +52,7 @@ impl std::fmt::Display for Refused {
         match self {
             Refused::Protocol(e) => e.fmt(f),
             Refused::NotMember => f.write_str("the author is not a member of the space"),
+            Refused::DiskFull => f.write_str("the disk is below its free-space reserve"),
             Refused::Forked => f.write_str(
                 "the author is forked: it signed two different \
                                             envelopes for one sequence number",
@@ -71,6 +79,9 @@ impl Actor {
     pub(super) fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, Refused> {
         let envelope = Envelope::decode(bytes)?;
         envelope.verify()?;
+        if self.check_disk().is_err() {
+            return Err(Refused::DiskFull);
+        }
         let space = envelope.space().clone();
         if !self.spaces.contains_key(&space) {
             return Ok(Ingested::OtherSpace);
