@@ -127,3 +127,61 @@ fn an_empty_api_token_is_refused_at_start() {
     a.launch();
     assert_eq!(a.ops(), 0, "starts with a non-empty token");
 }
+
+#[test]
+fn knack_show_never_prints_control_characters_raw() {
+    use knack_crdt::{Body, Change, Delta, Hlc, Lww, NewProcedure, ProcedureKind, Space, Stamp};
+    let mut a = TestNode::init("a", &[]);
+    a.set_config("kademlia", "false");
+    a.launch();
+    // An older peer, whose node accepted control characters, wrote a name with a terminal
+    // escape: it replicates (received ops are not re-judged), and must print escaped.
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let me = knack_protocol::agent_id(&key).unwrap();
+    let space = knack_crdt::SpaceName::new("default").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (id, create) = Space::new(space.clone())
+        .add_procedure(
+            me,
+            Hlc::at(now),
+            NewProcedure {
+                nonce: 1,
+                name: "harmless".into(),
+                description: String::new(),
+                kind: ProcedureKind::Steps,
+                tags: vec![],
+                body: Body::Inline(b"steps".to_vec()),
+            },
+        )
+        .unwrap();
+    let rename = Delta::new(vec![Change::Name {
+        id,
+        value: Lww::new(
+            Stamp::new(me, Hlc::at(now + 1)),
+            "evil\u{1b}[2J\u{1b}]0;pwned\u{7}name".into(),
+        ),
+    }]);
+    let envelopes = [
+        knack_protocol::Envelope::seal(&key, space.clone(), 1, vec![(Hlc::at(now), create)])
+            .unwrap(),
+        knack_protocol::Envelope::seal(&key, space, 2, vec![(Hlc::at(now + 1), rename)]).unwrap(),
+    ];
+    common::push_envelopes(a.multiaddr().parse().unwrap(), &key, &envelopes);
+    common::wait_for(std::time::Duration::from_secs(10), || {
+        (a.ops() == 2).then_some(())
+    })
+    .expect("the peer's ops applied");
+    for args in [vec!["show", &id.to_hex()], vec!["top"]] {
+        let (ok, out, err) = a.cli(&args.iter().map(|s| &**s).collect::<Vec<_>>());
+        assert!(ok, "{err}");
+        assert!(
+            !out.contains(&0x1b) && !out.contains(&0x07),
+            "raw control bytes: {out:?}"
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("evil\\u{1b}[2J"), "{text}");
+    }
+}

@@ -451,3 +451,48 @@ pub fn run_refused(dir: &Path) -> String {
     assert!(!status.success(), "knack run started: {stderr}");
     stderr
 }
+
+/// Pushes `envelopes` to `target` over `/knack/sync/1` from a bare peer with `key`, one push
+/// request each, waiting for each answer.
+pub fn push_envelopes(
+    target: libp2p::Multiaddr,
+    key: &libp2p::identity::Keypair,
+    envelopes: &[knack_protocol::Envelope],
+) {
+    use futures::StreamExt;
+    use libp2p::request_response;
+    use libp2p::swarm::SwarmEvent;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut swarm = raw_peer(key.clone(), knack_node::SYNC_PROTOCOL);
+        swarm.dial(target).unwrap();
+        let peer = loop {
+            if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
+                swarm.select_next_some().await
+            {
+                break peer_id;
+            }
+        };
+        for envelope in envelopes {
+            let request = knack_protocol::SyncRequest::Push {
+                space: envelope.space().clone(),
+                have: knack_protocol::VersionVector::new(),
+                envelopes: vec![envelope.encode()],
+            }
+            .encode();
+            swarm.behaviour_mut().send_request(&peer, request);
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { .. },
+                        ..
+                    })
+                    | SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+}
