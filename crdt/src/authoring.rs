@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::change::{Change, Creation, Delta, check_count, check_tag, check_text};
+use crate::change::{Change, Creation, Delta, check_count, check_printable, check_tag, check_text};
 use crate::clock::{Hlc, Stamp};
 use crate::content::{Body, ContentRef};
 use crate::crystal::transition;
@@ -84,7 +84,9 @@ impl Space {
             return Err(CrdtError::AlreadyExists(id));
         }
         check_text("name", &new.name, MAX_NAME_BYTES, false)?;
+        check_printable("name", &new.name, false)?;
         check_text("description", &new.description, MAX_DESCRIPTION_BYTES, true)?;
+        check_printable("description", &new.description, true)?;
         new.kind.validate()?;
         let tags = checked_tags(&new.tags)?;
         check_count("tags", tags.len(), MAX_TAGS)?;
@@ -132,6 +134,7 @@ impl Space {
         let mut changes = Vec::new();
         if let Some(name) = edit.name {
             check_text("name", &name, MAX_NAME_BYTES, false)?;
+            check_printable("name", &name, false)?;
             changes.push(Change::Name {
                 id,
                 value: Lww::new(stamp, name),
@@ -139,6 +142,7 @@ impl Space {
         }
         if let Some(description) = edit.description {
             check_text("description", &description, MAX_DESCRIPTION_BYTES, true)?;
+            check_printable("description", &description, true)?;
             changes.push(Change::Description {
                 id,
                 value: Lww::new(stamp, description),

@@ -324,6 +324,35 @@ pub(crate) fn check_text(
     Ok(())
 }
 
+/// Checks text an agent authors for control characters (a terminal escape in a name would
+/// be printed raw by every reader's CLI): none at all in one-line fields, only newline and tab
+/// in multi-line ones. Checked when authoring, not on received ops (older nodes may have
+/// written some; readers escape them when printing).
+pub(crate) fn check_printable(
+    field: &'static str,
+    value: &str,
+    multi_line: bool,
+) -> Result<(), CrdtError> {
+    let allowed = |c: char| multi_line && matches!(c, '\n' | '\t' | '\r');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(CrdtError::OutOfRange {
+            field,
+            range: if multi_line {
+                "text without control characters (other than newline and tab)"
+            } else {
+                "text without control characters"
+            },
+            value: value
+                .chars()
+                .take(40)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Checks a tag: non-empty, at most [`MAX_TAG_BYTES`], no whitespace or control characters.
 pub(crate) fn check_tag(tag: &str) -> Result<(), CrdtError> {
     check_text("tag", tag, MAX_TAG_BYTES, false)?;

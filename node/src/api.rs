@@ -22,6 +22,7 @@
 mod auth;
 mod content_routes;
 mod error;
+pub mod limits;
 pub mod openapi;
 pub mod requests;
 mod routes;
@@ -43,6 +44,7 @@ use crate::node::Node;
 
 pub use content_routes::BLAKE3_HEADER;
 pub use error::ApiError;
+pub use limits::ApiLimits;
 
 /// Largest request body accepted, in bytes (an inline body plus its JSON wrapping).
 pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
@@ -54,8 +56,14 @@ pub(crate) struct AppState {
     pub(crate) token: Arc<String>,
 }
 
-/// The API's routes over `node`, guarded by `token`.
+/// The API's routes over `node`, guarded by `token`, with the default [`ApiLimits`].
 pub fn router(node: Node, token: String) -> Router {
+    router_with_limits(node, token, &ApiLimits::default())
+}
+
+/// The API's routes over `node`, guarded by `token`; request heads over `limits` are refused
+/// with the JSON error body (414 / 431).
+pub fn router_with_limits(node: Node, token: String, limits: &ApiLimits) -> Router {
     let state = AppState {
         node,
         token: Arc::new(token),
@@ -115,6 +123,10 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn({
+            let limits = Arc::new(limits.clone());
+            move |request, next| limits::check_head(limits.clone(), request, next)
+        }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
@@ -146,8 +158,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
-/// Binds the API on `addr` and serves it until `shutdown` completes. Returns the bound address
-/// (useful with port 0) through `bound` before serving.
+/// Binds the API on `addr` and serves it until `shutdown` completes, with the default
+/// [`ApiLimits`]. Returns the bound address (useful with port 0) through `bound` before
+/// serving.
 pub async fn serve(
     node: Node,
     token: String,
@@ -155,9 +168,23 @@ pub async fn serve(
     bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_limits(node, token, addr, &ApiLimits::default(), bound, shutdown).await
+}
+
+/// Binds the API on `addr` and serves it under `limits` (timeouts, connection limit, request
+/// head limits) until `shutdown` completes. Returns the bound address through `bound` before
+/// serving.
+pub async fn serve_with_limits(
+    node: Node,
+    token: String,
+    addr: SocketAddr,
+    limits: &ApiLimits,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     bound(listener.local_addr()?);
-    axum::serve(listener, router(node, token))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let metrics = node.metrics().clone();
+    let app = router_with_limits(node, token, limits);
+    limits::serve(listener, app, limits, metrics, shutdown).await
 }

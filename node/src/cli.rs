@@ -36,6 +36,10 @@ pub enum Command {
     Init,
     /// Run the node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
     Run(RunArgs),
+    /// Move a damaged store aside (to db.damaged-<time>) so the node can start again and
+    /// re-sync from its peers (identity, config and blobs are kept). Only with the node
+    /// stopped.
+    Repair,
     /// Add a procedure.
     Add(AddArgs),
     /// Edit a procedure.

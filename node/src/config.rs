@@ -64,6 +64,18 @@ pub struct Config {
     pub max_blob_bytes: u64,
     /// Semantic search: embedder, automatic `similar` edges, ranking weights.
     pub search: crate::discovery::SearchSettings,
+    /// Bytes the blob store may hold in all: an upload or download that would pass it is
+    /// refused (507 `blob_quota`), nothing is evicted to make room. 0: no quota.
+    pub blob_quota_bytes: u64,
+    /// Seconds an uploaded blob that no op references is kept before it is deleted (an
+    /// upload is referenced by the `add` or `edit` that follows it).
+    pub unreferenced_blob_grace_secs: u64,
+    /// Bytes that must stay free on the data directory's disk: below it, writes are refused
+    /// (507 `disk_full`) and no ops are taken from peers until space returns, so the store is
+    /// never driven into a failed write.
+    pub min_free_disk_bytes: u64,
+    /// The HTTP API's limits: timeouts, connections, request heads.
+    pub api_limits: crate::api::ApiLimits,
 }
 
 impl Default for Config {
@@ -91,6 +103,10 @@ impl Default for Config {
             blob_cache_bytes: 8 << 30,
             max_blob_bytes: 4 << 30,
             search: crate::discovery::SearchSettings::default(),
+            blob_quota_bytes: 64 << 30,
+            unreferenced_blob_grace_secs: 24 * 3600,
+            min_free_disk_bytes: 64 << 20,
+            api_limits: crate::api::ApiLimits::default(),
         }
     }
 }

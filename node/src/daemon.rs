@@ -14,6 +14,10 @@ use crate::node::NodeBuilder;
 
 /// How long a stopping daemon waits for open API connections to finish.
 const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a stopping node may take to commit, snapshot and flush before the process exits
+/// anyway (a stop that cannot write its snapshot still ends: the log is the truth, and the
+/// next start replays it).
+const NODE_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the daemon of `dir` until a stop signal.
 pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -41,27 +45,36 @@ pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(dir, config, token))?;
+    let served = runtime.block_on(serve(dir, config, token));
+    // Work stuck in a blocking call (a store that does not answer) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> {
     let api_addr = config.api;
+    let limits = config.api_limits.clone();
     let node = NodeBuilder::new(dir).config(config).build().await?;
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let addr_file = dir.join(API_ADDR_FILE);
     let (bound_tx, bound_rx) = oneshot::channel();
-    let api = tokio::spawn(crate::api::serve(
-        node.clone(),
-        token,
-        api_addr,
-        move |addr| {
-            let _ = bound_tx.send(addr);
-        },
-        async move {
-            let _ = api_stopped.await;
-        },
-    ));
+    let node_for_api = node.clone();
+    let api = tokio::spawn(async move {
+        crate::api::serve_with_limits(
+            node_for_api,
+            token,
+            api_addr,
+            &limits,
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+            async move {
+                let _ = api_stopped.await;
+            },
+        )
+        .await
+    });
     let bound = bound_rx.await.context("the HTTP API did not start")?;
     node.set_api_addr(bound).await;
     // Written whole or not at all (a temporary file renamed into place): a client polling for
@@ -85,7 +98,15 @@ async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> 
     if tokio::time::timeout(API_DRAIN, api).await.is_err() {
         tracing::info!("closing API connections still open");
     }
-    node.shutdown().await;
+    if tokio::time::timeout(NODE_STOP, node.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            "the node did not stop within {NODE_STOP:?} (a store that does not answer?): \
+             exiting anyway; the next start replays the op log"
+        );
+    }
     Ok(())
 }
 

@@ -29,6 +29,13 @@ pub fn resolve(dir: Option<PathBuf>) -> PathBuf {
 pub fn read_token(dir: &Path) -> Result<String, NodeError> {
     let path = dir.join(TOKEN_FILE);
     match std::fs::read_to_string(&path) {
+        // An empty token would make every request 401 with no hint why: refused.
+        Ok(token) if token.trim().is_empty() => Err(NodeError::Config {
+            path: path.display().to_string(),
+            reason: "the API token is empty; write a token into it (or delete it and run \
+                     `knack init` to make a new one)"
+                .into(),
+        }),
         Ok(token) => Ok(token.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(NodeError::NotInitialised(dir.display().to_string()))

@@ -66,6 +66,43 @@ pub enum NodeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The disk holding the data directory is below its free-space reserve.
+    #[error(
+        "the disk of {path} has {available} bytes free, under the reserve of {reserve} \
+         (min_free_disk_bytes): writes are refused until space is freed"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: String,
+        /// Bytes free.
+        available: u64,
+        /// The reserve.
+        reserve: u64,
+    },
+    /// The store cannot be proven intact: the node refuses to start on it.
+    #[error("the store {path} is damaged: {reason}; {recovery}", recovery = crate::store::integrity::RECOVERY)]
+    StoreDamaged {
+        /// The store's directory (or file).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// This node's op log lacks some of its own ops in the space (lost or corrupted): it does
+    /// not author there until anti-entropy has brought them back from peers, so it never
+    /// signs a second op under a sequence number it already used.
+    #[error(
+        "this node wrote its own ops up to {written} in space {space:?} but its log holds them \
+         only up to {held}: it refuses to write there until peers return the missing ones \
+         (connect it to a peer that holds them; see `knack status`)"
+    )]
+    RecoveringOwnOps {
+        /// The space.
+        space: String,
+        /// The highest own sequence number held.
+        held: u64,
+        /// The highest own sequence number written.
+        written: u64,
+    },
 }
 
 impl NodeError {

@@ -38,6 +38,7 @@ pub fn create(dir: &Path) -> Result<Keypair, NodeError> {
     if path.exists() {
         return load(dir);
     }
+    refuse_new_identity_over_a_store(dir)?;
     let key = Keypair::generate_ed25519();
     let bytes = key
         .to_protobuf_encoding()
@@ -47,6 +48,27 @@ pub fn create(dir: &Path) -> Result<Keypair, NodeError> {
         })?;
     write_private(&path, &bytes)?;
     Ok(key)
+}
+
+/// A data directory that already holds a store was used under an identity: its op log holds
+/// that identity's ops and sequence numbers. A new identity there would orphan them (and an
+/// agent would lose its outcome slots), so a missing key file is an error, never replaced.
+fn refuse_new_identity_over_a_store(dir: &Path) -> Result<(), NodeError> {
+    let db = dir.join(crate::dirs::DB_DIR);
+    let holds_store = std::fs::read_dir(&db).is_ok_and(|mut entries| entries.next().is_some());
+    if holds_store {
+        return Err(NodeError::Identity {
+            path: dir.join(IDENTITY_FILE).display().to_string(),
+            reason: format!(
+                "missing, but {} holds a store written under an identity: restore the key \
+                 file from a backup; or, to start over as a new node, move {} away (its ops \
+                 stay with the peers that hold them)",
+                db.display(),
+                db.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Writes a file only its owner can read.

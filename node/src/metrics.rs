@@ -67,6 +67,12 @@ pub struct Metrics {
     pub ipfs_pinned: Counter,
     /// IPFS calls that failed (pin jobs retried later, reads falling back), by reason.
     pub ipfs_errors: Family<ReasonLabel, Counter>,
+    /// Faults this node detected and contained, by reason: `blob_corrupt` (a stored blob that
+    /// no longer matches its hash, quarantined), `forked_author` (an author that signed two
+    /// different envelopes for one sequence number), `api_connections_refused` (over the API's
+    /// connection limit), `blob_quota` (uploads refused over the blob-store quota),
+    /// `unreferenced_blob_collected` (uploads no op referenced within the grace period).
+    pub integrity_faults: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -93,6 +99,7 @@ impl Metrics {
             blob_fetches: Family::default(),
             ipfs_pinned: Counter::default(),
             ipfs_errors: Family::default(),
+            integrity_faults: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("knack");
         r.register(
@@ -180,6 +187,12 @@ impl Metrics {
             "ipfs_errors",
             "Failed IPFS calls, by reason",
             metrics.ipfs_errors.clone(),
+        );
+        r.register(
+            "integrity_faults",
+            "Faults detected and contained (corrupt blobs, forked authors, refused connections \
+             and uploads), by reason",
+            metrics.integrity_faults.clone(),
         );
         metrics
     }

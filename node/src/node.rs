@@ -11,6 +11,7 @@ mod builder;
 mod command;
 mod content;
 mod handle;
+mod own_seq;
 mod replica;
 
 pub(crate) use actor::wall_ms;

@@ -55,6 +55,33 @@ pub struct SpaceStatus {
     pub version_vector: BTreeMap<String, u64>,
     /// Ops received out of order, waiting for a gap to fill.
     pub buffered_ops: usize,
+    /// Set while this node's log lacks some of its own ops here (lost or corrupted): it does
+    /// not write in this space until peers have returned them.
+    #[serde(default)]
+    pub own_ops_missing: Option<OwnOpsMissing>,
+    /// Authors seen signing two different envelopes for one sequence number here: their
+    /// later envelopes are refused (never merged).
+    #[serde(default)]
+    pub forked_authors: Vec<ForkedAuthor>,
+}
+
+/// This node's own ops missing from its log in a space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OwnOpsMissing {
+    /// The highest own sequence number the log holds.
+    pub held: u64,
+    /// The highest own sequence number this node wrote (its high-water mark, or what a peer
+    /// holds of it).
+    pub written: u64,
+}
+
+/// An author that signed two different envelopes for one sequence number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ForkedAuthor {
+    /// The author (hex agent id).
+    pub author: String,
+    /// The first sequence number seen signed twice.
+    pub seq: u64,
 }
 
 /// The content tier's state.

@@ -5,6 +5,7 @@
 //! in-memory one serves tests and the model check that holds the sled backend to the same
 //! behaviour, reboots included.
 
+pub mod integrity;
 mod keys;
 mod memory;
 mod sled_store;

@@ -26,11 +26,18 @@ pub const BLAKE3_HEADER: &str = "x-knack-blake3";
     path = "/v1/blobs",
     tag = "content",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, description = "stored; reference it with `body_blob`", body = BlobRef), (status = 401, description = "missing or wrong token", body = super::openapi::ErrorBody), (status = 413, description = "over the node's max_blob_bytes", body = super::openapi::ErrorBody))
+    responses((status = 201, description = "stored; reference it with `body_blob`", body = BlobRef), (status = 401, description = "missing or wrong token", body = super::openapi::ErrorBody), (status = 413, description = "over the node's max_blob_bytes", body = super::openapi::ErrorBody), (status = 507, description = "the blob store's quota (`blob_quota_bytes`) would be passed (`blob_quota`), or the disk is under its free-space reserve (`disk_full`)", body = super::openapi::ErrorBody))
 )]
 pub(crate) async fn upload(State(state): State<AppState>, body: HttpBody) -> ApiResult<Response> {
     let store = state.node.blob_store().clone();
     let max = state.node.max_blob_bytes();
+    let quota = state.node.blob_quota_bytes();
+    let used = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.bytes_used())
+            .await
+            .map_err(|_| NodeError::Stopped)?
+    };
     let (tmp, file) = store.temp_file().map_err(NodeError::from)?;
     let mut file = tokio::fs::File::from_std(file);
     let mut stream = body.into_data_stream();
@@ -44,6 +51,18 @@ pub(crate) async fn upload(State(state): State<AppState>, body: HttpBody) -> Api
         written += chunk.len() as u64;
         if written > max {
             let e = ContentError::TooLarge { size: written, max };
+            return Err(failed(NodeError::from(e).into(), &tmp));
+        }
+        let incoming = written + knack_protocol::blob::outboard_size(written);
+        if let Err(e) = state.node.check_blob_disk(chunk.len() as u64 * 2) {
+            return Err(failed(e.into(), &tmp));
+        }
+        if quota > 0 && used.saturating_add(incoming) > quota {
+            let e = ContentError::QuotaExceeded {
+                used,
+                incoming,
+                quota,
+            };
             return Err(failed(NodeError::from(e).into(), &tmp));
         }
         file.write_all(&chunk)

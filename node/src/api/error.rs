@@ -54,6 +54,12 @@ impl ApiError {
             ApiError::Node(NodeError::Crdt(_)) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
             ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),
+            ApiError::Node(NodeError::DiskFull { .. }) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
+            }
+            ApiError::Node(NodeError::RecoveringOwnOps { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "recovering_own_ops")
+            }
             ApiError::Node(NodeError::Search(_)) => (StatusCode::BAD_REQUEST, "bad_query"),
             ApiError::Node(NodeError::SearchUnavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "index_building")
@@ -63,6 +69,9 @@ impl ApiError {
             }
             ApiError::Node(NodeError::Content(ContentError::Mismatch { .. })) => {
                 (StatusCode::BAD_GATEWAY, "body_mismatch")
+            }
+            ApiError::Node(NodeError::Content(ContentError::QuotaExceeded { .. })) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "blob_quota")
             }
             ApiError::Node(NodeError::Content(ContentError::TooLarge { .. })) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_large")

@@ -27,6 +27,27 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out, "initialised {}", dir.display())?;
             writeln!(out, "peer id {}", key.public().to_peer_id())?;
         }
+        Command::Repair => {
+            if let Ok(addr) = std::fs::read_to_string(dir.join(crate::dirs::API_ADDR_FILE))
+                && std::net::TcpStream::connect(addr.trim()).is_ok()
+            {
+                anyhow::bail!(
+                    "a node is running on {} (API {}): stop it first",
+                    dir.display(),
+                    addr.trim()
+                );
+            }
+            match crate::store::integrity::repair(&dir)? {
+                Some(aside) => writeln!(
+                    out,
+                    "moved the store to {}; `knack run` starts with an empty store and \
+                     re-syncs from its peers (bootstrap it to one that holds this space); it \
+                     writes nothing until it has its own ops back",
+                    aside.display()
+                )?,
+                None => writeln!(out, "no store in {}: nothing to move", dir.display())?,
+            }
+        }
         Command::Run(args) => {
             drop(out);
             return crate::daemon::run(&dir, args);
@@ -86,7 +107,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 writeln!(
                     o,
                     "{}: {} successes, {} failures, score {:.3}{}",
-                    p.name,
+                    crate::cli::print::clean(&p.name, false),
                     p.successes,
                     p.failures,
                     p.score,

@@ -26,7 +26,7 @@ pub(crate) fn ranking(out: &mut impl Write, rows: &[RankedView]) -> std::io::Res
             row.boost,
             row.successes,
             row.failures,
-            row.name,
+            clean(&row.name, false),
             if row.crystallized {
                 "  [crystallized]"
             } else {
@@ -68,16 +68,16 @@ pub(crate) fn procedure(out: &mut impl Write, p: &ProcedureView) -> std::io::Res
     writeln!(
         out,
         "{}  {}",
-        p.name,
+        clean(&p.name, false),
         if p.crystallized { "[crystallized]" } else { "" }
     )?;
     writeln!(out, "  id          {}", p.id)?;
     writeln!(out, "  space       {}", p.space)?;
-    writeln!(out, "  kind        {}", p.kind)?;
+    writeln!(out, "  kind        {}", clean(&p.kind, false))?;
     if !p.description.is_empty() {
-        writeln!(out, "  description {}", p.description)?;
+        writeln!(out, "  description {}", clean(&p.description, true))?;
     }
-    writeln!(out, "  tags        {}", p.tags.join(", "))?;
+    writeln!(out, "  tags        {}", clean(&p.tags.join(", "), false))?;
     writeln!(
         out,
         "  outcomes    {} successes, {} failures ({} agents with successes), mean {:.0} ms",
@@ -91,8 +91,10 @@ pub(crate) fn procedure(out: &mut impl Write, p: &ProcedureView) -> std::io::Res
     for (tag, c) in &p.contexts {
         writeln!(
             out,
-            "  context     {tag}: {} s / {} f",
-            c.successes, c.failures
+            "  context     {}: {} s / {} f",
+            clean(tag, false),
+            c.successes,
+            c.failures
         )?;
     }
     for r in &p.relations {
@@ -117,7 +119,7 @@ pub(crate) fn procedure(out: &mut impl Write, p: &ProcedureView) -> std::io::Res
         }
         if let Some(text) = &body.text {
             writeln!(out, "---")?;
-            writeln!(out, "{text}")?;
+            writeln!(out, "{}", clean(text, true))?;
         }
     }
     Ok(())
@@ -200,6 +202,25 @@ pub(crate) fn peers(out: &mut impl Write, peers: &[PeerView]) -> std::io::Result
     Ok(())
 }
 
+/// `text` safe for a terminal: control characters (a terminal escape sequence, a carriage
+/// return that overwrites the line) are shown escaped (`\u{1b}`), never sent raw; newlines and
+/// tabs are kept in multi-line text.
+pub(crate) fn clean(text: &str, multi_line: bool) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || (multi_line && matches!(c, '\n' | '\t'));
+    if text.chars().all(keep) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A byte count for people: B, KiB, MiB, GiB.
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -213,5 +234,19 @@ fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn control_characters_are_printed_escaped() {
+        assert_eq!(clean("plain name", false), "plain name");
+        assert_eq!(clean("clear\u{1b}[2J", false), "clear\\u{1b}[2J");
+        assert_eq!(clean("over\rwrite", false), "over\\rwrite");
+        assert_eq!(clean("two\nlines", false), "two\\nlines");
+        assert_eq!(clean("two\nlines\tand\u{7}", true), "two\nlines\tand\\u{7}");
     }
 }

@@ -23,6 +23,8 @@ const OUTBOARD_SUFFIX: &str = "obao";
 const PARTIAL_DIR: &str = "partial";
 /// Folder of uploads being written.
 const TMP_DIR: &str = "tmp";
+/// Folder of blobs found corrupt (kept for inspection, never served).
+const QUARANTINE_DIR: &str = "quarantine";
 
 /// A directory of blobs. Cheap to share (`Arc`); every method is blocking file IO, so async
 /// callers run it in `spawn_blocking`, except for the small metadata calls.
@@ -199,11 +201,22 @@ impl BlobStore {
         Ok(self.import(&path, None)?.0)
     }
 
-    /// The whole blob `hash` in memory (for small blobs), if held.
+    /// The whole blob `hash` in memory (for small blobs), if held; checked against its hash
+    /// (a mismatch is [`ContentError::Mismatch`]: see [`BlobStore::quarantine`]).
     pub fn read(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>, ContentError> {
         let path = self.content_path(hash);
         match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(bytes) => {
+                let actual = ContentHash::of(&bytes);
+                if actual != *hash {
+                    return Err(ContentError::Mismatch {
+                        expected: *hash,
+                        actual,
+                        size: bytes.len() as u64,
+                    });
+                }
+                Ok(Some(bytes))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ContentError::io(&path, e)),
         }
@@ -267,6 +280,56 @@ impl BlobStore {
         Ok(self.import(&path, Some(hash))?.1)
     }
 
+    /// Hashes the stored blob `hash` whole: `Ok(())` if its bytes are what the name says,
+    /// [`ContentError::Mismatch`] if not (a flipped bit on disk, a truncated or overwritten
+    /// file), [`ContentError::Unavailable`] if it is not held.
+    pub fn verify(&self, hash: &ContentHash) -> Result<(), ContentError> {
+        let path = self.content_path(hash);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContentError::Unavailable {
+                    hash: *hash,
+                    reason: "not in this node's blob store".into(),
+                });
+            }
+            Err(e) => return Err(ContentError::io(&path, e)),
+        };
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(BufReader::with_capacity(1 << 16, file))
+            .map_err(|e| ContentError::io(&path, e))?;
+        let actual = ContentHash(*hasher.finalize().as_bytes());
+        if actual == *hash {
+            return Ok(());
+        }
+        let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Err(ContentError::Mismatch {
+            expected: *hash,
+            actual,
+            size,
+        })
+    }
+
+    /// Moves a blob found corrupt out of the store into `quarantine/` (kept for inspection,
+    /// never served; the next read fetches the body again from peers or IPFS).
+    pub fn quarantine(&self, hash: &ContentHash) -> Result<(), ContentError> {
+        let dir = self.dir.join(QUARANTINE_DIR);
+        fs::create_dir_all(&dir).map_err(|e| ContentError::io(&dir, e))?;
+        let hex = hash.to_hex();
+        for (from, name) in [
+            (self.content_path(hash), hex.clone()),
+            (self.outboard_path(hash), format!("{hex}.{OUTBOARD_SUFFIX}")),
+        ] {
+            match fs::rename(&from, dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ContentError::io(&from, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the blob `hash`.
     pub fn remove(&self, hash: &ContentHash) -> Result<(), ContentError> {
         for path in [self.content_path(hash), self.outboard_path(hash)] {
@@ -309,6 +372,33 @@ impl BlobStore {
         }
         out.sort_by_key(|b| b.hash);
         Ok(out)
+    }
+
+    /// Bytes the complete blobs take with their outboards.
+    pub fn bytes_used(&self) -> u64 {
+        self.list()
+            .unwrap_or_default()
+            .iter()
+            .map(|b| b.size + knack_protocol::blob::outboard_size(b.size))
+            .sum()
+    }
+
+    /// Refuses a new blob of `size` bytes that would take the store past `quota` bytes
+    /// (0: no quota).
+    pub fn check_quota(&self, quota: u64, size: u64) -> Result<(), ContentError> {
+        if quota == 0 {
+            return Ok(());
+        }
+        let used = self.bytes_used();
+        let incoming = size + knack_protocol::blob::outboard_size(size);
+        if used.saturating_add(incoming) > quota {
+            return Err(ContentError::QuotaExceeded {
+                used,
+                incoming,
+                quota,
+            });
+        }
+        Ok(())
     }
 
     /// Removes blobs, least recently used first, until the store holds at most `budget`

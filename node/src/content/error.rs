@@ -33,6 +33,19 @@ pub enum ContentError {
         /// The limit.
         max: u64,
     },
+    /// Storing the blob would take the blob store past its quota (`blob_quota_bytes`).
+    #[error(
+        "the blob store holds {used} bytes; {incoming} more would pass its quota of {quota} \
+         (blob_quota_bytes in knack.toml)"
+    )]
+    QuotaExceeded {
+        /// Bytes stored now (blobs and outboards).
+        used: u64,
+        /// Bytes the new blob needs.
+        incoming: u64,
+        /// The quota.
+        quota: u64,
+    },
     /// The IPFS node failed, or gave content that does not match the body's hash.
     #[error(transparent)]
     Ipfs(#[from] knack_ipfs::IpfsError),

@@ -62,8 +62,10 @@ async fn serve_stdio(backend: Backend) -> anyhow::Result<()> {
 async fn embedded(dir: &Path, token: String) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
     let api_addr = config.api;
+    let config_limits = config.api_limits.clone();
     let node = NodeBuilder::new(dir).config(config).build().await?;
-    let router = crate::api::router(node.clone(), token.clone());
+    let limits = config_limits.clone();
+    let router = crate::api::router_with_limits(node.clone(), token.clone(), &limits);
     let addr_file = dir.join(API_ADDR_FILE);
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = match TcpListener::bind(api_addr).await {
@@ -75,12 +77,12 @@ async fn embedded(dir: &Path, token: String) -> anyhow::Result<()> {
                 .and_then(|()| std::fs::rename(&tmp, &addr_file))
                 .with_context(|| format!("writing {}", addr_file.display()))?;
             let app = router.clone();
+            let metrics = node.metrics().clone();
             Some(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = api_stopped.await;
-                    })
-                    .await
+                crate::api::limits::serve(listener, app, &limits, metrics, async move {
+                    let _ = api_stopped.await;
+                })
+                .await
             }))
         }
         Err(e) => {

@@ -1,10 +1,13 @@
 //! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
 
+mod blob_gc;
 mod blobs;
 mod checkpoint;
 mod cold_tier;
 mod commands;
 mod discovery;
+mod disk_space;
+mod forks;
 mod ingest;
 mod swarm_events;
 mod sync;
@@ -61,6 +64,15 @@ pub(crate) struct Parts {
     pub(crate) blob_store: Arc<crate::content::BlobStore>,
     pub(crate) ipfs_status: Option<tokio::sync::watch::Receiver<crate::status::IpfsStatus>>,
     pub(crate) pins: Option<crate::content::PinQueue>,
+    /// The own high-water marks (see `node/own_seq.rs`).
+    pub(crate) own_seqs: super::own_seq::OwnSeqs,
+    /// Per space, the own sequence number this node's log must reach before it authors there
+    /// (set at start when the log is behind the high-water mark).
+    pub(crate) own_floor: BTreeMap<SpaceName, u64>,
+    /// What the store holds, recorded outside it after flushes (see `store/integrity.rs`).
+    pub(crate) manifest: crate::store::integrity::Manifest,
+    /// The data directory (for its disk's free space).
+    pub(crate) dir: std::path::PathBuf,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -119,6 +131,18 @@ pub(crate) struct Actor {
     discovery: crate::discovery::Discovery,
     /// Own checkpoints in progress and op-log compaction.
     checkpoints: checkpoint::Checkpoints,
+    /// The own high-water marks, written after each commit of own ops.
+    own_seqs: super::own_seq::OwnSeqs,
+    /// Per space, the own sequence number the log must reach before this node authors there.
+    own_floor: BTreeMap<SpaceName, u64>,
+    /// Forked authors, per space, with the first sequence number seen signed twice.
+    forks: BTreeMap<(SpaceName, AgentId), u64>,
+    /// What the store holds, recorded outside it after flushes.
+    manifest: crate::store::integrity::Manifest,
+    /// Collection of unreferenced uploads.
+    blob_gc: blob_gc::BlobGc,
+    /// The free-space guard.
+    disk: disk_space::DiskGuard,
 }
 
 impl Actor {
@@ -178,11 +202,18 @@ impl Actor {
             cold: cold_tier::ColdTier::new(parts.pins),
             discovery,
             checkpoints: checkpoint::Checkpoints::default(),
+            own_seqs: parts.own_seqs,
+            own_floor: parts.own_floor,
+            forks: BTreeMap::new(),
+            manifest: parts.manifest,
+            blob_gc: blob_gc::BlobGc::default(),
+            disk: disk_space::DiskGuard::new(parts.dir),
         }
     }
 
     /// Listens, subscribes to every space's topic and dials the bootstrap peers.
     pub(crate) fn start(&mut self) -> Result<(), NodeError> {
+        self.load_forks();
         for addr in self.config.listen.clone() {
             let is_quic = addr
                 .iter()
@@ -224,9 +255,14 @@ impl Actor {
             }
         }
         self.commit();
-        self.save_snapshots();
-        if let Err(e) = self.store.flush() {
-            tracing::error!(error = %e, "final flush failed");
+        if self.write_fault.is_none() {
+            // (With a write fault, memory is ahead of the log: a snapshot would claim ops the
+            // log lacks. The log is the truth; the next start replays it.)
+            self.save_snapshots();
+        }
+        match self.store.flush() {
+            Ok(()) => self.record_manifest(),
+            Err(e) => tracing::error!(error = %e, "final flush failed"),
         }
         tracing::info!("node stopped");
     }
@@ -265,6 +301,7 @@ impl Actor {
         self.poll_sync();
         self.blobs_on_tick();
         self.cold_tier_on_tick();
+        self.collect_unreferenced_blobs();
         if self.last_redial.elapsed() >= REDIAL_EVERY {
             self.last_redial = std::time::Instant::now();
             self.dial_bootstrap();
@@ -289,8 +326,9 @@ impl Actor {
         }
         self.metrics.store_flushes.inc();
         self.unflushed_remote = false;
+        self.record_manifest();
         self.start_compaction();
-        if self.snapshot_due() && !self.snapshot_in_flight {
+        if self.snapshot_due() && !self.snapshot_in_flight && self.check_disk().is_ok() {
             self.snapshot_in_background();
             self.ops_since_snapshot = 0;
         }
@@ -354,6 +392,8 @@ impl Actor {
         let envelopes = std::mem::take(&mut self.unpublished);
         match flushed {
             Ok(()) => {
+                self.save_own_seqs(&envelopes);
+                self.record_manifest();
                 for envelope in envelopes {
                     self.publish(&envelope);
                 }
@@ -400,6 +440,18 @@ impl Actor {
         self.note_own_envelope(envelope.space(), envelope.encoded_len());
         self.unpublished.push(envelope);
         Ok(())
+    }
+
+    /// Records what the store holds after a flush (`store/integrity.rs`); a failure is logged
+    /// (the manifest is then behind the store, which a start accepts).
+    fn record_manifest(&mut self) {
+        if self.write_fault.is_some() {
+            return; // memory is ahead of the log: the manifest must not claim those ops
+        }
+        let spaces = self.spaces.iter().map(|(name, r)| (name, &r.vv));
+        if let Err(e) = self.manifest.record(spaces) {
+            tracing::warn!(error = %e, "store manifest not written");
+        }
     }
 
     /// Sends an envelope on its space's gossip topic.

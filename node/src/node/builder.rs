@@ -60,7 +60,8 @@ impl NodeBuilder {
             reason: "not an ed25519 key".into(),
         })?;
         let peer_id = key.public().to_peer_id();
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&self.dir.join(DB_DIR))?);
+        let db = self.dir.join(DB_DIR);
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&db).map_err(|e| damaged(&db, e))?);
         let blobs = Arc::new(crate::content::BlobStore::open(&self.dir.join(BLOBS_DIR))?);
 
         let mut spaces = BTreeMap::new();
@@ -72,17 +73,29 @@ impl NodeBuilder {
             }
         }
         for name in names {
-            let (replica, hlc) = Replica::restore(store.as_ref(), &name)?;
+            let (replica, hlc) = Replica::restore(store.as_ref(), &name).map_err(|e| match e {
+                NodeError::Store(e) => damaged(&db, e),
+                e => e,
+            })?;
             latest = latest.max(hlc);
             spaces.insert(name, replica);
         }
+        let manifest = crate::store::integrity::Manifest::load(&self.dir)?;
+        manifest.check(
+            &db,
+            store.as_ref(),
+            spaces.iter().map(|(name, r)| (name, &r.vv)),
+        )?;
         let clock = HybridClock::resume(latest, DEFAULT_MAX_DRIFT_MS);
+        let (own_seqs, own_floor) = check_own_seqs(&self.dir, agent, &spaces)?;
 
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
         let swarm = crate::net::build_swarm(key.clone(), &config)?;
         let max_blob_bytes = config.max_blob_bytes;
+        let blob_quota_bytes = config.blob_quota_bytes;
+        let min_free_disk_bytes = config.min_free_disk_bytes;
         let ipfs = match &config.ipfs_api {
             Some(url) => {
                 let client = knack_ipfs::KuboRpc::new(url).map_err(|e| NodeError::Config {
@@ -117,6 +130,10 @@ impl NodeBuilder {
             blob_store: blobs.clone(),
             ipfs_status: ipfs.as_ref().map(|(_, _, _, rx)| rx.clone()),
             pins: ipfs.as_ref().map(|(_, q, _, _)| q.clone()),
+            own_seqs,
+            own_floor,
+            manifest,
+            dir: self.dir.clone(),
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
@@ -151,9 +168,60 @@ impl NodeBuilder {
                 peer_id,
                 agent,
                 max_blob_bytes,
+                blob_quota_bytes,
+                min_free_disk_bytes,
             }),
             blobs,
             ipfs: tier,
         })
+    }
+}
+
+/// Compares each space's own ops in the log with the own high-water mark (`own_seq.json`):
+/// a log ahead of the mark (a crash between the log's flush and the mark's write, or a store
+/// from before the mark existed) raises the mark; a log behind it lacks own ops, and the node
+/// will not author in that space until peers return them. Returns the marks and those floors.
+fn check_own_seqs(
+    dir: &Path,
+    agent: knack_crdt::AgentId,
+    spaces: &BTreeMap<knack_crdt::SpaceName, Replica>,
+) -> Result<
+    (
+        super::own_seq::OwnSeqs,
+        BTreeMap<knack_crdt::SpaceName, u64>,
+    ),
+    NodeError,
+> {
+    let mut own = super::own_seq::OwnSeqs::load(dir)?;
+    let mut floors = BTreeMap::new();
+    for (name, replica) in spaces {
+        let held = replica.vv.get(&agent);
+        let written = own.get(name);
+        if held < written {
+            tracing::error!(
+                space = %name, held, written,
+                "this node's op log lacks its own ops {}..={written}: it will not write in \
+                 this space until peers return them (anti-entropy)",
+                held + 1
+            );
+            floors.insert(name.clone(), written);
+        } else {
+            own.raise(name, held);
+        }
+    }
+    own.save()?;
+    Ok((own, floors))
+}
+
+/// A store that fails to open or to read at start: damaged (sled's lock held by another
+/// process is said as such).
+fn damaged(db: &Path, e: crate::store::StoreError) -> NodeError {
+    let reason = e.to_string();
+    if reason.contains("lock") || reason.contains("WouldBlock") {
+        return NodeError::Store(e);
+    }
+    NodeError::StoreDamaged {
+        path: db.display().to_string(),
+        reason,
     }
 }

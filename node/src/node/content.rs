@@ -67,9 +67,13 @@ impl Node {
         }
         let size = bytes.len() as u64;
         let blobs = self.blobs.clone();
-        let hash = tokio::task::spawn_blocking(move || blobs.put(&bytes))
-            .await
-            .map_err(|_| NodeError::Stopped)??;
+        let quota = self.info.blob_quota_bytes;
+        let hash = tokio::task::spawn_blocking(move || {
+            blobs.check_quota(quota, size)?;
+            blobs.put(&bytes)
+        })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
         Ok(Body::External { hash, size })
     }
 
@@ -78,7 +82,12 @@ impl Node {
     pub async fn import_blob(&self, path: &std::path::Path) -> Result<Body, NodeError> {
         let blobs = self.blobs.clone();
         let src = path.to_path_buf();
+        let quota = self.info.blob_quota_bytes;
         tokio::task::spawn_blocking(move || -> Result<Body, NodeError> {
+            let len = std::fs::metadata(&src)
+                .map_err(|e| NodeError::io(&src, e))?
+                .len();
+            blobs.check_quota(quota, len)?;
             let (tmp, mut file) = blobs.temp_file()?;
             let mut input = std::fs::File::open(&src).map_err(|e| NodeError::io(&src, e))?;
             std::io::copy(&mut input, &mut file).map_err(|e| NodeError::io(&src, e))?;
@@ -93,6 +102,30 @@ impl Node {
     /// Largest body accepted, in bytes.
     pub fn max_blob_bytes(&self) -> u64 {
         self.info.max_blob_bytes
+    }
+
+    /// Bytes the blob store may hold in all (0: no quota).
+    pub fn blob_quota_bytes(&self) -> u64 {
+        self.info.blob_quota_bytes
+    }
+
+    /// Fails when storing `incoming` more bytes in the blob store would take its disk below
+    /// the free-space reserve (`min_free_disk_bytes`).
+    pub(crate) fn check_blob_disk(&self, incoming: u64) -> Result<(), NodeError> {
+        let dir = self.blobs.content_path(&ContentHash([0; 32]));
+        let dir = dir.parent().and_then(|p| p.parent()).unwrap_or(&dir);
+        let Ok(available) = fs2::available_space(dir) else {
+            return Ok(());
+        };
+        let reserve = self.info.min_free_disk_bytes;
+        if available < reserve.saturating_add(incoming) {
+            return Err(NodeError::DiskFull {
+                path: dir.display().to_string(),
+                available,
+                reserve,
+            });
+        }
+        Ok(())
     }
 
     /// The node's blob store (the HTTP API streams uploads and downloads through it).
@@ -116,20 +149,29 @@ impl Node {
             return Ok(BodyData::Inline(bytes));
         }
         let (hash, size) = (content.hash, content.size);
-        if self.blobs.size_of(&hash) != Some(size) {
-            let from_peers = self
-                .ask(|reply| Command::FetchBlob { hash, size, reply })
-                .await;
-            match (from_peers, &self.ipfs, body.cid) {
-                (Ok(()), _, _) => {}
-                (Err(NodeError::Stopped), _, _) => return Err(NodeError::Stopped),
-                (Err(e), Some(ipfs), Some(cid)) => {
-                    tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
-                    self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;
-                }
-                (Err(e), _, _) => return Err(e),
-            }
+        // A held copy is hashed whole before it is served: a blob corrupted on disk is never
+        // sent; it is quarantined (counted) and fetched again like a missing one.
+        if self.blobs.size_of(&hash).is_some() && self.verify_held(hash).await? {
+            self.blobs.touch(&hash);
+            return Ok(self.blob_data(hash, size));
         }
+        let (blobs, quota) = (self.blobs.clone(), self.info.blob_quota_bytes);
+        tokio::task::spawn_blocking(move || blobs.check_quota(quota, size))
+            .await
+            .map_err(|_| NodeError::Stopped)??;
+        let from_peers = self
+            .ask(|reply| Command::FetchBlob { hash, size, reply })
+            .await;
+        match (from_peers, &self.ipfs, body.cid) {
+            (Ok(()), _, _) => {}
+            (Err(NodeError::Stopped), _, _) => return Err(NodeError::Stopped),
+            (Err(e), Some(ipfs), Some(cid)) => {
+                tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
+                self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;
+            }
+            (Err(e), _, _) => return Err(e),
+        }
+        // A fetched copy was hashed whole as it was stored (`BlobStore::import`).
         if self.blobs.size_of(&hash) != Some(size) {
             return Err(NodeError::Content(ContentError::Unavailable {
                 hash,
@@ -137,11 +179,43 @@ impl Node {
             }));
         }
         self.blobs.touch(&hash);
-        Ok(BodyData::Blob {
+        Ok(self.blob_data(hash, size))
+    }
+
+    fn blob_data(&self, hash: ContentHash, size: u64) -> BodyData {
+        BodyData::Blob {
             hash,
             size,
             path: self.blobs.content_path(&hash),
+        }
+    }
+
+    /// Hashes the held blob `hash`: true if intact; false if it was corrupt (then it is
+    /// quarantined and counted, `knack_integrity_faults_total{reason="blob_corrupt"}`).
+    async fn verify_held(&self, hash: ContentHash) -> Result<bool, NodeError> {
+        let blobs = self.blobs.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let result = blobs.verify(&hash);
+            if let Err(ContentError::Mismatch { .. }) = &result {
+                blobs.quarantine(&hash)?;
+            }
+            Ok::<_, ContentError>(result)
         })
+        .await
+        .map_err(|_| NodeError::Stopped)??;
+        match checked {
+            Ok(()) => Ok(true),
+            Err(ContentError::Mismatch { actual, size, .. }) => {
+                crate::metrics::Metrics::count(&self.metrics.integrity_faults, "blob_corrupt");
+                tracing::error!(
+                    %hash, %actual, size,
+                    "stored blob is corrupt: quarantined (blobs/quarantine/), fetching it again"
+                );
+                Ok(false)
+            }
+            Err(ContentError::Unavailable { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads the blob `hash` from IPFS as `cid` into the blob store, refusing content that does

@@ -39,6 +39,10 @@ pub struct NodeInfo {
     pub agent: knack_crdt::AgentId,
     /// Largest body accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// Bytes the blob store may hold in all (0: no quota).
+    pub blob_quota_bytes: u64,
+    /// Bytes that must stay free on the data directory's disk.
+    pub min_free_disk_bytes: u64,
 }
 
 /// What stops the actor and waits for it to finish.

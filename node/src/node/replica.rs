@@ -135,8 +135,11 @@ pub(crate) fn key_of(envelope: &Envelope) -> EnvelopeKey {
     }
 }
 
-/// Version byte of a replica snapshot.
-const SNAPSHOT_VERSION: u8 = 1;
+/// Version byte of a replica snapshot: 2 adds a blake3 checksum of the rest at the end (a
+/// snapshot that decodes but was damaged on disk would otherwise restore a wrong state).
+const SNAPSHOT_VERSION: u8 = 2;
+/// The version without a checksum, still read.
+const SNAPSHOT_VERSION_UNCHECKED: u8 = 1;
 
 /// What a snapshot holds besides the space: the version vector it covers and the latest
 /// timestamp seen.
@@ -183,15 +186,27 @@ fn encode_parts(
     out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     out.extend_from_slice(&head);
     out.extend_from_slice(space);
+    let checksum = blake3::hash(&out);
+    out.extend_from_slice(checksum.as_bytes());
     Ok(out)
 }
 
 /// Decodes a snapshot made by [`PendingSnapshot::encode`].
 fn decode_snapshot(bytes: &[u8]) -> Result<(Replica, Hlc), String> {
-    let (&version, rest) = bytes.split_first().ok_or("empty snapshot")?;
-    if version != SNAPSHOT_VERSION {
-        return Err(format!("snapshot version {version}"));
-    }
+    let (&version, _) = bytes.split_first().ok_or("empty snapshot")?;
+    let checked = match version {
+        SNAPSHOT_VERSION => {
+            let split = bytes.len().checked_sub(32).ok_or("short snapshot")?;
+            let (checked, checksum) = bytes.split_at(split);
+            if blake3::hash(checked).as_bytes() != checksum {
+                return Err("snapshot checksum mismatch (damaged on disk)".into());
+            }
+            checked
+        }
+        SNAPSHOT_VERSION_UNCHECKED => bytes,
+        _ => return Err(format!("snapshot version {version}")),
+    };
+    let rest = &checked[1..];
     let len: [u8; 8] = rest
         .get(..8)
         .and_then(|b| b.try_into().ok())

@@ -45,7 +45,13 @@ impl TestNode {
     /// it.
     pub fn init(name: &str, bootstrap: &[String]) -> TestNode {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
+        let mut node = TestNode::init_at(name, tmp.path().to_path_buf(), bootstrap);
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// Initialises a data directory at `dir` (kept after the test: the caller owns it).
+    pub fn init_at(name: &str, dir: PathBuf, bootstrap: &[String]) -> TestNode {
         let status = Command::new(knack_bin())
             .args(["--dir", dir.to_str().unwrap(), "init"])
             .stdout(Stdio::null())
@@ -64,7 +70,7 @@ impl TestNode {
         TestNode {
             name: name.to_owned(),
             dir,
-            _tmp: Some(tmp),
+            _tmp: None,
             child: None,
             api: String::new(),
             token,
@@ -416,4 +422,77 @@ pub fn raw_peer(
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
         .build()
+}
+
+/// Runs `knack run` on `dir` and expects it to refuse to start (exit with an error within
+/// 30 s); returns its stderr.
+pub fn run_refused(dir: &Path) -> String {
+    let mut child = Command::new(knack_bin())
+        .args(["--dir", dir.to_str().unwrap(), "run"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("knack run did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "knack run started: {stderr}");
+    stderr
+}
+
+/// Pushes `envelopes` to `target` over `/knack/sync/1` from a bare peer with `key`, one push
+/// request each, waiting for each answer.
+pub fn push_envelopes(
+    target: libp2p::Multiaddr,
+    key: &libp2p::identity::Keypair,
+    envelopes: &[knack_protocol::Envelope],
+) {
+    use futures::StreamExt;
+    use libp2p::request_response;
+    use libp2p::swarm::SwarmEvent;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut swarm = raw_peer(key.clone(), knack_node::SYNC_PROTOCOL);
+        swarm.dial(target).unwrap();
+        let peer = loop {
+            if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
+                swarm.select_next_some().await
+            {
+                break peer_id;
+            }
+        };
+        for envelope in envelopes {
+            let request = knack_protocol::SyncRequest::Push {
+                space: envelope.space().clone(),
+                have: knack_protocol::VersionVector::new(),
+                envelopes: vec![envelope.encode()],
+            }
+            .encode();
+            swarm.behaviour_mut().send_request(&peer, request);
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { .. },
+                        ..
+                    })
+                    | SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
 }

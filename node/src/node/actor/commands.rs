@@ -118,7 +118,15 @@ impl Actor {
                 reply,
             } => {
                 let result = self.write(&space, |s, agent, at| match strength {
-                    Some(strength) => s.link(agent, at, from, to, kind, strength),
+                    Some(strength) => {
+                        let delta = s.link(agent, at, from, to, kind, strength)?;
+                        // A relation to a procedure this replica does not hold would point at
+                        // nothing (a typo, or an id of another space): refused.
+                        match [from, to].into_iter().find(|id| s.procedure(id).is_none()) {
+                            Some(unknown) => Err(CrdtError::UnknownProcedure(unknown)),
+                            None => Ok(delta),
+                        }
+                    }
                     None => s.unlink(agent, at, from, to, kind),
                 });
                 self.after_write(result, reply, Ok);
@@ -325,6 +333,8 @@ impl Actor {
                 fault.clone(),
             )));
         }
+        self.check_own_ops(space)?;
+        self.check_disk()?;
         let mut chunks: Vec<Vec<knack_crdt::Change>> = Vec::new();
         let mut changes = delta.changes.into_iter().peekable();
         while changes.peek().is_some() {
@@ -453,6 +463,8 @@ impl Actor {
                     procedures: r.space.len(),
                     version_vector: r.vv.iter().map(|(a, s)| (a.to_hex(), s)).collect(),
                     buffered_ops: self.inbox.stats().buffered_ops,
+                    own_ops_missing: self.own_ops_missing(name),
+                    forked_authors: self.forked_authors(name),
                 })
                 .collect(),
             store_bytes: self.store.size_on_disk(),

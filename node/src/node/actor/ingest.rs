@@ -14,6 +14,10 @@ pub(super) enum Refused {
     Protocol(ProtocolError),
     /// Its author may not write its space (see `Config::members`).
     NotMember,
+    /// Its author signed two different envelopes for one sequence number (see `forks.rs`).
+    Forked,
+    /// The disk is below its reserve: not taken now (anti-entropy delivers it later).
+    DiskFull,
 }
 
 impl Refused {
@@ -22,12 +26,18 @@ impl Refused {
         match self {
             Refused::Protocol(e) => e.reason(),
             Refused::NotMember => "not_member",
+            Refused::Forked => "forked",
+            Refused::DiskFull => "disk_full",
         }
     }
 
-    /// Whether it is only a replay of known ops.
+    /// Whether it is no misbehaviour of the sender: a replay of known ops, or an envelope
+    /// not taken for lack of disk space.
     pub(super) fn is_replay(&self) -> bool {
-        matches!(self, Refused::Protocol(ProtocolError::Replayed { .. }))
+        matches!(
+            self,
+            Refused::Protocol(ProtocolError::Replayed { .. }) | Refused::DiskFull
+        )
     }
 }
 
@@ -42,6 +52,11 @@ impl std::fmt::Display for Refused {
         match self {
             Refused::Protocol(e) => e.fmt(f),
             Refused::NotMember => f.write_str("the author is not a member of the space"),
+            Refused::DiskFull => f.write_str("the disk is below its free-space reserve"),
+            Refused::Forked => f.write_str(
+                "the author is forked: it signed two different \
+                                            envelopes for one sequence number",
+            ),
         }
     }
 }
@@ -64,19 +79,29 @@ impl Actor {
     pub(super) fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested, Refused> {
         let envelope = Envelope::decode(bytes)?;
         envelope.verify()?;
+        if self.check_disk().is_err() {
+            return Err(Refused::DiskFull);
+        }
         let space = envelope.space().clone();
-        let Some(replica) = self.spaces.get(&space) else {
+        if !self.spaces.contains_key(&space) {
             return Ok(Ingested::OtherSpace);
-        };
+        }
         if let Some(members) = self.config.members.get(&space) {
             let author = knack_protocol::peer_id(&envelope.author())?;
             if author != *self.swarm.local_peer_id() && !members.contains(&author) {
                 return Err(Refused::NotMember);
             }
         }
+        if self.is_fork(&envelope) {
+            return Err(Refused::Forked);
+        }
+        self.note_own_from_peer(&envelope);
         if let Some((hlc, _)) = envelope.entries().last() {
             self.clock.observe(*hlc, wall_ms())?;
         }
+        let Some(replica) = self.spaces.get(&space) else {
+            return Ok(Ingested::OtherSpace);
+        };
         let ready = match self.inbox.admit(&replica.vv, envelope)? {
             Admitted::Ready(ready) => ready,
             Admitted::Buffered { .. } => return Ok(Ingested::Buffered),
