@@ -647,7 +647,7 @@ fn run_size(
         let workload = relay::Workload {
             authors: OTHER_AUTHORS,
             count: external,
-            contexts: author_contexts,
+            contexts: author_contexts.to_vec(),
             seed,
             checkpoint: true,
         };

@@ -139,6 +139,9 @@ pub(crate) struct Actor {
     forks: BTreeMap<(SpaceName, AgentId), u64>,
     /// What the store holds, recorded outside it after flushes.
     manifest: crate::store::integrity::Manifest,
+    /// Whether a write was flushed since the manifest was last recorded (it is recorded on the
+    /// next tick, not on every commit: one file sync per tick rather than per write batch).
+    manifest_stale: bool,
     /// Collection of unreferenced uploads.
     blob_gc: blob_gc::BlobGc,
     /// The free-space guard.
@@ -206,6 +209,7 @@ impl Actor {
             own_floor: parts.own_floor,
             forks: BTreeMap::new(),
             manifest: parts.manifest,
+            manifest_stale: false,
             blob_gc: blob_gc::BlobGc::default(),
             disk: disk_space::DiskGuard::new(parts.dir),
         }
@@ -313,6 +317,9 @@ impl Actor {
         if self.unflushed_remote || self.snapshot_due() {
             self.flush_remote_and_snapshot();
         }
+        if self.manifest_stale && !self.unflushed_remote {
+            self.record_manifest();
+        }
         self.checkpoints_on_tick();
     }
 
@@ -393,7 +400,7 @@ impl Actor {
         match flushed {
             Ok(()) => {
                 self.save_own_seqs(&envelopes);
-                self.record_manifest();
+                self.manifest_stale = true;
                 for envelope in envelopes {
                     self.publish(&envelope);
                 }
@@ -448,6 +455,7 @@ impl Actor {
         if self.write_fault.is_some() {
             return; // memory is ahead of the log: the manifest must not claim those ops
         }
+        self.manifest_stale = false;
         let spaces = self.spaces.iter().map(|(name, r)| (name, &r.vv));
         if let Err(e) = self.manifest.record(spaces) {
             tracing::warn!(error = %e, "store manifest not written");
