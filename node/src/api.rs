@@ -16,10 +16,12 @@
 //! | GET | `/v1/events` | server-sent events of changes |
 //! | GET | `/v1/peers`, `/v1/status` | mesh and node state |
 //! | GET | `/metrics` | Prometheus text format (no token: bind it to loopback) |
+//! | GET | `/healthz`, `/readyz` | liveness and readiness: 200, or 503 with a JSON reason (no token) |
 
 mod auth;
 mod content_routes;
 mod error;
+mod health;
 pub mod requests;
 mod routes;
 mod sse;
@@ -96,6 +98,8 @@ pub fn router(node: Node, token: String) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/metrics", get(routes::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .fallback(routes::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))

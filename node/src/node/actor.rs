@@ -4,7 +4,9 @@ mod blobs;
 mod cold_tier;
 mod commands;
 mod discovery;
+mod health;
 mod ingest;
+mod peer_book;
 mod swarm_events;
 mod sync;
 
@@ -116,6 +118,8 @@ pub(crate) struct Actor {
     cold: cold_tier::ColdTier,
     /// The search index of every space.
     discovery: crate::discovery::Discovery,
+    /// Peers this node was connected to, kept in the store and redialed at start.
+    book: peer_book::BookKeeper,
 }
 
 impl Actor {
@@ -140,7 +144,9 @@ impl Actor {
                 let _ = done.blocking_send(Completion::SearchIndex { space, result });
             });
         }
+        let book = peer_book::BookKeeper::load(parts.store.as_ref());
         Actor {
+            book,
             key: parts.key,
             agent: parts.agent,
             swarm: parts.swarm,
@@ -199,6 +205,7 @@ impl Actor {
                 .map_err(|e| NodeError::Network(e.to_string()))?;
         }
         self.dial_bootstrap();
+        self.peer_book_dial_at_start();
         Ok(())
     }
 
@@ -220,6 +227,7 @@ impl Actor {
             }
         }
         self.commit();
+        self.peer_book_save();
         self.save_snapshots();
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "final flush failed");
@@ -265,6 +273,7 @@ impl Actor {
             self.last_redial = std::time::Instant::now();
             self.dial_bootstrap();
         }
+        self.peer_book_on_tick();
         self.metrics
             .store_bytes
             .set(self.store.size_on_disk() as i64);
