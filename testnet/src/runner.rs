@@ -46,6 +46,7 @@ struct Runner {
     latencies: events::Latencies,
     procedures: Vec<String>,
     counters: BTreeMap<String, Counters>,
+    usage: BTreeMap<String, crate::resources::Usage>,
     report: Report,
     last_heal: Option<f64>,
     verbose: bool,
@@ -82,6 +83,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         sync_interval_ms: scenario
             .sync_interval_ms
             .unwrap_or(DEFAULT_SYNC_INTERVAL_MS),
+        bootstrap_peers: scenario.bootstrap_peers,
     })?;
     let mut runner = Runner {
         testnet,
@@ -94,6 +96,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         latencies: Arc::default(),
         procedures: Vec::new(),
         counters: BTreeMap::new(),
+        usage: BTreeMap::new(),
         report: Report {
             scenario: scenario.name.clone(),
             nodes: scenario.nodes,
@@ -208,8 +211,13 @@ impl Runner {
         }
     }
 
-    /// Scrapes the counters of `name` into the run's totals (before it stops, at the end).
+    /// Scrapes the counters and the resource usage of `name` into the run's totals (before it
+    /// stops, at the end).
     fn scrape(&mut self, name: &str) {
+        let pid = self.testnet.state().node(name).ok().and_then(|n| n.pid);
+        if let Some(usage) = pid.and_then(crate::resources::Usage::of) {
+            self.usage.entry(name.to_owned()).or_default().add(&usage);
+        }
         let Some(client) = self.running_clients(&[name.to_owned()]).pop() else {
             return;
         };
@@ -238,6 +246,7 @@ impl Runner {
         report.outcome_writes = self.tally.snapshot();
         report.procedure_writes = self.adds.snapshot();
         report.per_node = self.counters.clone();
+        report.resources = self.usage.clone();
         let writes = (report.outcome_writes.acked + report.procedure_writes.acked).max(1) as f64;
         let nodes = report.per_node.len().max(1) as f64;
         let bytes: f64 = report
