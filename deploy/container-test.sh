@@ -15,9 +15,9 @@
 # 0 (exit 1 with KNACK_REQUIRE_CONTAINERS=1). A failed test exits 1.
 #
 # Environment: KNACK_BIN (the binary to put in the image; default: the newest of
-# $CARGO_TARGET_DIR/{release,debug}/knack), KNACK_BASE_IMAGE (a debian:bookworm-slim image;
-# default: pulled, else built once with debootstrap from the Debian mirror and kept as
-# localhost/knack-base/debian:bookworm-slim).
+# $CARGO_TARGET_DIR/{release,debug}/knack), KNACK_BASE_IMAGE (the image's base, e.g.
+# debian:bookworm-slim; default: one made from this host's files by deploy/base-from-host.sh,
+# since no container registry is reachable here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,11 @@ command -v ip >/dev/null && command -v nsenter >/dev/null && command -v curl >/d
 
 # --- the engine -----------------------------------------------------------------------------
 engine=()
+if ! command -v podman >/dev/null && ! { command -v docker >/dev/null && docker info >/dev/null 2>&1; }; then
+    say "installing podman and runc (Debian packages)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc; } \
+        >/dev/null 2>&1 || true
+fi
 if command -v podman >/dev/null; then
     # Sandboxes often refuse the default rlimits (crun: "setrlimit RLIMIT_NOFILE: Operation
     # not permitted") and run cgroups in hybrid mode, which crun refuses: runc with no
@@ -59,25 +64,14 @@ strip -o deploy/prebuilt/knack "$bin" 2>/dev/null || cp "$bin" deploy/prebuilt/k
 say "binary: $bin ($(du -h deploy/prebuilt/knack | cut -f1) stripped)"
 
 # --- the base image -------------------------------------------------------------------------
+# No container registry is reachable from the project's machines, so the base is made from this
+# host's files (busybox and the binary's glibc libraries: deploy/base-from-host.sh), unless
+# KNACK_BASE_IMAGE names one (e.g. docker.io/library/debian:bookworm-slim where it can be pulled).
 base="${KNACK_BASE_IMAGE:-}"
 if [ -z "$base" ]; then
-    local_base=localhost/knack-base/debian:bookworm-slim
-    if "${engine[@]}" image inspect "$local_base" >/dev/null 2>&1; then
-        base="$local_base"
-    elif timeout 60 "${engine[@]}" pull -q docker.io/library/debian:bookworm-slim >/dev/null 2>&1; then
-        base=docker.io/library/debian:bookworm-slim
-    else
-        command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null 2>&1 \
-            || not_run "cannot pull debian:bookworm-slim and cannot install debootstrap to build it"
-        say "debian:bookworm-slim not pullable: building it with debootstrap (once)"
-        rootfs="$(mktemp -d)"
-        debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null \
-            || { rm -rf "$rootfs"; not_run "debootstrap of bookworm failed"; }
-        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-        tar -C "$rootfs" -c . | "${engine[@]}" import --change 'CMD ["bash"]' - "$local_base" >/dev/null
-        rm -rf "$rootfs"
-        base="$local_base"
-    fi
+    base=localhost/knack-base:host
+    bash deploy/base-from-host.sh "$bin" "$base" "${engine[@]}" \
+        || not_run "cannot build a base image from this host's files (deploy/base-from-host.sh)"
 fi
 say "base image: $base"
 
