@@ -92,6 +92,7 @@ mod outcome;
 mod procedure;
 mod ranking;
 mod relation;
+mod restate;
 mod settings;
 mod space;
 pub mod stats;

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Action, World, action};
-use knack_crdt::{AgentId, Filter, Hlc, Lww, OutcomeSlot, Space, Stamp, TagSet, Versioned};
+use knack_crdt::{AgentId, Delta, Filter, Hlc, Lww, OutcomeSlot, Space, Stamp, TagSet, Versioned};
 use proptest::prelude::*;
 
 fn world(actions: &[Action], agents: usize) -> World {
@@ -124,6 +124,41 @@ proptest! {
         assert_same(&joined, &everything)?;
         // The full state as a delta rebuilds the same space.
         assert_same(&World::replay([&everything.to_delta()]), &everything)?;
+    }
+
+    #[test]
+    fn an_authors_restatement_stands_for_all_its_ops(
+        actions in proptest::collection::vec(action(3), 1..120),
+        kept in 0..120usize,
+    ) {
+        let w = world(&actions, 3);
+        let everything = World::replay(&w.deltas);
+        let by = |author: usize, wanted: bool| {
+            w.deltas
+                .iter()
+                .zip(&w.authors)
+                .filter(move |(_, a)| (**a == author) == wanted)
+                .map(|(d, _)| d)
+        };
+        // Author 0's ops alone, restated as author 0 (every change valid as its own).
+        let restated = Delta::new(World::replay(by(0, true)).restatement());
+        let late = Hlc { wall_ms: u64::MAX / 2, logical: 0 };
+        for change in &restated.changes {
+            prop_assert!(change.validate(&w.agents[0], &common::space_name(), late).is_ok());
+        }
+        // In place of author 0's ops, before or after everyone else's.
+        let others: Vec<&Delta> = by(0, false).collect();
+        let first = World::replay(std::iter::once(&restated).chain(others.iter().copied()));
+        assert_same(&first, &everything)?;
+        let last = World::replay(others.iter().copied().chain(std::iter::once(&restated)));
+        assert_same(&last, &everything)?;
+        // After some of author 0's ops (a replica that was behind), and on top of everything.
+        let some = by(0, true).take(kept);
+        let behind = World::replay(some.chain(others.iter().copied()).chain(std::iter::once(&restated)));
+        assert_same(&behind, &everything)?;
+        let mut again = everything.clone();
+        again.apply(&restated);
+        assert_same(&again, &everything)?;
     }
 
     #[test]
@@ -249,4 +284,36 @@ fn concurrent_add_wins_over_remove() {
     e.remove("db");
     d.merge(&e);
     assert!(d.contains("db"));
+}
+
+#[test]
+fn a_restated_slot_with_many_contexts_is_split_into_valid_changes() {
+    use knack_crdt::{Change, Outcome, SpaceName};
+    let me = AgentId([9; 32]);
+    let (mut space, ids) = common::space_of("laws", 1, me, 1_700_000_000_000);
+    for round in 0..3u64 {
+        let contexts = (0..16).map(|i| format!("ctx-{round}-{i}")).collect();
+        let at = Hlc::at(1_700_000_000_100 + round);
+        let outcome = Outcome {
+            success: round != 1,
+            duration_ms: 10,
+            contexts,
+        };
+        let delta = space.record_outcome(me, at, ids[0], &outcome).unwrap();
+        space.apply(&delta);
+    }
+    let restated = space.restatement();
+    let slots: Vec<&Change> = restated
+        .iter()
+        .filter(|c| matches!(c, Change::Outcome { .. }))
+        .collect();
+    assert_eq!(slots.len(), 3, "48 contexts make 3 changes of at most 16");
+    let late = Hlc::at(1_800_000_000_000);
+    for change in &restated {
+        change
+            .validate(&me, &SpaceName::new("laws").unwrap(), late)
+            .unwrap();
+    }
+    let rebuilt = World::replay([&Delta::new(restated)]);
+    assert_eq!(rebuilt.digest(), space.digest());
 }

@@ -526,6 +526,18 @@ async fn wait_ingested(
 }
 
 /// The default space's digest in a status.
+/// Polls `done` every 100 ms until it holds (the time it took) or `timeout` passes.
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if done() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
 fn digest_of(status: &Value) -> String {
     status["spaces"]
         .as_array()
@@ -639,6 +651,7 @@ fn run_size(
             external,
             &author_contexts,
             seed,
+            true,
             &tx,
         )
     });
@@ -660,6 +673,12 @@ fn run_size(
         authored.bytes as f64 / (1 << 20) as f64,
         authored.bytes as f64 / authored.ops.max(1) as f64,
         authored.busy.as_secs_f64()
+    ));
+    r.note(format!(
+        "then each of the {OTHER_AUTHORS} agents sealed a checkpoint run of its ops: {} envelopes, \
+         {:.1} MiB in all",
+        authored.checkpoint_envelopes,
+        authored.checkpoint_bytes as f64 / (1 << 20) as f64
     ));
     r.fig(
         "remote_ingest_outcomes_per_s",
@@ -741,6 +760,34 @@ fn run_size(
         "  p99 latency, HTTP",
         Some(http.p99_ms),
         "ms",
+    );
+
+    // The node's own checkpoint (it also seals them by itself past `checkpoint_after_bytes`),
+    // then the restated envelopes deleted.
+    let t = Instant::now();
+    let run = d.post("/v1/spaces/default/checkpoint");
+    r.fig(
+        "checkpoint_s",
+        "own checkpoint run sealed (POST .../checkpoint)",
+        run.as_ref().map(|_| t.elapsed().as_secs_f64()),
+        "s",
+    );
+    if let Some(run) = &run {
+        r.note(format!(
+            "own checkpoint run: {} envelopes, {} changes, {:.1} MiB",
+            run["envelopes"],
+            run["changes"],
+            run["bytes"].as_f64().unwrap_or(0.0) / (1 << 20) as f64
+        ));
+    }
+    let compacted = wait_until(s.timeout, || {
+        d.metric("knack_envelopes_compacted_total") > 0.0
+    });
+    r.fig(
+        "compaction_s",
+        "  until its restated envelopes are deleted",
+        compacted.map(|_| t.elapsed().as_secs_f64()),
+        "s",
     );
 
     let mut rng = Rng::new(s.seed ^ 3);

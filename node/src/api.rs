@@ -15,6 +15,8 @@
 //! | GET | `/v1/spaces/{space}/procedures/{id}/similar?n=` | nearest procedures in meaning |
 //! | GET | `/v1/events` | server-sent events of changes |
 //! | GET | `/v1/peers`, `/v1/status` | mesh and node state |
+//! | GET | `/v1/openapi.json` | this API's OpenAPI 3.1 description ([`openapi`]) |
+//! | POST / GET / DELETE | `/mcp` | MCP over streamable HTTP ([`crate::mcp`]), same token |
 //! | GET | `/metrics` | Prometheus text format (no token: bind it to loopback) |
 //! | GET | `/healthz`, `/readyz` | liveness and readiness: 200, or 503 with a JSON reason (no token) |
 
@@ -22,6 +24,7 @@ mod auth;
 mod content_routes;
 mod error;
 mod health;
+pub mod openapi;
 pub mod requests;
 mod routes;
 mod sse;
@@ -88,14 +91,28 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/spaces/{space}/links", post(routes::link))
         .route("/spaces/{space}/top", get(routes::top))
         .route("/spaces/{space}/search", get(routes::search))
+        .route("/spaces/{space}/checkpoint", post(routes::checkpoint))
         .route("/events", get(sse::events))
         .route("/peers", get(routes::peers))
         .route("/status", get(routes::status))
+        .route("/openapi.json", get(openapi::serve))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
+    // MCP tools call the `/v1` routes in process.
+    let mcp = crate::mcp::http_service(
+        Router::new()
+            .nest("/v1", v1.clone())
+            .with_state(state.clone()),
+        state.token.to_string(),
+    );
     Router::new()
+        .route_service("/mcp", mcp)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .nest("/v1", v1)
         .route("/metrics", get(routes::metrics))
         .route("/healthz", get(health::healthz))

@@ -60,6 +60,22 @@ pub enum Command {
     Status(JsonFlag),
     /// Pin a procedure's body to IPFS (or record a CID it already has there).
     Pin(PinArgs),
+    /// Restate this node's own ops in a space as a checkpoint run and compact the op log.
+    Checkpoint(CheckpointArgs),
+    /// Serve MCP (Model Context Protocol) on stdin/stdout for an agent: to the node running on
+    /// the data directory, or to an embedded one started when none runs.
+    Mcp,
+}
+
+/// `knack checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// `knack similar`.

@@ -51,6 +51,11 @@ pub struct Config {
     /// often: at least one op per [`SNAPSHOT_BYTES_PER_OP`] bytes of its last snapshot, so
     /// rewriting snapshots costs at most that much per op.
     pub snapshot_every_ops: u64,
+    /// Bytes of this node's own envelopes, per space, after which it seals a checkpoint run of
+    /// its own ops (and deletes the ops it restates): at least this much and at least twice
+    /// the size of the last run, so checkpoints cost a bounded share of the writes. 0 turns
+    /// automatic checkpoints off (`knack checkpoint` still works).
+    pub checkpoint_after_bytes: u64,
     /// The Kubo RPC API of an IPFS node (e.g. `http://127.0.0.1:5001`) for the cold tier:
     /// bodies over the inline limit and crystallized bodies are added and pinned there. Without
     /// it the node keeps bodies in its blob store and serves them to peers.
@@ -84,6 +89,7 @@ impl Default for Config {
             sync_interval_ms: 5_000,
             members: BTreeMap::new(),
             snapshot_every_ops: 5_000,
+            checkpoint_after_bytes: 16 << 20,
             ipfs_api: None,
             blob_cache_bytes: 8 << 30,
             max_blob_bytes: 4 << 30,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the node's actor reports about itself; [`Health::live_problems`] and
 /// [`Health::ready_problems`] judge it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// Whether the store answered a read just now.
     pub store_open: bool,

@@ -44,6 +44,7 @@ mod error;
 pub mod event;
 pub mod health;
 pub mod identity;
+pub mod mcp;
 pub mod metrics;
 mod net;
 mod node;

@@ -51,6 +51,10 @@ pub struct Metrics {
     pub store_bytes: Gauge,
     /// Durable flushes of the store (each may cover many writes: group commit).
     pub store_flushes: Counter,
+    /// Checkpoint runs this node sealed of its own ops.
+    pub checkpoints: Counter,
+    /// Envelopes deleted from the op log because a checkpoint run restates them.
+    pub envelopes_compacted: Counter,
     /// API requests refused as malformed, unauthorised or too large.
     pub api_errors: Family<ReasonLabel, Counter>,
     /// API latency in seconds, by route.
@@ -81,6 +85,8 @@ impl Metrics {
             peer_book: Gauge::default(),
             store_bytes: Gauge::default(),
             store_flushes: Counter::default(),
+            checkpoints: Counter::default(),
+            envelopes_compacted: Counter::default(),
             api_errors: Family::default(),
             api_latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
@@ -137,6 +143,16 @@ impl Metrics {
             "store_flushes",
             "Durable flushes of the store",
             metrics.store_flushes.clone(),
+        );
+        r.register(
+            "checkpoints",
+            "Checkpoint runs sealed of this node's own ops",
+            metrics.checkpoints.clone(),
+        );
+        r.register(
+            "envelopes_compacted",
+            "Envelopes deleted from the op log, restated by a checkpoint run",
+            metrics.envelopes_compacted.clone(),
         );
         r.register(
             "api_errors",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Everything a test, the testnet or a user needs to see how a node is doing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusView {
     /// The libp2p peer id.
     pub peer_id: String,
@@ -28,7 +28,7 @@ pub struct StatusView {
 }
 
 /// Semantic search's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchStatus {
     /// The embedder in use.
     pub embedder: String,
@@ -41,7 +41,7 @@ pub struct SearchStatus {
 }
 
 /// The state of one space.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpaceStatus {
     /// The space's name.
     pub name: String,
@@ -58,7 +58,7 @@ pub struct SpaceStatus {
 }
 
 /// The content tier's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContentStatus {
     /// Where bodies are read from.
     pub mode: String,
@@ -77,7 +77,7 @@ pub struct ContentStatus {
 }
 
 /// The IPFS tier's state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IpfsStatus {
     /// The Kubo RPC API address.
     pub endpoint: String,
@@ -94,7 +94,7 @@ pub struct IpfsStatus {
 }
 
 /// A connected peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerView {
     /// The peer id.
     pub peer_id: String,

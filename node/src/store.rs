@@ -61,6 +61,16 @@ pub trait Store: Send + Sync + 'static {
         budget_bytes: usize,
     ) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;
 
+    /// Deletes the envelopes of `author` in `space` whose ops all precede `first`: what a node
+    /// does once it holds a whole checkpoint run of that author starting at `first`, which
+    /// restates them. Returns how many were deleted (durable at the next flush).
+    fn remove_envelopes_below(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        first: u64,
+    ) -> Result<usize, StoreError>;
+
     /// Every envelope of `space`, by author then sequence: what a restart replays.
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;
 

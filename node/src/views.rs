@@ -6,7 +6,7 @@ use knack_crdt::{Procedure, Ranked, Space};
 use serde::{Deserialize, Serialize};
 
 /// A procedure as shown by `knack show` and `GET /v1/spaces/{space}/procedures/{id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProcedureView {
     /// Hex id.
     pub id: String,
@@ -59,7 +59,7 @@ pub struct ProcedureView {
 }
 
 /// Counts for one context tag.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContextView {
     /// Successes.
     pub successes: u64,
@@ -68,7 +68,7 @@ pub struct ContextView {
 }
 
 /// A content reference.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BodyView {
     /// blake3 of the body, hex.
     pub blake3: String,
@@ -81,7 +81,7 @@ pub struct BodyView {
 }
 
 /// A relation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelationView {
     /// Kind.
     pub kind: String,
@@ -94,7 +94,7 @@ pub struct RelationView {
 }
 
 /// A ranking row, as returned by `top` and `search`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankedView {
     /// Hex id.
     pub id: String,
@@ -227,4 +227,24 @@ impl RankedView {
             explain: None,
         }
     }
+}
+
+/// A checkpoint run this node sealed of its own ops (`knack checkpoint`,
+/// `POST /v1/spaces/{space}/checkpoint`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    /// The space.
+    pub space: String,
+    /// The run's first sequence number: every own op below it is restated by the run, and its
+    /// envelopes are deleted from the log (after the next flush). 0 when there was nothing to
+    /// restate.
+    pub first_seq: u64,
+    /// The run's last sequence number.
+    pub last_seq: u64,
+    /// Envelopes in the run.
+    pub envelopes: usize,
+    /// Changes the run restates the own ops as.
+    pub changes: usize,
+    /// Encoded bytes of the run.
+    pub bytes: u64,
 }

@@ -22,7 +22,7 @@ pub const MAX_OPS_PER_ENVELOPE: usize = 256;
 
 /// Domain separator of envelope signatures, so no other signed knack message can be replayed as
 /// an envelope (and the wire version is part of what is signed).
-const SIGNING_DOMAIN: &[u8] = b"knack/envelope/v2";
+const SIGNING_DOMAIN: &[u8] = b"knack/envelope/v3";
 
 /// One change by one agent: the unit of replication.
 ///
@@ -40,6 +40,21 @@ pub struct Op {
     pub hlc: Hlc,
     /// The change.
     pub body: Delta,
+}
+
+/// The sequence numbers of an author checkpoint: a run of envelopes whose ops, together,
+/// restate every earlier op of their author in their space (see `crate::checkpoint`).
+///
+/// Every envelope of the run carries the same span, and its own ops lie within it. A receiver
+/// that lacks earlier ops of the author may start at the run's first envelope instead of
+/// fetching them (its version vector jumps to `first - 1`); a node holding the whole run may
+/// delete the author's envelopes below `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CheckpointSpan {
+    /// The first sequence number of the run.
+    pub first: u64,
+    /// The last sequence number of the run.
+    pub last: u64,
 }
 
 /// The identity of an envelope: blake3 of its encoded bytes (the gossip message id).
@@ -63,6 +78,7 @@ struct Wire {
     space: SpaceName,
     author: AgentId,
     first_seq: u64,
+    checkpoint: Option<CheckpointSpan>,
     #[serde(deserialize_with = "codec::bounded_vec::<_, _, MAX_OPS_PER_ENVELOPE>")]
     entries: Vec<(Hlc, Delta)>,
     signature: Signature,
@@ -78,10 +94,22 @@ impl Envelope {
         first_seq: u64,
         entries: Vec<(Hlc, Delta)>,
     ) -> Result<Envelope, ProtocolError> {
+        Self::seal_in(keypair, space, first_seq, None, entries)
+    }
+
+    /// As [`Envelope::seal`], for an envelope of the checkpoint run `span` (its ops must lie
+    /// within the span). See [`crate::checkpoint`], which builds whole runs.
+    pub fn seal_in(
+        keypair: &Keypair,
+        space: SpaceName,
+        first_seq: u64,
+        checkpoint: Option<CheckpointSpan>,
+        entries: Vec<(Hlc, Delta)>,
+    ) -> Result<Envelope, ProtocolError> {
         let author = identity::agent_id(keypair).ok_or(ProtocolError::UnsupportedKey)?;
-        check_structure(first_seq, &entries)?;
+        check_structure(first_seq, checkpoint, &entries)?;
         check_deltas(&author, &space, &entries)?;
-        let envelope = Self::seal_unchecked(keypair, space, first_seq, entries)?;
+        let envelope = Self::sign(keypair, space, first_seq, checkpoint, entries)?;
         check_size(envelope.bytes.len())?;
         Ok(envelope)
     }
@@ -94,13 +122,36 @@ impl Envelope {
         first_seq: u64,
         entries: Vec<(Hlc, Delta)>,
     ) -> Result<Envelope, ProtocolError> {
+        Self::sign(keypair, space, first_seq, None, entries)
+    }
+
+    /// As [`Envelope::seal_unchecked`], with a checkpoint span (which is not checked either).
+    pub fn seal_unchecked_in(
+        keypair: &Keypair,
+        space: SpaceName,
+        first_seq: u64,
+        checkpoint: Option<CheckpointSpan>,
+        entries: Vec<(Hlc, Delta)>,
+    ) -> Result<Envelope, ProtocolError> {
+        Self::sign(keypair, space, first_seq, checkpoint, entries)
+    }
+
+    /// Signs and encodes, checking nothing.
+    fn sign(
+        keypair: &Keypair,
+        space: SpaceName,
+        first_seq: u64,
+        checkpoint: Option<CheckpointSpan>,
+        entries: Vec<(Hlc, Delta)>,
+    ) -> Result<Envelope, ProtocolError> {
         let author = identity::agent_id(keypair).ok_or(ProtocolError::UnsupportedKey)?;
-        let message = signing_bytes(&space, &author, first_seq, &entries);
+        let message = signing_bytes(&space, &author, first_seq, checkpoint, &entries);
         let signature = identity::sign(keypair, &message)?;
         let wire = Wire {
             space,
             author,
             first_seq,
+            checkpoint,
             entries,
             signature,
         };
@@ -130,9 +181,9 @@ impl Envelope {
     pub fn verify(&self) -> Result<(), ProtocolError> {
         let w = &self.wire;
         check_size(self.bytes.len())?;
-        check_structure(w.first_seq, &w.entries)?;
+        check_structure(w.first_seq, w.checkpoint, &w.entries)?;
         identity::check_agent(&w.author)?;
-        let message = signing_bytes(&w.space, &w.author, w.first_seq, &w.entries);
+        let message = signing_bytes(&w.space, &w.author, w.first_seq, w.checkpoint, &w.entries);
         identity::verify(&w.author, &message, &w.signature)?;
         check_deltas(&w.author, &w.space, &w.entries)
     }
@@ -156,6 +207,33 @@ impl Envelope {
     pub fn last_seq(&self) -> u64 {
         let count = self.wire.entries.len() as u64;
         self.wire.first_seq.saturating_add(count.saturating_sub(1))
+    }
+
+    /// The checkpoint run the envelope belongs to, if it belongs to one.
+    pub fn checkpoint(&self) -> Option<CheckpointSpan> {
+        self.wire.checkpoint
+    }
+
+    /// Whether the envelope starts a checkpoint run: a receiver lacking earlier ops of the
+    /// author may start here.
+    pub fn starts_checkpoint(&self) -> bool {
+        self.wire
+            .checkpoint
+            .is_some_and(|span| span.first == self.wire.first_seq)
+    }
+
+    /// Whether the envelope ends a checkpoint run: once it is held, the author's envelopes
+    /// below the run's first sequence number are restated and may be deleted. Returns the run.
+    pub fn ends_checkpoint(&self) -> Option<CheckpointSpan> {
+        self.wire
+            .checkpoint
+            .filter(|span| span.last == self.last_seq())
+    }
+
+    /// Whether a replica knowing the author's ops `1..=known` can apply this envelope now: it
+    /// continues the known sequence, or starts a checkpoint run past it.
+    pub fn follows(&self, known: u64) -> bool {
+        self.first_seq() <= known.saturating_add(1) || self.starts_checkpoint()
     }
 
     /// The sequence numbers of the ops.
@@ -236,6 +314,7 @@ impl fmt::Debug for Envelope {
             .field("space", &self.wire.space)
             .field("author", &self.wire.author)
             .field("seqs", &self.seq_range())
+            .field("checkpoint", &self.wire.checkpoint)
             .field("bytes", &self.bytes.len())
             .finish()
     }
@@ -261,15 +340,23 @@ fn signing_bytes(
     space: &SpaceName,
     author: &AgentId,
     first_seq: u64,
+    checkpoint: Option<CheckpointSpan>,
     entries: &[(Hlc, Delta)],
 ) -> Vec<u8> {
     let mut out = SIGNING_DOMAIN.to_vec();
-    out.extend_from_slice(&codec::encode_body(&(space, author, first_seq, entries)));
+    out.extend_from_slice(&codec::encode_body(&(
+        space, author, first_seq, checkpoint, entries,
+    )));
     out
 }
 
-/// Checks the op count, the sequence range and the timestamps.
-fn check_structure(first_seq: u64, entries: &[(Hlc, Delta)]) -> Result<(), ProtocolError> {
+/// Checks the op count, the sequence range (within its checkpoint span, if any) and the
+/// timestamps.
+fn check_structure(
+    first_seq: u64,
+    checkpoint: Option<CheckpointSpan>,
+    entries: &[(Hlc, Delta)],
+) -> Result<(), ProtocolError> {
     if entries.is_empty() {
         return Err(ProtocolError::EmptyEnvelope);
     }
@@ -283,8 +370,21 @@ fn check_structure(first_seq: u64, entries: &[(Hlc, Delta)]) -> Result<(), Proto
         first: first_seq,
         count: entries.len(),
     };
-    if first_seq == 0 || first_seq.checked_add(entries.len() as u64 - 1).is_none() {
+    let Some(last_seq) = first_seq.checked_add(entries.len() as u64 - 1) else {
         return Err(bad_sequence);
+    };
+    if first_seq == 0 {
+        return Err(bad_sequence);
+    }
+    if let Some(span) = checkpoint
+        && (span.first == 0 || span.first > first_seq || last_seq > span.last)
+    {
+        return Err(ProtocolError::BadCheckpoint {
+            first: first_seq,
+            last: last_seq,
+            span_first: span.first,
+            span_last: span.last,
+        });
     }
     // `first_seq + i + 1` cannot overflow: the range was checked above.
     for (i, pair) in entries.windows(2).enumerate() {

@@ -65,6 +65,18 @@ pub enum ProtocolError {
         /// How many ops.
         count: usize,
     },
+    /// An envelope of a checkpoint run whose ops lie outside the run's span.
+    #[error("ops {first}..={last} lie outside their checkpoint span {span_first}..={span_last}")]
+    BadCheckpoint {
+        /// The envelope's first sequence number.
+        first: u64,
+        /// The envelope's last sequence number.
+        last: u64,
+        /// The span's first sequence number.
+        span_first: u64,
+        /// The span's last sequence number.
+        span_last: u64,
+    },
     /// Timestamps that do not strictly increase along an author's ops.
     #[error("op {seq}'s timestamp does not follow the previous op's")]
     HlcNotIncreasing {
@@ -126,6 +138,7 @@ impl ProtocolError {
             ProtocolError::EmptyEnvelope => "empty_envelope",
             ProtocolError::TooManyOps { .. } => "too_many_ops",
             ProtocolError::BadSequence { .. } => "bad_sequence",
+            ProtocolError::BadCheckpoint { .. } => "bad_checkpoint",
             ProtocolError::HlcNotIncreasing { .. } => "hlc_not_increasing",
             ProtocolError::ClockSkew { .. } => "clock_skew",
             ProtocolError::SequenceGap { .. } => "sequence_gap",

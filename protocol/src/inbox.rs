@@ -6,6 +6,11 @@
 //! the next expected sequence number until the gap fills, trims ops already known, and hands
 //! out ready ops in order. The buffer is bounded per author and in total; on overflow the
 //! envelope is dropped visibly (an error and a counter) and anti-entropy fetches it later.
+//!
+//! One envelope may start past a gap and still be ready: the first of an author checkpoint run
+//! (see [`crate::checkpoint`]), which restates every earlier op of its author. The author's
+//! known sequence then jumps to the run's start, and held envelopes it makes obsolete are
+//! dropped.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +68,8 @@ pub struct InboxStats {
     pub dropped: u64,
     /// Envelopes refused as already known (since creation).
     pub replayed: u64,
+    /// Checkpoint runs started past a gap (since creation).
+    pub jumps: u64,
 }
 
 /// The ordering buffer. See the module docs.
@@ -73,6 +80,7 @@ pub struct Inbox {
     bytes: usize,
     dropped: u64,
     replayed: u64,
+    jumps: u64,
 }
 
 /// The envelopes held for one author, by first sequence number.
@@ -111,7 +119,12 @@ impl Inbox {
             });
         }
         if envelope.first_seq() > next {
-            return self.hold(key, next, envelope);
+            if !envelope.starts_checkpoint() {
+                return self.hold(key, next, envelope);
+            }
+            // The run restates every op before it: start there.
+            self.jumps += 1;
+            next = envelope.first_seq();
         }
         let mut ready = vec![take(envelope, next - 1)];
         next = ready[0].envelope.last_seq().saturating_add(1);
@@ -162,6 +175,7 @@ impl Inbox {
             buffered_bytes: self.bytes,
             dropped: self.dropped,
             replayed: self.replayed,
+            jumps: self.jumps,
         }
     }
 

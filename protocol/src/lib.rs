@@ -132,6 +132,7 @@
 //! ```
 
 pub mod blob;
+pub mod checkpoint;
 mod clock;
 mod codec;
 mod envelope;
@@ -144,7 +145,9 @@ mod version_vector;
 pub use blob::{BlobFetch, BlobRequest, BlobResponse, FetchStatus, MAX_BLOB_CHUNK_BYTES, Penalty};
 pub use clock::{DEFAULT_MAX_DRIFT_MS, HybridClock};
 pub use codec::PROTOCOL_VERSION;
-pub use envelope::{Envelope, EnvelopeId, MAX_ENVELOPE_BYTES, MAX_OPS_PER_ENVELOPE, Op};
+pub use envelope::{
+    CheckpointSpan, Envelope, EnvelopeId, MAX_ENVELOPE_BYTES, MAX_OPS_PER_ENVELOPE, Op,
+};
 pub use error::ProtocolError;
 pub use identity::{Signature, agent_id, agent_of, check_agent, peer_id, sign, verify};
 pub use inbox::{

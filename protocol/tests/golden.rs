@@ -16,7 +16,7 @@ use knack_crdt::{ContentHash, Hlc, Outcome, Space};
 use knack_protocol::blob::BlobRefuseReason;
 use knack_protocol::sync::RefuseReason;
 use knack_protocol::{
-    BlobRequest, BlobResponse, Envelope, SyncRequest, SyncResponse, VersionVector,
+    BlobRequest, BlobResponse, CheckpointSpan, Envelope, SyncRequest, SyncResponse, VersionVector,
 };
 
 /// Compares `bytes` with `tests/golden/<name>.hex`, or rewrites the file when `KNACK_BLESS=1`.
@@ -78,6 +78,18 @@ fn envelope_bytes() {
     check("envelope", &e.encode());
     let back = Envelope::decode(&e.encode()).unwrap();
     back.verify().unwrap();
+}
+
+#[test]
+fn checkpoint_envelope_bytes() {
+    let plain = envelope();
+    let span = CheckpointSpan { first: 1, last: 4 };
+    let entries = plain.entries().to_vec();
+    let e = Envelope::seal_in(&keypair(7), space(), 1, Some(span), entries).unwrap();
+    check("checkpoint_envelope", &e.encode());
+    let back = Envelope::decode(&e.encode()).unwrap();
+    back.verify().unwrap();
+    assert_eq!(back.checkpoint(), Some(span));
 }
 
 #[test]

@@ -90,6 +90,8 @@ pub struct World {
     pub replicas: Vec<Space>,
     pub procs: Vec<ProcedureId>,
     pub deltas: Vec<Delta>,
+    /// The author (index into `agents`) of each delta.
+    pub authors: Vec<usize>,
     pub wall_ms: u64,
     logical: u32,
     nonce: u64,
@@ -106,6 +108,7 @@ impl World {
             replicas: (0..agents).map(|_| Space::new(space_name())).collect(),
             procs: Vec::new(),
             deltas: Vec::new(),
+            authors: Vec::new(),
             wall_ms: 1_700_000_000_000,
             logical: 0,
             nonce: 0,
@@ -263,6 +266,7 @@ impl World {
                 .unwrap();
             self.replicas[author].apply(&delta);
             self.deltas.push(delta);
+            self.authors.push(author);
         }
     }
 

@@ -126,6 +126,34 @@ impl Daemon {
         response.body_mut().read_json().ok()
     }
 
+    /// A POST of an empty JSON object with the token; the JSON body, or `None` unless 200.
+    pub(crate) fn post(&self, path: &str) -> Option<Value> {
+        let mut response = agent(Duration::from_secs(600))
+            .post(format!("{}{path}", self.api))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(serde_json::json!({}))
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        response.body_mut().read_json().ok()
+    }
+
+    /// The sum of the values of the `/metrics` lines starting with `prefix`.
+    pub(crate) fn metric(&self, prefix: &str) -> f64 {
+        let Ok(mut response) = agent(Duration::from_secs(60))
+            .get(format!("{}/metrics", self.api))
+            .call()
+        else {
+            return 0.0;
+        };
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// `GET /v1/status` (panics if it does not answer).
     pub(crate) fn status(&self) -> Value {
         self.get_with(&agent(Duration::from_secs(60)), "/v1/status", &[])

@@ -203,6 +203,10 @@ pub(crate) struct Authored {
     pub(crate) bytes: u64,
     /// Per author (hex agent id), the last sequence number written.
     pub(crate) last_seq: BTreeMap<String, u64>,
+    /// Envelopes of the authors' checkpoint runs (sealed after their outcomes).
+    pub(crate) checkpoint_envelopes: u64,
+    /// Their bytes.
+    pub(crate) checkpoint_bytes: u64,
     /// Time spent authoring and sealing (not waiting for the pusher).
     pub(crate) busy: Duration,
 }
@@ -213,12 +217,16 @@ struct Author {
     agent: AgentId,
     clock: HybridClock,
     seq: u64,
+    /// Its own ops alone, applied: what its checkpoint restates.
+    own: Space,
 }
 
 /// Authors `count` outcomes by `authors` agents (round robin) on `space`: random procedures
 /// among `ids`, 70 % successes, one context of `contexts` each; seals each op as its author's
 /// next envelope and sends them in push-sized batches to `out`. Run on its own thread: it owns
-/// the replica, applying its own deltas so each author's slots rise as a node's would.
+/// the replica, applying its own deltas so each author's slots rise as a node's would. With
+/// `checkpoint`, each author then seals a checkpoint run of its ops (as a node does past
+/// `checkpoint_after_bytes`), sent after them.
 pub(crate) fn author_outcomes(
     mut space: Space,
     ids: &[ProcedureId],
@@ -226,6 +234,7 @@ pub(crate) fn author_outcomes(
     count: u64,
     contexts: &[String],
     seed: u64,
+    checkpoint: bool,
     out: &tokio::sync::mpsc::Sender<Batch>,
 ) -> Authored {
     let mut rng = Rng::new(seed);
@@ -242,6 +251,7 @@ pub(crate) fn author_outcomes(
                 agent,
                 clock: HybridClock::new(),
                 seq: 0,
+                own: Space::new(space.name().clone()),
             }
         })
         .collect();
@@ -263,6 +273,9 @@ pub(crate) fn author_outcomes(
             .record_outcome(a.agent, at, id, &outcome)
             .expect("an outcome of a known procedure");
         space.apply(&delta);
+        if checkpoint {
+            a.own.apply(&delta);
+        }
         done.outcomes += 1;
         done.changes += delta.changes.len() as u64;
         let mut first = Some(at);
@@ -289,6 +302,36 @@ pub(crate) fn author_outcomes(
             }
             batch_bytes += bytes.len();
             batch.push(bytes);
+        }
+    }
+    if checkpoint {
+        for a in &mut agents {
+            let changes = a.own.restatement();
+            let clock = &mut a.clock;
+            let run = knack_protocol::checkpoint::seal_checkpoint(
+                &a.key,
+                &name,
+                a.seq + 1,
+                changes,
+                || clock.now(super::wall_ms()),
+            )
+            .expect("a sealed checkpoint run");
+            a.seq += run.len() as u64;
+            for envelope in run {
+                let bytes = envelope.into_bytes();
+                done.checkpoint_envelopes += 1;
+                done.checkpoint_bytes += bytes.len() as u64;
+                if batch_bytes + bytes.len() > PUSH_BYTES || batch.len() >= PUSH_ENVELOPES {
+                    done.busy += busy_since.elapsed();
+                    if out.blocking_send(std::mem::take(&mut batch)).is_err() {
+                        return done;
+                    }
+                    busy_since = Instant::now();
+                    batch_bytes = 0;
+                }
+                batch_bytes += bytes.len();
+                batch.push(bytes);
+            }
         }
     }
     done.busy += busy_since.elapsed();

@@ -21,6 +21,13 @@ pub const BLAKE3_HEADER: &str = "x-knack-blake3";
 
 /// `POST /v1/blobs`: the request body, streamed into the blob store (at most the node's
 /// `max_blob_bytes`). Answers its hash and size, to reference with `body_blob`.
+#[utoipa::path(
+    post,
+    path = "/v1/blobs",
+    tag = "content",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, description = "stored; reference it with `body_blob`", body = BlobRef), (status = 401, description = "missing or wrong token", body = super::openapi::ErrorBody), (status = 413, description = "over the node's max_blob_bytes", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn upload(State(state): State<AppState>, body: HttpBody) -> ApiResult<Response> {
     let store = state.node.blob_store().clone();
     let max = state.node.max_blob_bytes();
@@ -64,6 +71,13 @@ pub(crate) async fn upload(State(state): State<AppState>, body: HttpBody) -> Api
 /// `GET /v1/spaces/{space}/procedures/{id}/body`: the body's bytes, fetched from peers (or
 /// IPFS) first if this node lacks them, always verified against its blake3 (sent in the
 /// `x-knack-blake3` header).
+#[utoipa::path(
+    get,
+    path = "/v1/spaces/{space}/procedures/{id}/body",
+    tag = "content",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)")),
+    responses((status = 200, description = "the body's bytes, verified (blake3 in the x-knack-blake3 header)", body = Vec<u8>, content_type = "application/octet-stream"), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 502, description = "an IPFS copy does not match (`body_mismatch`, `ipfs`)", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn body(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
@@ -109,6 +123,14 @@ pub(crate) async fn body(
 
 /// `POST /v1/spaces/{space}/procedures/{id}/pin`: queues the body for IPFS (added and pinned,
 /// CID recorded when done), or records a CID given in `{"cid": ...}`.
+#[utoipa::path(
+    post,
+    path = "/v1/spaces/{space}/procedures/{id}/pin",
+    tag = "content",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)")),
+    request_body(content = Option<PinRequest>, content_type = "application/json"),
+    responses((status = 200, description = "queued or recorded", body = PinResponse), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 409, description = "no IPFS endpoint configured (`no_ipfs`)", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn pin(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/spaces/{space}/procedures`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddRequest {
     /// Name.
@@ -29,7 +29,7 @@ pub struct AddRequest {
 }
 
 /// `PATCH /v1/spaces/{space}/procedures/{id}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditRequest {
     /// New name.
@@ -59,7 +59,7 @@ pub struct EditRequest {
 }
 
 /// `POST /v1/spaces/{space}/procedures/{id}/outcomes`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeRequest {
     /// Whether it worked.
@@ -73,7 +73,7 @@ pub struct OutcomeRequest {
 }
 
 /// `POST /v1/spaces/{space}/links`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// Source (hex id).
@@ -91,7 +91,8 @@ pub struct LinkRequest {
 }
 
 /// `GET /v1/spaces/{space}/top`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TopQuery {
     /// How many (default 10).
@@ -115,7 +116,8 @@ pub struct TopQuery {
 }
 
 /// `GET /v1/spaces/{space}/search`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// The query, in natural language.
@@ -135,7 +137,8 @@ pub struct SearchQuery {
 }
 
 /// `GET /v1/spaces/{space}/procedures/{id}/similar?n=`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SimilarQuery {
     /// How many (default 10).
     #[serde(default)]
@@ -143,7 +146,7 @@ pub struct SimilarQuery {
 }
 
 /// `{"id": "<hex>"}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdResponse {
     /// Hex id.
     pub id: String,
@@ -151,7 +154,7 @@ pub struct IdResponse {
 
 /// A blob in the node's blob store: the answer of `POST /v1/blobs`, and how an add or edit
 /// refers to an uploaded body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlobRef {
     /// blake3 of the body, hex.
@@ -161,7 +164,7 @@ pub struct BlobRef {
 }
 
 /// `POST /v1/spaces/{space}/procedures/{id}/pin`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinRequest {
     /// Record this CID for the body instead of adding it to IPFS (readers verify what the CID
@@ -171,7 +174,7 @@ pub struct PinRequest {
 }
 
 /// The answer of `POST /v1/spaces/{space}/procedures/{id}/pin`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PinResponse {
     /// blake3 of the body, hex.
     pub blake3: String,

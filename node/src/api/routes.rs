@@ -70,6 +70,14 @@ fn body(
 }
 
 /// `POST /v1/spaces/{space}/procedures`.
+#[utoipa::path(
+    post,
+    path = "/v1/spaces/{space}/procedures",
+    tag = "procedures",
+    params(("space" = String, Path, description = "the space (e.g. `default`)")),
+    request_body = AddRequest,
+    responses((status = 201, description = "the new procedure's id", body = IdResponse), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 409, description = "already exists (`already_exists`)", body = super::openapi::ErrorBody), (status = 413, description = "too large", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn add(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
@@ -94,6 +102,13 @@ pub(crate) async fn add(
 }
 
 /// `GET /v1/spaces/{space}/procedures/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/spaces/{space}/procedures/{id}",
+    tag = "procedures",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)")),
+    responses((status = 200, description = "the procedure with its derived values", body = ProcedureView), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn show(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
@@ -104,6 +119,14 @@ pub(crate) async fn show(
 }
 
 /// `PATCH /v1/spaces/{space}/procedures/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/v1/spaces/{space}/procedures/{id}",
+    tag = "procedures",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)")),
+    request_body = EditRequest,
+    responses((status = 200, description = "edited", body = IdResponse), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 409, description = "the body of a crystallized procedure (`crystallized`)", body = super::openapi::ErrorBody), (status = 413, description = "too large", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn edit(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
@@ -124,6 +147,14 @@ pub(crate) async fn edit(
 }
 
 /// `POST /v1/spaces/{space}/procedures/{id}/outcomes`.
+#[utoipa::path(
+    post,
+    path = "/v1/spaces/{space}/procedures/{id}/outcomes",
+    tag = "procedures",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)")),
+    request_body = OutcomeRequest,
+    responses((status = 200, description = "the procedure after the outcome", body = ProcedureView), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn outcome(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
@@ -140,6 +171,14 @@ pub(crate) async fn outcome(
 }
 
 /// `POST /v1/spaces/{space}/links`.
+#[utoipa::path(
+    post,
+    path = "/v1/spaces/{space}/links",
+    tag = "procedures",
+    params(("space" = String, Path, description = "the space (e.g. `default`)")),
+    request_body = LinkRequest,
+    responses((status = 200, description = "linked", body = super::openapi::OkResponse), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn link(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
@@ -162,6 +201,13 @@ pub(crate) async fn link(
 }
 
 /// `GET /v1/spaces/{space}/top`.
+#[utoipa::path(
+    get,
+    path = "/v1/spaces/{space}/top",
+    tag = "ranking",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), TopQuery),
+    responses((status = 200, description = "the ranking", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn top(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
@@ -193,6 +239,13 @@ fn policy(name: Option<&str>) -> Result<Policy, ApiError> {
 }
 
 /// `GET /v1/spaces/{space}/search`.
+#[utoipa::path(
+    get,
+    path = "/v1/spaces/{space}/search",
+    tag = "ranking",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), SearchQuery),
+    responses((status = 200, description = "results: meaning, words and evidence fused", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 503, description = "the index is being built (`index_building`)", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn search(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
@@ -214,6 +267,13 @@ pub(crate) async fn search(
 }
 
 /// `GET /v1/spaces/{space}/procedures/{id}/similar`.
+#[utoipa::path(
+    get,
+    path = "/v1/spaces/{space}/procedures/{id}/similar",
+    tag = "ranking",
+    params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)"), super::requests::SimilarQuery),
+    responses((status = 200, description = "nearest procedures in meaning", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn similar(
     State(state): State<AppState>,
     Path((space_name, hex)): Path<(String, String)>,
@@ -227,16 +287,44 @@ pub(crate) async fn similar(
 }
 
 /// `GET /v1/peers`.
+#[utoipa::path(
+    get,
+    path = "/v1/peers",
+    tag = "node",
+    responses((status = 200, description = "connected peers", body = [PeerView]), (status = 401, description = "missing or wrong token", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn peers(State(state): State<AppState>) -> ApiResult<Json<Vec<PeerView>>> {
     Ok(Json(state.node.peers().await?))
 }
 
 /// `GET /v1/status`.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    responses((status = 200, description = "the node's state", body = StatusView), (status = 401, description = "missing or wrong token", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn status(State(state): State<AppState>) -> ApiResult<Json<StatusView>> {
     Ok(Json(state.node.status().await?))
 }
 
+/// `POST /v1/spaces/{space}/checkpoint`: seals a checkpoint run of this node's own ops.
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    Path(space_name): Path<String>,
+) -> ApiResult<Json<crate::views::CheckpointView>> {
+    let space = space(&space_name)?;
+    Ok(Json(state.node.checkpoint(&space).await?))
+}
+
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    security(()),
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text); no token", content_type = "application/openmetrics-text", body = String))
+)]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

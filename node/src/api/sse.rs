@@ -14,6 +14,12 @@ use super::AppState;
 use crate::event::Event;
 
 /// Streams every event from now on; a subscriber that falls behind gets a `lagged` event.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "node",
+    responses((status = 200, description = "server-sent events, one JSON event per `data:` line", content_type = "text/event-stream", body = String), (status = 401, description = "missing or wrong token", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {

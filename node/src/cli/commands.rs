@@ -14,7 +14,7 @@ use crate::api::requests::{
     PinResponse,
 };
 use crate::status::{PeerView, StatusView};
-use crate::views::{ProcedureView, RankedView};
+use crate::views::{CheckpointView, ProcedureView, RankedView};
 
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -30,6 +30,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => {
             drop(out);
             return crate::daemon::run(&dir, args);
+        }
+        Command::Mcp => {
+            drop(out);
+            return crate::mcp::run_stdio(&dir);
         }
         Command::Add(a) => {
             let client = Client::from_dir(&dir)?;
@@ -200,6 +204,28 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             emit(&mut out, a.json.json, &answer, |o| match &answer.cid {
                 Some(cid) => writeln!(o, "pinned {} as {cid}", answer.blake3),
                 None => writeln!(o, "queued {} for IPFS (see `knack status`)", answer.blake3),
+            })?;
+        }
+        Command::Checkpoint(a) => {
+            let client = Client::from_dir(&dir)?;
+            let run: CheckpointView =
+                client.post(&path(&a.space.space, "checkpoint"), &serde_json::json!({}))?;
+            emit(&mut out, a.json.json, &run, |o| {
+                if run.envelopes == 0 {
+                    writeln!(o, "nothing to checkpoint in {}", run.space)
+                } else {
+                    writeln!(
+                        o,
+                        "checkpoint of {}: ops {}..={} restate every earlier op ({} changes, {} \
+                         envelopes, {} bytes)",
+                        run.space,
+                        run.first_seq,
+                        run.last_seq,
+                        run.changes,
+                        run.envelopes,
+                        run.bytes
+                    )
+                }
             })?;
         }
         Command::Status(a) => {

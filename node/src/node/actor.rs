@@ -1,6 +1,7 @@
 //! The actor: owns the swarm, the store, the spaces and the clock, and serves commands.
 
 mod blobs;
+mod checkpoint;
 mod cold_tier;
 mod commands;
 mod discovery;
@@ -120,6 +121,8 @@ pub(crate) struct Actor {
     discovery: crate::discovery::Discovery,
     /// Peers this node was connected to, kept in the store and redialed at start.
     book: peer_book::BookKeeper,
+    /// Own checkpoints in progress and op-log compaction.
+    checkpoints: checkpoint::Checkpoints,
 }
 
 impl Actor {
@@ -180,6 +183,7 @@ impl Actor {
             ipfs_status: parts.ipfs_status,
             cold: cold_tier::ColdTier::new(parts.pins),
             discovery,
+            checkpoints: checkpoint::Checkpoints::default(),
         }
     }
 
@@ -281,6 +285,7 @@ impl Actor {
         if self.unflushed_remote || self.snapshot_due() {
             self.flush_remote_and_snapshot();
         }
+        self.checkpoints_on_tick();
     }
 
     /// Makes ops received from peers durable (they need no acknowledgement, so they wait for a
@@ -293,6 +298,7 @@ impl Actor {
         }
         self.metrics.store_flushes.inc();
         self.unflushed_remote = false;
+        self.start_compaction();
         if self.snapshot_due() && !self.snapshot_in_flight {
             self.snapshot_in_background();
             self.ops_since_snapshot = 0;
@@ -360,6 +366,7 @@ impl Actor {
                 for envelope in envelopes {
                     self.publish(&envelope);
                 }
+                self.start_compaction();
                 for reply in replies {
                     reply(Ok(()));
                 }
@@ -399,6 +406,7 @@ impl Actor {
         let envelope = Envelope::seal(&self.key, space, batch.first_seq, batch.ops)?;
         self.store
             .append_envelope(&super::replica::key_of(&envelope), envelope.as_bytes())?;
+        self.note_own_envelope(envelope.space(), envelope.encoded_len());
         self.unpublished.push(envelope);
         Ok(())
     }

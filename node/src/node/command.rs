@@ -110,6 +110,11 @@ pub(crate) enum Command {
         size: u64,
         reply: crate::node::actor::BlobWaiter,
     },
+    /// Seals a checkpoint run of this node's own ops in a space.
+    Checkpoint {
+        space: SpaceName,
+        reply: Reply<crate::views::CheckpointView>,
+    },
     /// Records the IPFS CID of a body.
     RecordPin {
         space: SpaceName,

@@ -215,6 +215,18 @@ impl Node {
         .await
     }
 
+    /// Seals a checkpoint run of this node's own ops in `space`: its writes restated as few
+    /// large envelopes, after which the envelopes they restate are deleted from the log and
+    /// fresh peers sync from the run (see `knack_protocol::checkpoint`). Nodes do this by
+    /// themselves past `checkpoint_after_bytes`; this forces one now.
+    pub async fn checkpoint(
+        &self,
+        space: &SpaceName,
+    ) -> Result<crate::views::CheckpointView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Checkpoint { space, reply }).await
+    }
+
     /// The `n` procedures nearest in meaning to `id` (cosine in `relevance`).
     pub async fn similar(
         &self,

@@ -64,8 +64,9 @@ impl Replica {
                             key.first_seq, key.last_seq, key.author
                         )))
                     })?;
-                    if envelope.first_seq() > replica.vv.get(&author) + 1 {
-                        // A hole in the log (not written by this node's code): stop this
+                    if !envelope.follows(replica.vv.get(&author)) {
+                        // A hole in the log (not written by this node's code; a compacted log
+                        // resumes at a checkpoint run, which `follows` accepts): stop this
                         // author here and let anti-entropy refetch the rest.
                         tracing::warn!(space = %name, %author, "gap in stored op log");
                         continue 'authors;
@@ -83,7 +84,7 @@ impl Replica {
     }
 
     /// Applies the ops of `envelope` this replica does not hold yet (the caller has checked
-    /// the envelope starts at most one past what is held).
+    /// that it follows what is held: see `Envelope::follows`).
     pub(crate) fn apply(&mut self, envelope: &Envelope) -> Applied {
         let known = self.vv.get(&envelope.author());
         let ops: Vec<Op> = envelope.ops_after(known).collect();

@@ -63,6 +63,25 @@ impl Store for MemoryStore {
         take_within_budget(space, author, entries, budget_bytes)
     }
 
+    fn remove_envelopes_below(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        first: u64,
+    ) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let range = envelope_key(space, author, 0)..envelope_key(space, author, first);
+        let keys: Vec<Vec<u8>> = inner
+            .envelopes
+            .range(range)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &keys {
+            inner.envelopes.remove(key);
+        }
+        Ok(keys.len())
+    }
+
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
         let inner = self.lock();
         let prefix = envelope_prefix(space, None);

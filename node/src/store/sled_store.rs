@@ -73,6 +73,23 @@ impl Store for SledStore {
         take_within_budget(space, author, entries, budget_bytes)
     }
 
+    fn remove_envelopes_below(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        first: u64,
+    ) -> Result<usize, StoreError> {
+        let range = envelope_key(space, author, 0)..envelope_key(space, author, first);
+        let mut batch = sled::Batch::default();
+        let mut count = 0;
+        for key in self.envelopes.range(range).keys() {
+            batch.remove(key?);
+            count += 1;
+        }
+        self.envelopes.apply_batch(batch)?;
+        Ok(count)
+    }
+
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
         self.envelopes
             .scan_prefix(envelope_prefix(space, None))

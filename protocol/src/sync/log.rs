@@ -23,7 +23,8 @@ pub trait OpLog {
     fn version_vector(&self, space: &SpaceName) -> VersionVector;
 
     /// Stored envelopes of `author` in `space` carrying the ops after `after_seq`, in order:
-    /// the first one holds op `after_seq + 1`, each next one continues where the previous one
+    /// the first one holds op `after_seq + 1` (or, where the log was compacted past it, starts
+    /// the checkpoint run that restates it), each next one continues where the previous one
     /// ends. The first envelope is always included when one exists; further ones only while the
     /// total stays within `budget_bytes`.
     fn envelopes_after(
@@ -46,12 +47,21 @@ pub struct MemoryLog {
 #[derive(Clone, Debug, Default)]
 struct SpaceLog {
     known: VersionVector,
-    /// Per author, by last sequence number: (first sequence number, encoded envelope). Each
-    /// stored envelope extended the author's known sequence, so with `e` the envelope of the
-    /// smallest last sequence above `n`, `e.first <= n + 1`: the chain has no hole.
-    authors: BTreeMap<AgentId, BTreeMap<u64, (u64, Vec<u8>)>>,
+    /// Per author, by last sequence number. Each stored envelope extended the author's known
+    /// sequence or started a checkpoint run past it, so with `e` the envelope of the smallest
+    /// last sequence above `n`, `e.first <= n + 1` or `e` starts a checkpoint run: the chain
+    /// has no hole a reader cannot cross.
+    authors: BTreeMap<AgentId, BTreeMap<u64, Stored>>,
     envelopes: usize,
     bytes: usize,
+}
+
+/// One stored envelope.
+#[derive(Clone, Debug)]
+struct Stored {
+    first: u64,
+    starts_checkpoint: bool,
+    bytes: Vec<u8>,
 }
 
 impl MemoryLog {
@@ -75,9 +85,9 @@ impl MemoryLog {
         self.spaces.get(space).map(|s| &s.known)
     }
 
-    /// Stores a *verified* envelope that continues its author's known sequence (see
-    /// [`crate::Inbox`], which hands out envelopes in that order). Returns whether it added ops
-    /// (`false` when all of them were known).
+    /// Stores a *verified* envelope that continues its author's known sequence or starts a
+    /// checkpoint run past it (see [`crate::Inbox`], which hands out envelopes in that order).
+    /// Returns whether it added ops (`false` when all of them were known).
     pub fn insert(&mut self, envelope: &Envelope) -> Result<bool, ProtocolError> {
         let log = self
             .spaces
@@ -88,7 +98,7 @@ impl MemoryLog {
         if envelope.last_seq() <= known {
             return Ok(false);
         }
-        if envelope.first_seq() > known.saturating_add(1) {
+        if !envelope.follows(known) {
             return Err(ProtocolError::SequenceGap {
                 author,
                 expected: known.saturating_add(1),
@@ -97,12 +107,33 @@ impl MemoryLog {
         }
         log.authors.entry(author).or_default().insert(
             envelope.last_seq(),
-            (envelope.first_seq(), envelope.as_bytes().to_vec()),
+            Stored {
+                first: envelope.first_seq(),
+                starts_checkpoint: envelope.starts_checkpoint(),
+                bytes: envelope.as_bytes().to_vec(),
+            },
         );
         log.known.observe(author, envelope.last_seq());
         log.envelopes += 1;
         log.bytes += envelope.encoded_len();
         Ok(true)
+    }
+
+    /// Deletes the envelopes of `author` in `space` whose ops all precede `first`: what a
+    /// node may do once it holds a whole checkpoint run starting at `first` (see
+    /// [`crate::Envelope::ends_checkpoint`]). Returns how many were deleted.
+    pub fn compact(&mut self, space: &SpaceName, author: &AgentId, first: u64) -> usize {
+        let Some(log) = self.spaces.get_mut(space) else {
+            return 0;
+        };
+        let Some(chain) = log.authors.get_mut(author) else {
+            return 0;
+        };
+        let kept = chain.split_off(&first);
+        let removed = std::mem::replace(chain, kept);
+        log.envelopes -= removed.len();
+        log.bytes -= removed.values().map(|s| s.bytes.len()).sum::<usize>();
+        removed.len()
     }
 
     /// How many envelopes are stored in `space`.
@@ -137,15 +168,19 @@ impl OpLog for MemoryLog {
         };
         let mut used = 0usize;
         while let Some(next) = batch.upto.checked_add(1) {
-            let Some((&last, (first, bytes))) = chain.range(next..).next() else {
+            let Some((&last, stored)) = chain.range(next..).next() else {
                 break;
             };
-            debug_assert!(*first <= next, "hole in the stored chain");
-            if !batch.envelopes.is_empty() && used.saturating_add(bytes.len()) > budget_bytes {
+            debug_assert!(
+                stored.first <= next || stored.starts_checkpoint,
+                "hole in the stored chain"
+            );
+            let len = stored.bytes.len();
+            if !batch.envelopes.is_empty() && used.saturating_add(len) > budget_bytes {
                 break;
             }
-            used = used.saturating_add(bytes.len());
-            batch.envelopes.push(bytes.clone());
+            used = used.saturating_add(len);
+            batch.envelopes.push(stored.bytes.clone());
             batch.upto = last;
         }
         batch

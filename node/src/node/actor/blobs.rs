@@ -56,6 +56,13 @@ pub(crate) enum Completion {
     },
     /// Periodic snapshots, encoded and written off the actor: their total size, or why not.
     Snapshotted(Result<u64, String>),
+    /// Own ops of a space restated off the actor, for a checkpoint run.
+    Restated {
+        space: knack_crdt::SpaceName,
+        result: Result<Box<super::checkpoint::Restated>, String>,
+    },
+    /// Envelopes restated by checkpoint runs deleted off the actor: how many, or why not.
+    Compacted(Result<usize, String>),
     /// A space's search index, built off the actor after the start.
     SearchIndex {
         space: knack_crdt::SpaceName,
@@ -293,6 +300,8 @@ impl Actor {
             Completion::Evicted => self.cold_evicted(),
             Completion::Snapshotted(result) => self.snapshotted(result),
             Completion::SearchIndex { space, result } => self.install_index(&space, result),
+            Completion::Restated { space, result } => self.restated(space, result),
+            Completion::Compacted(result) => self.compacted(result),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
                     tracing::info!(%hash, size, "blob downloaded and verified");

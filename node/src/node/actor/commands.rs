@@ -172,6 +172,7 @@ impl Actor {
                     .collect();
                 let _ = reply.send(Ok(peers));
             }
+            Command::Checkpoint { space, reply } => self.checkpoint(space, Some(reply)),
             Command::Status { reply } => {
                 let _ = reply.send(Ok(self.status()));
             }

@@ -96,6 +96,7 @@ impl Actor {
                 break;
             };
             let applied = replica.apply_ops(&r.ops);
+            self.note_run_end(&r.envelope);
             self.metrics.ops_applied.inc_by(applied.ops);
             self.unflushed_remote = true;
             self.ops_since_snapshot += applied.ops;
