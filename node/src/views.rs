@@ -231,7 +231,7 @@ impl RankedView {
 
 /// A checkpoint run this node sealed of its own ops (`knack checkpoint`,
 /// `POST /v1/spaces/{space}/checkpoint`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckpointView {
     /// The space.
     pub space: String,

@@ -19,17 +19,17 @@ const REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The answer of `/healthz` and `/readyz`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct ProbeAnswer {
+pub(crate) struct ProbeAnswer {
     /// `ok` (HTTP 200) or `unavailable` (HTTP 503).
-    pub status: String,
+    pub(crate) status: String,
     /// Why the node is unavailable: the problems joined by `; ` (absent when ok).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The problems, one by one (empty when ok).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
     /// The node's report (absent when the node did not answer in time).
-    pub node: Option<Health>,
+    pub(crate) node: Option<Health>,
 }
 
 /// `GET /healthz`: the process is up, its actor answers, its store is open and it accepts

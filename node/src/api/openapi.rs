@@ -56,6 +56,7 @@ pub struct OkResponse {
         super::routes::similar,
         super::routes::peers,
         super::routes::status,
+        super::routes::checkpoint,
         super::routes::metrics,
         super::health::healthz,
         super::health::readyz,
@@ -72,7 +73,7 @@ pub struct OkResponse {
         ErrorBody, OkResponse, AddRequest, EditRequest, OutcomeRequest, LinkRequest, IdResponse,
         BlobRef, PinRequest, PinResponse, ProcedureView, RankedView, BodyView, ContextView,
         RelationView, StatusView, PeerView, SpaceStatus, ContentStatus, IpfsStatus, SearchStatus,
-        super::health::ProbeAnswer, crate::health::Health,
+        super::health::ProbeAnswer, crate::health::Health, crate::views::CheckpointView,
     )),
     modifiers(&Bearer),
     security(("bearer" = []))

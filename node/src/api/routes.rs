@@ -309,6 +309,13 @@ pub(crate) async fn status(State(state): State<AppState>) -> ApiResult<Json<Stat
 }
 
 /// `POST /v1/spaces/{space}/checkpoint`: seals a checkpoint run of this node's own ops.
+#[utoipa::path(
+    post,
+    path = "/v1/spaces/{space}/checkpoint",
+    tag = "node",
+    params(("space" = String, Path, description = "the space (e.g. `default`)")),
+    responses((status = 200, description = "the run sealed (first_seq 0: nothing to restate)", body = crate::views::CheckpointView), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space", body = super::openapi::ErrorBody))
+)]
 pub(crate) async fn checkpoint(
     State(state): State<AppState>,
     Path(space_name): Path<String>,
