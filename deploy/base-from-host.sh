@@ -38,4 +38,4 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' \
     >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-tar -C "$root" -c . | "${engine[@]}" import --change 'CMD ["/bin/sh"]' - "$image" >/dev/null
+tar -C "$root" -c . | "${engine[@]}" import -q --change 'CMD ["/bin/sh"]' - "$image" >/dev/null

@@ -101,7 +101,10 @@ cleanup() {
             echo "--- logs of $name"; eng logs "$name" 2>&1 | tail -30 || true
         done
     fi
-    for name in "${names[@]}"; do eng rm -f -t 2 "$name" >/dev/null 2>&1 || true; done
+    for name in "${names[@]}"; do
+        eng rm -f -t 2 "$name" >/dev/null 2>&1 || true
+        eng volume rm -f "$name-data" >/dev/null 2>&1 || true
+    done
     eng network rm -f "$net" >/dev/null 2>&1 || true
     ip netns delete "$ns" 2>/dev/null || true
     rm -f "${CONTAINERS_CONF:-/nonexistent}" "$build_log"
@@ -167,6 +170,20 @@ converged() {
 }
 wait_until 60 "the 3 containers converge" converged
 say "converged: digest $(digest 0) on all 3 containers"
+
+# The data directory is a volume: a restarted container keeps its identity and its store, and
+# catches up on what was written while it was down.
+peer2="$(api 2 /v1/status "${auth[@]}" | sed -n 's/.*"peer_id":"\([^"]*\)".*/\1/p')"
+eng stop -t 10 "knack-ct-$$-2" >/dev/null
+api 1 "/v1/spaces/default/procedures/$id/outcomes" "${auth[@]}" -f -X POST \
+    -d '{"success":false,"duration_ms":10}' >/dev/null
+eng start "knack-ct-$$-2" >/dev/null
+wait_until 60 "node 2 ready after its restart" api 2 /readyz -f
+again="$(api 2 /v1/status "${auth[@]}" | sed -n 's/.*"peer_id":"\([^"]*\)".*/\1/p')"
+[ "$again" = "$peer2" ] || { echo "container-test: node 2 came back as $again, not $peer2" >&2; exit 1; }
+converged4() { converged && [ "$(digest 2 | cut -d' ' -f2)" -ge 4 ]; }
+wait_until 60 "the restarted container catches up" converged4
+say "restarted container kept its identity ($peer2) and converged: $(digest 2)"
 api 0 /metrics | grep -q '^knack_peers 2' \
     || { echo "container-test: node 0 does not count 2 peers:" >&2; api 0 /metrics | grep knack_peers >&2; exit 1; }
 say "passed"
