@@ -32,6 +32,8 @@ pub struct Report {
     pub heals: Vec<HealReport>,
     /// Propagation latency of ops from their author to every other node.
     pub latency: Latency,
+    /// The same for the ops written during each load step (steady state vs split vs churn).
+    pub load_latency: Vec<LoadLatency>,
     /// Outcome writes of the load.
     pub outcome_writes: WriteCounts,
     /// Procedures created by the load.
@@ -47,6 +49,22 @@ pub struct Report {
     pub gossip_bytes_per_node_per_write: f64,
     /// Memory and CPU per node (from `/proc`, sampled when its counters are scraped).
     pub resources: BTreeMap<String, crate::resources::Usage>,
+}
+
+/// Propagation latency of the ops written during one load step.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LoadLatency {
+    /// The load step (1-based).
+    pub step: usize,
+    /// Latency of the ops its writers wrote while it ran.
+    pub latency: Latency,
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the clock the nodes stamp `written_ms` with).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// One step's record.
@@ -156,6 +174,17 @@ impl Report {
             opt(self.latency.max_ms),
             self.latency.samples
         );
+        for load in &self.load_latency {
+            let _ = writeln!(
+                s,
+                "  ops written during step {} (load): p50 {} ms, p99 {} ms, max {} ms ({} samples)",
+                load.step,
+                opt(load.latency.p50_ms),
+                opt(load.latency.p99_ms),
+                opt(load.latency.max_ms),
+                load.latency.samples
+            );
+        }
         let w = &self.outcome_writes;
         let _ = writeln!(
             s,

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::error::{Result, TestnetError};
 use crate::netns;
 use crate::prometheus::Counters;
-use crate::report::{Latency, Report, StepReport};
+use crate::report::{Latency, LoadLatency, Report, StepReport};
 use crate::scenario::Scenario;
 use crate::testnet::{DEFAULT_SYNC_INTERVAL_MS, Testnet, UpOptions};
 
@@ -44,6 +44,10 @@ struct Runner {
     loads: Vec<load::LoadRun>,
     stop: Arc<AtomicBool>,
     latencies: events::Latencies,
+    /// Per load step: (its 1-based index, wall ms its writes began, wall ms they ended).
+    load_windows: Vec<(usize, u64, u64)>,
+    /// The 1-based index of the step running.
+    current_step: usize,
     procedures: Vec<String>,
     counters: BTreeMap<String, Counters>,
     usage: BTreeMap<String, crate::resources::Usage>,
@@ -94,6 +98,8 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         loads: Vec::new(),
         stop: Arc::new(AtomicBool::new(false)),
         latencies: Arc::default(),
+        load_windows: Vec::new(),
+        current_step: 0,
         procedures: Vec::new(),
         counters: BTreeMap::new(),
         usage: BTreeMap::new(),
@@ -139,6 +145,7 @@ impl Runner {
                 }
             }
             let started_s = self.now_s();
+            self.current_step = index + 1;
             if self.verbose {
                 eprintln!("[{started_s:>6.1}s] step {}: {}", index + 1, step.action());
             }
@@ -242,7 +249,22 @@ impl Runner {
         }
         let mut report = self.report.clone();
         report.duration_s = self.now_s();
-        report.latency = Latency::of(self.latencies.lock().map(|l| l.clone()).unwrap_or_default());
+        let latencies = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        report.latency = Latency::of(latencies.iter().map(|(_, ms)| *ms).collect());
+        report.load_latency = self
+            .load_windows
+            .iter()
+            .map(|&(step, from_ms, to_ms)| LoadLatency {
+                step,
+                latency: Latency::of(
+                    latencies
+                        .iter()
+                        .filter(|(written, _)| (from_ms..=to_ms).contains(written))
+                        .map(|(_, ms)| *ms)
+                        .collect(),
+                ),
+            })
+            .collect();
         report.outcome_writes = self.tally.snapshot();
         report.procedure_writes = self.adds.snapshot();
         report.per_node = self.counters.clone();
