@@ -123,10 +123,9 @@ fn every_metric_of_the_dashboard_is_served_by_a_node() {
     .expect("a never saw b's connection close");
     served_families.extend(families(&a.metrics()));
 
-    let registered = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics.rs"),
-    )
-    .unwrap();
+    let registered =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics.rs"))
+            .unwrap();
     let missing: Vec<&String> = names
         .iter()
         .filter(|n| !served(n, &served_families))
