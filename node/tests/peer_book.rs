@@ -28,6 +28,11 @@ fn a_hub_restarted_with_no_flags_redials_its_peer_book_and_converges() {
     let b = TestNode::start("b", &[a.multiaddr()]);
     let c = TestNode::start("c", &[a.multiaddr()]);
     let p = a.add("drain the node", &["k8s"]);
+    // B and C record outcomes of A's procedure once they have it.
+    for node in [&b, &c] {
+        wait_for(CONVERGE, || (node.ops() >= 1).then_some(()))
+            .unwrap_or_else(|| panic!("{} never received a's procedure", node.dir.display()));
+    }
     b.outcome(&p, true);
     c.outcome(&p, false);
     wait_converged(&[&a, &b, &c], 3, CONVERGE);
