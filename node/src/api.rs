@@ -18,10 +18,12 @@
 //! | GET | `/v1/openapi.json` | this API's OpenAPI 3.1 description ([`openapi`]) |
 //! | POST / GET / DELETE | `/mcp` | MCP over streamable HTTP ([`crate::mcp`]), same token |
 //! | GET | `/metrics` | Prometheus text format (no token: bind it to loopback) |
+//! | GET | `/healthz`, `/readyz` | liveness and readiness: 200, or 503 with a JSON reason (no token) |
 
 mod auth;
 mod content_routes;
 mod error;
+mod health;
 pub mod limits;
 pub mod openapi;
 pub mod requests;
@@ -121,6 +123,8 @@ pub fn router_with_limits(node: Node, token: String, limits: &ApiLimits) -> Rout
         ))
         .nest("/v1", v1)
         .route("/metrics", get(routes::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .fallback(routes::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn({

@@ -1,4 +1,7 @@
-//! The node's configuration: `knack.toml` in the data directory, overridable by flags.
+//! The node's configuration: `knack.toml` in the data directory, overridable by `KNACK_*`
+//! environment variables ([`env`]) and by flags (flag > environment > file > default).
+
+pub mod env;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -23,7 +23,9 @@ const NODE_STOP: std::time::Duration = std::time::Duration::from_secs(10);
 pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let token = read_token(dir)?;
+    // Flag > environment > file > default.
     let mut config = Config::load(dir)?;
+    config.apply_process_env()?;
     if !args.listen.is_empty() {
         config.listen = args.listen;
     }

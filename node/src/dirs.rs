@@ -25,8 +25,19 @@ pub fn resolve(dir: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".knack"))
 }
 
-/// Reads the API token of `dir`.
+/// The environment variable that, when set and not empty, is the API token (a container's
+/// secret), instead of the `api.token` file.
+pub const TOKEN_ENV: &str = "KNACK_API_TOKEN";
+
+/// The API token: `$KNACK_API_TOKEN` when set, else the `api.token` file of `dir`.
 pub fn read_token(dir: &Path) -> Result<String, NodeError> {
+    if let Some(token) = std::env::var(TOKEN_ENV)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(token);
+    }
     let path = dir.join(TOKEN_FILE);
     match std::fs::read_to_string(&path) {
         // An empty token would make every request 401 with no hint why: refused.

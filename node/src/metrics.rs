@@ -45,6 +45,8 @@ pub struct Metrics {
     pub sync_envelopes_in: Counter,
     /// Connected peers.
     pub peers: Gauge,
+    /// Peers in the saved peer book (redialed at start).
+    pub peer_book: Gauge,
     /// Bytes the store uses on disk.
     pub store_bytes: Gauge,
     /// Durable flushes of the store (each may cover many writes: group commit).
@@ -86,6 +88,7 @@ impl Metrics {
             sync_rounds: Counter::default(),
             sync_envelopes_in: Counter::default(),
             peers: Gauge::default(),
+            peer_book: Gauge::default(),
             store_bytes: Gauge::default(),
             store_flushes: Counter::default(),
             checkpoints: Counter::default(),
@@ -133,6 +136,11 @@ impl Metrics {
             metrics.sync_envelopes_in.clone(),
         );
         r.register("peers", "Connected peers", metrics.peers.clone());
+        r.register(
+            "peer_book_peers",
+            "Peers in the saved peer book (redialed at start)",
+            metrics.peer_book.clone(),
+        );
         r.register(
             "store_bytes",
             "Bytes the store uses on disk",

@@ -52,12 +52,29 @@ impl NodeView {
     }
 }
 
-/// The views of every client's node.
+/// The views of every client's node, asked all at once (one thread per node: with tens of
+/// nodes on a busy machine, asking one after the other took longer than converging).
 pub fn snapshot(clients: &[NodeClient]) -> Vec<NodeView> {
-    clients
-        .iter()
-        .map(|c| NodeView::of(c.name(), c.status()))
-        .collect()
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = clients
+            .iter()
+            .map(|c| scope.spawn(move || NodeView::of(c.name(), c.status())))
+            .collect();
+        asks.into_iter()
+            .zip(clients)
+            .map(|(ask, c)| {
+                ask.join().unwrap_or_else(|_| {
+                    NodeView::of(
+                        c.name(),
+                        Err(crate::error::TestnetError::api(
+                            c.name(),
+                            "status thread panicked",
+                        )),
+                    )
+                })
+            })
+            .collect()
+    })
 }
 
 /// Whether the views agree: every node answered, same digest, same op count.

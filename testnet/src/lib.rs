@@ -9,7 +9,8 @@
 //! - [`Scenario`] files (TOML) script timed steps: start, load, partition, heal, netem, kill,
 //!   restart, wait-until-converged, assert. [`run`] executes one and returns a [`Report`]:
 //!   time to converge after each heal, propagation latency (from the nodes' `applied`
-//!   events), gossip traffic per node (from `/metrics`), and writes acknowledged vs present.
+//!   events), gossip traffic per node (from `/metrics`), memory and CPU per node (from
+//!   `/proc`), and writes acknowledged vs present.
 //!
 //! Every process binds to 127.0.0.1 or to an address inside a namespace the testnet created;
 //! mDNS stays off; nothing is dialled outside.
@@ -22,6 +23,7 @@ pub mod netns;
 pub mod process;
 pub mod prometheus;
 pub mod report;
+pub mod resources;
 pub mod runner;
 pub mod scenario;
 pub mod state;

@@ -37,6 +37,10 @@ enum Command {
         /// Anti-entropy interval of every node, ms.
         #[arg(long, default_value_t = DEFAULT_SYNC_INTERVAL_MS)]
         sync_interval_ms: u64,
+        /// Bootstrap each node to at most K others, at ring distances 1, 2, 4, ... (default:
+        /// every other node; use 4 or so for tens of nodes).
+        #[arg(long, value_name = "K")]
+        bootstrap_peers: Option<usize>,
     },
     /// Per node: peers, ops, digest; and whether they converged.
     Status {
@@ -97,6 +101,7 @@ fn run() -> anyhow::Result<ExitCode> {
             nodes,
             netns,
             sync_interval_ms,
+            bootstrap_peers,
         } => {
             let knack = find_knack(cli.knack.as_deref())?;
             let mut testnet = Testnet::create(&UpOptions {
@@ -105,6 +110,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 knack,
                 netns,
                 sync_interval_ms,
+                bootstrap_peers,
             })?;
             if let Err(e) = testnet.start_all() {
                 let _ = testnet.down();

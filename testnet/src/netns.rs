@@ -99,6 +99,31 @@ fn run(args: &[&str]) -> Result<()> {
     }
 }
 
+/// The kernel's ARP table bound. It is shared by every network namespace, so a testnet whose
+/// nodes all talk to each other needs about `count * (count - 1)` entries; over the bound the
+/// kernel drops new neighbours ("neighbor table overflow") and the last nodes to start are
+/// silently cut off.
+const ARP_LIMIT: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
+
+/// Refuses a testnet the kernel's ARP table cannot hold (see [`ARP_LIMIT`]), saying how to
+/// raise the bound.
+fn check_arp_table(count: usize) -> Result<()> {
+    let needed = count * count.saturating_sub(1);
+    let limit = std::fs::read_to_string(ARP_LIMIT)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match limit {
+        Some(limit) if limit < needed => Err(TestnetError::Unsupported(format!(
+            "--netns with {count} nodes needs up to {needed} ARP entries, but the kernel keeps at \
+             most {limit} for all namespaces together ({ARP_LIMIT}); raise it first: sysctl -w \
+             net.ipv4.neigh.default.gc_thresh3={} net.ipv4.neigh.default.gc_thresh2={}",
+            needed.next_power_of_two() * 2,
+            needed.next_power_of_two()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Creates the bridge namespace and one namespace per node (`count` nodes).
 pub fn create(prefix: &str, count: usize) -> Result<()> {
     if count > 250 {
@@ -106,6 +131,7 @@ pub fn create(prefix: &str, count: usize) -> Result<()> {
             "--netns supports at most 250 nodes".into(),
         ));
     }
+    check_arp_table(count)?;
     let br = bridge_ns(prefix);
     run(&["netns", "add", &br])?;
     run(&["-n", &br, "link", "set", "lo", "up"])?;

@@ -32,6 +32,8 @@ pub struct Report {
     pub heals: Vec<HealReport>,
     /// Propagation latency of ops from their author to every other node.
     pub latency: Latency,
+    /// The same for the ops written during each load step (steady state vs split vs churn).
+    pub load_latency: Vec<LoadLatency>,
     /// Outcome writes of the load.
     pub outcome_writes: WriteCounts,
     /// Procedures created by the load.
@@ -45,6 +47,24 @@ pub struct Report {
     pub per_node: BTreeMap<String, Counters>,
     /// Gossip bytes (in + out) per node per acknowledged write, averaged over nodes.
     pub gossip_bytes_per_node_per_write: f64,
+    /// Memory and CPU per node (from `/proc`, sampled when its counters are scraped).
+    pub resources: BTreeMap<String, crate::resources::Usage>,
+}
+
+/// Propagation latency of the ops written during one load step.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LoadLatency {
+    /// The load step (1-based).
+    pub step: usize,
+    /// Latency of the ops its writers wrote while it ran.
+    pub latency: Latency,
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the clock the nodes stamp `written_ms` with).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// One step's record.
@@ -154,6 +174,17 @@ impl Report {
             opt(self.latency.max_ms),
             self.latency.samples
         );
+        for load in &self.load_latency {
+            let _ = writeln!(
+                s,
+                "  ops written during step {} (load): p50 {} ms, p99 {} ms, max {} ms ({} samples)",
+                load.step,
+                opt(load.latency.p50_ms),
+                opt(load.latency.p99_ms),
+                opt(load.latency.max_ms),
+                load.latency.samples
+            );
+        }
         let w = &self.outcome_writes;
         let _ = writeln!(
             s,
@@ -208,10 +239,62 @@ impl Report {
             "gossip bytes per node per acknowledged write: {:.0}",
             self.gossip_bytes_per_node_per_write
         );
+        self.write_per_node_summary(&mut s);
         for failure in &self.failures {
             let _ = writeln!(s, "FAILED: {failure}");
         }
         s
+    }
+
+    /// Per-node distributions (mean, p50, p99, max over nodes) of messages, memory and CPU:
+    /// the figures that matter with tens of nodes, where the per-node table is long.
+    fn write_per_node_summary(&self, s: &mut String) {
+        let counters: Vec<&Counters> = self.per_node.values().collect();
+        let usage: Vec<&crate::resources::Usage> = self.resources.values().collect();
+        let rows: [(&str, Vec<f64>); 6] = [
+            (
+                "gossip msgs in / node",
+                counters.iter().map(|c| c.gossip_messages_in).collect(),
+            ),
+            (
+                "gossip msgs out / node",
+                counters.iter().map(|c| c.gossip_messages_out).collect(),
+            ),
+            (
+                "sync rounds / node",
+                counters.iter().map(|c| c.sync_rounds).collect(),
+            ),
+            ("RSS at end, MiB", usage.iter().map(|u| u.rss_mib).collect()),
+            (
+                "peak RSS, MiB",
+                usage.iter().map(|u| u.peak_rss_mib).collect(),
+            ),
+            ("CPU s / node", usage.iter().map(|u| u.cpu_s).collect()),
+        ];
+        let _ = writeln!(
+            s,
+            "{:<24} {:>10} {:>10} {:>10} {:>10}",
+            "over nodes", "mean", "p50", "p99", "max"
+        );
+        for (label, values) in rows {
+            if let Some(d) = Spread::of(values) {
+                let _ = writeln!(
+                    s,
+                    "{label:<24} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                    d.mean, d.p50, d.p99, d.max
+                );
+            }
+        }
+        let cpu: f64 = usage.iter().map(|u| u.cpu_s).sum();
+        if self.duration_s > 0.0 && !usage.is_empty() {
+            let _ = writeln!(
+                s,
+                "CPU of all nodes: {cpu:.0} s over {:.0} s = {:.2} cores; {:.2} % of a core per node",
+                self.duration_s,
+                cpu / self.duration_s,
+                100.0 * cpu / self.duration_s / usage.len() as f64
+            );
+        }
     }
 
     /// Writes `report.json` and `report.txt` into `dir`.
@@ -227,9 +310,44 @@ impl Report {
     }
 }
 
+/// Mean and nearest-rank percentiles of a set of per-node figures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Spread {
+    mean: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let r = ((p / 100.0) * values.len() as f64).ceil() as usize;
+            values[r.clamp(1, values.len()) - 1]
+        };
+        Some(Spread {
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            p50: rank(50.0),
+            p99: rank(99.0),
+            max: values[values.len() - 1],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spreads_over_nodes() {
+        let d = Spread::of(vec![4.0, 1.0, 3.0, 2.0]).unwrap_or_else(|| unreachable!());
+        assert_eq!((d.mean, d.p50, d.p99, d.max), (2.5, 2.0, 4.0, 4.0));
+        assert_eq!(Spread::of(Vec::new()), None);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

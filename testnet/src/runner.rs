@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::error::{Result, TestnetError};
 use crate::netns;
 use crate::prometheus::Counters;
-use crate::report::{Latency, Report, StepReport};
+use crate::report::{Latency, LoadLatency, Report, StepReport};
 use crate::scenario::Scenario;
 use crate::testnet::{DEFAULT_SYNC_INTERVAL_MS, Testnet, UpOptions};
 
@@ -44,8 +44,13 @@ struct Runner {
     loads: Vec<load::LoadRun>,
     stop: Arc<AtomicBool>,
     latencies: events::Latencies,
+    /// Per load step: (its 1-based index, wall ms its writes began, wall ms they ended).
+    load_windows: Vec<(usize, u64, u64)>,
+    /// The 1-based index of the step running.
+    current_step: usize,
     procedures: Vec<String>,
     counters: BTreeMap<String, Counters>,
+    usage: BTreeMap<String, crate::resources::Usage>,
     report: Report,
     last_heal: Option<f64>,
     verbose: bool,
@@ -82,6 +87,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         sync_interval_ms: scenario
             .sync_interval_ms
             .unwrap_or(DEFAULT_SYNC_INTERVAL_MS),
+        bootstrap_peers: scenario.bootstrap_peers,
     })?;
     let mut runner = Runner {
         testnet,
@@ -92,8 +98,11 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         loads: Vec::new(),
         stop: Arc::new(AtomicBool::new(false)),
         latencies: Arc::default(),
+        load_windows: Vec::new(),
+        current_step: 0,
         procedures: Vec::new(),
         counters: BTreeMap::new(),
+        usage: BTreeMap::new(),
         report: Report {
             scenario: scenario.name.clone(),
             nodes: scenario.nodes,
@@ -136,6 +145,7 @@ impl Runner {
                 }
             }
             let started_s = self.now_s();
+            self.current_step = index + 1;
             if self.verbose {
                 eprintln!("[{started_s:>6.1}s] step {}: {}", index + 1, step.action());
             }
@@ -208,8 +218,13 @@ impl Runner {
         }
     }
 
-    /// Scrapes the counters of `name` into the run's totals (before it stops, at the end).
+    /// Scrapes the counters and the resource usage of `name` into the run's totals (before it
+    /// stops, at the end).
     fn scrape(&mut self, name: &str) {
+        let pid = self.testnet.state().node(name).ok().and_then(|n| n.pid);
+        if let Some(usage) = pid.and_then(crate::resources::Usage::of) {
+            self.usage.entry(name.to_owned()).or_default().add(&usage);
+        }
         let Some(client) = self.running_clients(&[name.to_owned()]).pop() else {
             return;
         };
@@ -234,10 +249,26 @@ impl Runner {
         }
         let mut report = self.report.clone();
         report.duration_s = self.now_s();
-        report.latency = Latency::of(self.latencies.lock().map(|l| l.clone()).unwrap_or_default());
+        let latencies = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        report.latency = Latency::of(latencies.iter().map(|(_, ms)| *ms).collect());
+        report.load_latency = self
+            .load_windows
+            .iter()
+            .map(|&(step, from_ms, to_ms)| LoadLatency {
+                step,
+                latency: Latency::of(
+                    latencies
+                        .iter()
+                        .filter(|(written, _)| (from_ms..=to_ms).contains(written))
+                        .map(|(_, ms)| *ms)
+                        .collect(),
+                ),
+            })
+            .collect();
         report.outcome_writes = self.tally.snapshot();
         report.procedure_writes = self.adds.snapshot();
         report.per_node = self.counters.clone();
+        report.resources = self.usage.clone();
         let writes = (report.outcome_writes.acked + report.procedure_writes.acked).max(1) as f64;
         let nodes = report.per_node.len().max(1) as f64;
         let bytes: f64 = report

@@ -50,6 +50,10 @@ pub struct Scenario {
     /// Anti-entropy interval of every node (ms).
     #[serde(default)]
     pub sync_interval_ms: Option<u64>,
+    /// Bootstrap each node to at most this many others, at ring distances 1, 2, 4, 8, ...
+    /// (default: to every other node; set it for large testnets).
+    #[serde(default)]
+    pub bootstrap_peers: Option<usize>,
     /// The steps, in order.
     #[serde(default, rename = "step")]
     pub steps: Vec<Step>,

@@ -21,6 +21,9 @@ pub struct TestnetState {
     pub netns: Option<String>,
     /// Anti-entropy interval passed to every node.
     pub sync_interval_ms: u64,
+    /// Each node bootstraps to at most this many others (`None`: to every other node).
+    #[serde(default)]
+    pub bootstrap_peers: Option<usize>,
     /// The nodes, in start order.
     pub nodes: Vec<NodeRecord>,
 }

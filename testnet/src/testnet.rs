@@ -2,6 +2,7 @@
 //! kills and restarts `knack` processes, and keeps `testnet.json` up to date.
 
 mod faults;
+pub mod topology;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,9 @@ pub struct UpOptions {
     pub netns: bool,
     /// Anti-entropy interval of every node.
     pub sync_interval_ms: u64,
+    /// Bootstrap each node to at most this many others (see [`topology::bootstrap_targets`]);
+    /// `None`: to every other node.
+    pub bootstrap_peers: Option<usize>,
 }
 
 /// A testnet this process drives.
@@ -104,6 +108,7 @@ impl Testnet {
             knack: options.knack.clone(),
             netns: prefix.clone(),
             sync_interval_ms: options.sync_interval_ms,
+            bootstrap_peers: options.bootstrap_peers,
             nodes,
         };
         state.save()?;
@@ -184,20 +189,20 @@ impl Testnet {
         Ok(())
     }
 
-    /// Starts node `name`, bootstrapped to every other running node, on the TCP port it had
-    /// before if it ran already (so that peers holding its address can redial it).
+    /// Starts node `name`, bootstrapped to the other nodes that ran (all, or its
+    /// `bootstrap_peers` targets), on the TCP port it had before if it ran already (so that
+    /// peers holding its address can redial it).
     pub fn start(&mut self, name: &str) -> Result<()> {
         if self.is_running(name) {
             return Err(TestnetError::node(name, "already running"));
         }
         let index = self.state.index(name)?;
-        let bootstrap: Vec<String> = self
-            .state
-            .nodes
-            .iter()
-            .filter(|n| n.name != name)
-            .filter_map(|n| n.multiaddr.clone())
-            .collect();
+        let total = self.state.nodes.len();
+        let bootstrap: Vec<String> =
+            topology::bootstrap_targets(index, total, self.state.bootstrap_peers)
+                .into_iter()
+                .filter_map(|i| self.state.nodes[i].multiaddr.clone())
+                .collect();
         let node = self.state.nodes[index].clone();
         let listen = format!("/ip4/{}/tcp/{}", node.ip, node.port.unwrap_or(0));
         let launch = Launch {

@@ -212,7 +212,20 @@ fn the_shipped_scenarios_parse() {
         let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
         assert_eq!(s.name, name);
         assert_eq!(s.nodes, 5);
+        assert_eq!(s.bootstrap_peers, None);
     }
+    let seed = Scenario::load(&dir.join("seed-88.toml")).unwrap();
+    assert_eq!((seed.nodes, seed.bootstrap_peers), (88, Some(4)));
+    assert!(seed.needs_netns());
+    let partition = seed
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Partition { groups, .. } => Some(groups.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((partition[0].len(), partition[1].len()), (29, 59));
 }
 
 /// The error for `text`, as (line, message).

@@ -241,6 +241,7 @@ pub(crate) struct Workload {
 /// the replica, applying its own deltas so each author's slots rise as a node's would. With
 /// `checkpoint`, each author then seals a checkpoint run of its ops (as a node does past
 /// `checkpoint_after_bytes`), sent after them.
+#[allow(clippy::too_many_arguments)] // The scenario's knobs, passed once by the bench's main.
 pub(crate) fn author_outcomes(
     mut space: Space,
     ids: &[ProcedureId],

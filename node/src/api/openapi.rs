@@ -60,6 +60,8 @@ pub struct OkResponse {
         super::routes::status,
         super::routes::checkpoint,
         super::routes::metrics,
+        super::health::healthz,
+        super::health::readyz,
         super::content_routes::upload,
         super::content_routes::body,
         super::content_routes::pin,
@@ -73,7 +75,7 @@ pub struct OkResponse {
         ErrorBody, OkResponse, AddRequest, EditRequest, OutcomeRequest, LinkRequest, IdResponse,
         BlobRef, PinRequest, PinResponse, ProcedureView, RankedView, BodyView, ContextView,
         RelationView, StatusView, PeerView, SpaceStatus, ContentStatus, IpfsStatus, SearchStatus,
-        CheckpointView,
+        super::health::ProbeAnswer, crate::health::Health, CheckpointView,
     )),
     modifiers(&Bearer),
     security(("bearer" = []))

@@ -8,7 +8,9 @@ mod commands;
 mod discovery;
 mod disk_space;
 mod forks;
+mod health;
 mod ingest;
+mod peer_book;
 mod swarm_events;
 mod sync;
 
@@ -129,6 +131,8 @@ pub(crate) struct Actor {
     cold: cold_tier::ColdTier,
     /// The search index of every space.
     discovery: crate::discovery::Discovery,
+    /// Peers this node was connected to, kept in the store and redialed at start.
+    book: peer_book::BookKeeper,
     /// Own checkpoints in progress and op-log compaction.
     checkpoints: checkpoint::Checkpoints,
     /// The own high-water marks, written after each commit of own ops.
@@ -170,7 +174,9 @@ impl Actor {
                 let _ = done.blocking_send(Completion::SearchIndex { space, result });
             });
         }
+        let book = peer_book::BookKeeper::load(parts.store.as_ref());
         Actor {
+            book,
             key: parts.key,
             agent: parts.agent,
             swarm: parts.swarm,
@@ -238,6 +244,7 @@ impl Actor {
                 .map_err(|e| NodeError::Network(e.to_string()))?;
         }
         self.dial_bootstrap();
+        self.peer_book_dial_at_start();
         Ok(())
     }
 
@@ -259,6 +266,7 @@ impl Actor {
             }
         }
         self.commit();
+        self.peer_book_save();
         if self.write_fault.is_none() {
             // (With a write fault, memory is ahead of the log: a snapshot would claim ops the
             // log lacks. The log is the truth; the next start replays it.)
@@ -310,6 +318,7 @@ impl Actor {
             self.last_redial = std::time::Instant::now();
             self.dial_bootstrap();
         }
+        self.peer_book_on_tick();
         self.metrics
             .store_bytes
             .set(self.store.size_on_disk() as i64);

@@ -85,6 +85,10 @@ pub(crate) enum Command {
     Status {
         reply: Reply<StatusView>,
     },
+    /// Liveness and readiness (`/healthz`, `/readyz`).
+    Health {
+        reply: Reply<crate::health::Health>,
+    },
     SetApiAddr {
         addr: std::net::SocketAddr,
         reply: Reply<()>,

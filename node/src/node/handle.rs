@@ -264,6 +264,12 @@ impl Node {
         self.ask(|reply| Command::Status { reply }).await
     }
 
+    /// What the node reports about its liveness and readiness (store, write fault, spaces,
+    /// search indexes, peers): see [`crate::health::Health`].
+    pub async fn health(&self) -> Result<crate::health::Health, NodeError> {
+        self.ask(|reply| Command::Health { reply }).await
+    }
+
     /// Records the address the HTTP API is bound to (shown in the status).
     pub async fn set_api_addr(&self, addr: std::net::SocketAddr) {
         let _ = self.ask(|reply| Command::SetApiAddr { addr, reply }).await;

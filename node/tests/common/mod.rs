@@ -22,6 +22,8 @@ pub struct TestNode {
     pub api: String,
     pub token: String,
     extra: Vec<String>,
+    /// Environment variables of the next launches.
+    env: Vec<(String, String)>,
 }
 
 impl TestNode {
@@ -75,6 +77,7 @@ impl TestNode {
             api: String::new(),
             token,
             extra,
+            env: Vec::new(),
         }
     }
 
@@ -128,8 +131,37 @@ impl TestNode {
         self.extra.push(addr);
     }
 
+    /// Sets an environment variable of the next launches.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Starts the process (again) on the same data directory.
     pub fn launch(&mut self) {
+        let mut args: Vec<String> = [
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--api",
+            "127.0.0.1:0",
+            "--sync-interval-ms",
+            "500",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(self.extra.iter().cloned());
+        self.launch_with(&args);
+    }
+
+    /// Starts the process (again) as `knack --dir DIR run` with no flag at all: only
+    /// `knack.toml`, the environment set with [`TestNode::set_env`] and the data directory.
+    pub fn launch_bare(&mut self) {
+        self.launch_with(&[]);
+    }
+
+    /// Starts `knack --dir DIR run ARGS` and waits for its API.
+    pub fn launch_with(&mut self, args: &[String]) {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -138,10 +170,8 @@ impl TestNode {
             .unwrap();
         let child = Command::new(knack_bin())
             .args(["--dir", self.dir.to_str().unwrap(), "run"])
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"])
-            .args(["--api", "127.0.0.1:0", "--sync-interval-ms", "500"])
-            .args(&self.extra)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info,libp2p=warn")
             .stdout(Stdio::null())
             .stderr(log)

@@ -19,15 +19,52 @@ struct Row {
     id: String,
 }
 
+/// Attempts of one count request: on a saturated machine (88 nodes on 2 cores) a node may miss
+/// the client's timeout once; counting is a measurement, not the thing measured.
+const COUNT_ATTEMPTS: usize = 3;
+
+/// Successes + failures over the load's `procedures`, as `client`'s node sees them.
+fn outcomes_on(client: &NodeClient, procedures: &[String]) -> Result<u64> {
+    let mut total = 0;
+    for id in procedures {
+        let path = format!("/v1/spaces/default/procedures/{id}");
+        let mut attempt = 1;
+        let counts: Counts = loop {
+            match client.get_json(&path) {
+                Ok(counts) => break counts,
+                Err(e) if attempt >= COUNT_ATTEMPTS => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+        };
+        total += counts.successes + counts.failures;
+    }
+    Ok(total)
+}
+
 impl Runner {
-    /// Successes + failures over the load's procedures, as `client`'s node sees them.
-    fn outcomes_on(&self, client: &NodeClient) -> Result<u64> {
-        let mut total = 0;
-        for id in &self.procedures {
-            let counts: Counts = client.get_json(&format!("/v1/spaces/default/procedures/{id}"))?;
-            total += counts.successes + counts.failures;
-        }
-        Ok(total)
+    /// [`outcomes_on`] every client, all nodes at once (one thread each).
+    fn outcomes_on_all(&self, clients: &[NodeClient]) -> Vec<Result<u64>> {
+        let procedures = &self.procedures;
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = clients
+                .iter()
+                .map(|c| scope.spawn(move || outcomes_on(c, procedures)))
+                .collect();
+            asks.into_iter()
+                .zip(clients)
+                .map(|(ask, c)| {
+                    ask.join().unwrap_or_else(|_| {
+                        Err(crate::error::TestnetError::api(
+                            c.name(),
+                            "count thread panicked",
+                        ))
+                    })
+                })
+                .collect()
+        })
     }
 
     fn one_or_all(&self, node: Option<&String>) -> Vec<NodeClient> {
@@ -52,7 +89,7 @@ impl Runner {
                 let mut ok = true;
                 for client in self.one_or_all(node.as_ref()) {
                     let value = match what {
-                        CountOf::Outcomes => self.outcomes_on(&client)?,
+                        CountOf::Outcomes => outcomes_on(&client, &self.procedures)?,
                         other => {
                             let status = client.status()?;
                             let space = status.default_space();
@@ -123,8 +160,10 @@ impl Runner {
         let writes = self.tally.snapshot();
         let mut ok = true;
         let mut notes = Vec::new();
-        for client in self.running_clients(&[]) {
-            let present = self.outcomes_on(&client)?;
+        let clients = self.running_clients(&[]);
+        let counted = self.outcomes_on_all(&clients);
+        for (client, present) in clients.iter().zip(counted) {
+            let present = present?;
             ok &= present >= writes.acked && present <= writes.acked + writes.uncertain;
             self.report
                 .outcomes_present

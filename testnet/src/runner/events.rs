@@ -30,8 +30,9 @@ struct Applied {
     last_seq: u64,
 }
 
-/// Latencies, in ms, one per op applied from a peer.
-pub(crate) type Latencies = Arc<Mutex<Vec<u64>>>;
+/// Latencies, one per op applied from a peer: (when its author wrote it, wall ms; how long it
+/// took to be applied here, ms).
+pub(crate) type Latencies = Arc<Mutex<Vec<(u64, u64)>>>;
 
 /// Starts one follower thread per node (they end once `stop` is set and their stream
 /// closes, which the testnet's teardown does).
@@ -80,6 +81,9 @@ fn record(data: &str, latencies: &Latencies) {
     let ops = (event.last_seq.saturating_sub(event.first_seq) + 1).min(10_000);
     let latency = event.applied_ms.saturating_sub(event.written_ms);
     if let Ok(mut all) = latencies.lock() {
-        all.extend(std::iter::repeat_n(latency, ops as usize));
+        all.extend(std::iter::repeat_n(
+            (event.written_ms, latency),
+            ops as usize,
+        ));
     }
 }

@@ -197,6 +197,9 @@ impl Runner {
             duration: load.duration.0,
             success_ratio: load.success_ratio,
         };
+        let from_ms = crate::report::wall_ms();
+        let to_ms = from_ms + u64::try_from(load.duration.0.as_millis()).unwrap_or(u64::MAX);
+        self.load_windows.push((self.current_step, from_ms, to_ms));
         let run = LoadRun::start(
             plan,
             self.clients.clone(),

@@ -166,6 +166,9 @@ impl Actor {
             } => {
                 let _ = reply.send(self.similar(&space, id, n));
             }
+            Command::Health { reply } => {
+                let _ = reply.send(Ok(self.health()));
+            }
             Command::Peers { reply } => {
                 let peers = self
                     .connected

@@ -24,6 +24,7 @@ impl Actor {
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {
+                self.peer_book_connected(peer_id, &endpoint);
                 let addr = endpoint.get_remote_address().clone();
                 let fresh = !self.connected.contains_key(&peer_id);
                 let addrs = self.connected.entry(peer_id).or_default();
@@ -106,6 +107,7 @@ impl Actor {
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
             BehaviourEvent::Blob(event) => self.on_blob_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.peer_book_identified(peer_id, &info.listen_addrs);
                 if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                     for addr in &info.listen_addrs {
                         kad.add_address(&peer_id, addr.clone());
