@@ -221,6 +221,54 @@ struct Author {
     own: Space,
 }
 
+/// Groups sealed envelopes into push-sized batches for the sending peer, timing the authoring
+/// between sends.
+struct Pusher<'a> {
+    out: &'a tokio::sync::mpsc::Sender<Batch>,
+    batch: Batch,
+    bytes: usize,
+    busy_since: Instant,
+}
+
+impl<'a> Pusher<'a> {
+    fn new(out: &'a tokio::sync::mpsc::Sender<Batch>) -> Self {
+        Pusher {
+            out,
+            batch: Vec::new(),
+            bytes: 0,
+            busy_since: Instant::now(),
+        }
+    }
+
+    /// Adds one envelope, sending the batch first when it is full; false once the receiver is
+    /// gone.
+    fn push(&mut self, envelope: Vec<u8>, done: &mut Authored) -> bool {
+        if self.bytes + envelope.len() > PUSH_BYTES || self.batch.len() >= PUSH_ENVELOPES {
+            done.busy += self.busy_since.elapsed();
+            if self
+                .out
+                .blocking_send(std::mem::take(&mut self.batch))
+                .is_err()
+            {
+                return false;
+            }
+            self.busy_since = Instant::now();
+            self.bytes = 0;
+        }
+        self.bytes += envelope.len();
+        self.batch.push(envelope);
+        true
+    }
+
+    /// Sends what is left.
+    fn finish(self, done: &mut Authored) {
+        done.busy += self.busy_since.elapsed();
+        if !self.batch.is_empty() {
+            let _ = self.out.blocking_send(self.batch);
+        }
+    }
+}
+
 /// What the other agents write: outcomes, their contexts, and whether they checkpoint.
 pub(crate) struct Workload {
     /// Agents writing (round robin).
@@ -275,9 +323,7 @@ pub(crate) fn author_outcomes(
         .collect();
     let name = space.name().clone();
     let mut done = Authored::default();
-    let mut batch: Batch = Vec::new();
-    let mut batch_bytes = 0usize;
-    let mut busy_since = Instant::now();
+    let mut pusher = Pusher::new(out);
     for i in 0..count {
         let a = &mut agents[(i % authors as u64) as usize];
         let id = *rng.pick(ids);
@@ -310,16 +356,9 @@ pub(crate) fn author_outcomes(
             let bytes = envelope.into_bytes();
             done.ops += 1;
             done.bytes += bytes.len() as u64;
-            if batch_bytes + bytes.len() > PUSH_BYTES || batch.len() >= PUSH_ENVELOPES {
-                done.busy += busy_since.elapsed();
-                if out.blocking_send(std::mem::take(&mut batch)).is_err() {
-                    return done;
-                }
-                busy_since = Instant::now();
-                batch_bytes = 0;
+            if !pusher.push(bytes, &mut done) {
+                return done;
             }
-            batch_bytes += bytes.len();
-            batch.push(bytes);
         }
     }
     if checkpoint {
@@ -339,23 +378,13 @@ pub(crate) fn author_outcomes(
                 let bytes = envelope.into_bytes();
                 done.checkpoint_envelopes += 1;
                 done.checkpoint_bytes += bytes.len() as u64;
-                if batch_bytes + bytes.len() > PUSH_BYTES || batch.len() >= PUSH_ENVELOPES {
-                    done.busy += busy_since.elapsed();
-                    if out.blocking_send(std::mem::take(&mut batch)).is_err() {
-                        return done;
-                    }
-                    busy_since = Instant::now();
-                    batch_bytes = 0;
+                if !pusher.push(bytes, &mut done) {
+                    return done;
                 }
-                batch_bytes += bytes.len();
-                batch.push(bytes);
             }
         }
     }
-    done.busy += busy_since.elapsed();
-    if !batch.is_empty() {
-        let _ = out.blocking_send(batch);
-    }
+    pusher.finish(&mut done);
     for a in &agents {
         done.last_seq.insert(a.agent.to_hex(), a.seq);
     }
