@@ -15,7 +15,10 @@ mod engine;
 mod log;
 mod message;
 
-pub use engine::{MAX_SYNC_PEERS, MAX_SYNC_SPACES, SyncConfig, SyncEngine, SyncOutput, SyncStats};
+pub use engine::{
+    DEFAULT_SYNC_FANOUT, MAX_SYNC_PEERS, MAX_SYNC_SPACES, SyncConfig, SyncEngine, SyncOutput,
+    SyncStats,
+};
 pub use log::{Batch, MemoryLog, OpLog};
 pub use message::{
     MAX_ENVELOPES_PER_MESSAGE, MAX_SYNC_MESSAGE_BYTES, RefuseReason, SyncRequest, SyncResponse,

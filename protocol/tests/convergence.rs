@@ -39,6 +39,7 @@ fn config() -> SyncConfig {
         backoff_base_ms: 200,
         backoff_max_ms: 4_000,
         response_budget_bytes: 3_000,
+        fanout: 0,
     }
 }
 

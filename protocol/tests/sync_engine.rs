@@ -20,6 +20,7 @@ fn config() -> SyncConfig {
         backoff_base_ms: 500,
         backoff_max_ms: 3_000,
         response_budget_bytes: 1_500,
+        fanout: 0,
     }
 }
 
@@ -272,4 +273,44 @@ fn the_memory_log_serves_overlapping_envelopes_as_a_chain() {
     b.next_seq = 3;
     let gap = b.envelope(&mut rng, 1);
     assert_eq!(log.insert(&gap).unwrap_err().reason(), "sequence_gap");
+}
+
+/// Runs `peers` peers that answer every pull at once, for `until_ms`; rounds per peer.
+fn rounds_per_peer(fanout: usize, peers: u32, until_ms: u64) -> Vec<u32> {
+    let log = Replica::default().log;
+    let mut e = SyncEngine::new(SyncConfig { fanout, ..config() });
+    assert!(e.add_space(space()));
+    for peer in 0..peers {
+        e.peer_connected(peer, 0);
+    }
+    let mut rounds = vec![0u32; peers as usize];
+    let mut now = 0;
+    while now <= until_ms {
+        for (peer, _) in e.poll_requests(now, &log) {
+            rounds[peer as usize] += 1;
+            let answer = SyncResponse::Envelopes {
+                space: space(),
+                have: Default::default(),
+                envelopes: vec![],
+                more: false,
+            };
+            e.handle_response(&peer, answer, now, &log);
+        }
+        now = e.next_wakeup_ms().unwrap().max(now + 1);
+    }
+    rounds
+}
+
+#[test]
+fn past_the_fanout_each_peer_waits_longer_and_every_peer_still_gets_rounds() {
+    // 80 peers, 10 s interval, 200 s: one round per peer per interval without a fanout.
+    let all = rounds_per_peer(0, 80, 200_000);
+    assert!(all.iter().all(|r| *r == 21), "{all:?}");
+    // Fanout 8: each peer every 10 intervals, so ~8 rounds per interval over all peers.
+    let fanned = rounds_per_peer(8, 80, 200_000);
+    assert!(fanned.iter().all(|r| *r == 3), "{fanned:?}");
+    let total: u32 = fanned.iter().sum();
+    assert!(total <= 80 + 8 * 20, "{total} rounds");
+    // With no more peers than the fanout, nothing changes.
+    assert!(rounds_per_peer(8, 8, 200_000).iter().all(|r| *r == 21));
 }

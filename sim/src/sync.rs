@@ -98,6 +98,9 @@ impl AntiEntropy {
             backoff_base_ms: ae.timeout_ms.min(1000),
             backoff_max_ms: ae.interval_ms.max(1) * 4,
             response_budget_bytes: 1 << 20,
+            // The simulator picks each agent's `peers` partners itself: one round per partner
+            // per interval, as before the engine's fanout.
+            fanout: 0,
         };
         let mut rng = rng::stream(cfg.seed, Stream::Sync);
         let mut engines = Vec::with_capacity(if on { n } else { 0 });

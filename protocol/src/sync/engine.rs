@@ -29,6 +29,11 @@ pub struct SyncConfig {
     /// Envelope bytes in one response or push (one envelope may overshoot it; capped at half of
     /// [`MAX_SYNC_MESSAGE_BYTES`], leaving room for the version vector).
     pub response_budget_bytes: usize,
+    /// Rounds per interval a node aims at over all its peers (0: one per peer). With more
+    /// peers than this, each peer's next round waits `interval × ceil(peers / fanout)`, so a
+    /// node in a large mesh (88 peers each) does not run an anti-entropy round with every peer
+    /// every interval; gossip carries the steady state and the rounds repair.
+    pub fanout: usize,
 }
 
 /// Something the caller must do for the engine.
@@ -118,7 +123,20 @@ struct InFlight {
     more: bool,
 }
 
+/// Default [`SyncConfig::fanout`].
+pub const DEFAULT_SYNC_FANOUT: usize = 8;
+
 impl SyncConfig {
+    /// Time until a peer's next round after one that completed, with `peers` peers: the
+    /// interval, stretched by `ceil(peers / fanout)` past the fanout.
+    pub fn round_gap_ms(&self, peers: usize) -> u64 {
+        let stretch = match self.fanout {
+            0 => 1,
+            fanout => peers.div_ceil(fanout).max(1),
+        };
+        self.interval_ms.saturating_mul(stretch as u64)
+    }
+
     /// The budget actually used: [`SyncConfig::response_budget_bytes`], at least 1, at most half
     /// of [`MAX_SYNC_MESSAGE_BYTES`].
     pub fn budget(&self) -> usize {
@@ -135,6 +153,7 @@ impl Default for SyncConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 300_000,
             response_budget_bytes: 1 << 20,
+            fanout: DEFAULT_SYNC_FANOUT,
         }
     }
 }
@@ -410,6 +429,7 @@ impl<P: Ord + Clone> SyncEngine<P> {
     /// Ends the round in flight to `peer`; the next one is due now if `more`, else after the
     /// interval.
     fn complete(&mut self, peer: &P, space: &SpaceName, now_ms: u64, more: bool) {
+        let peers = self.peers.len();
         let Some(state) = self.peers.get_mut(peer) else {
             return;
         };
@@ -419,7 +439,7 @@ impl<P: Ord + Clone> SyncEngine<P> {
             let due = if more {
                 now_ms
             } else {
-                now_ms.saturating_add(self.config.interval_ms)
+                now_ms.saturating_add(self.config.round_gap_ms(peers))
             };
             state.due.insert(space.clone(), due);
         }

@@ -34,6 +34,7 @@ impl SyncState {
             // The most a response may carry (half a sync message): a node catching up takes
             // as much per round trip as the protocol allows.
             response_budget_bytes: knack_protocol::sync::MAX_SYNC_MESSAGE_BYTES / 2,
+            fanout: knack_protocol::sync::DEFAULT_SYNC_FANOUT,
         });
         for space in spaces {
             engine.add_space(space.clone());
