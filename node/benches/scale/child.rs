@@ -126,6 +126,12 @@ impl Daemon {
         response.body_mut().read_json().ok()
     }
 
+    /// Whether `GET /readyz` answers 200 (spaces loaded, search indexes built).
+    pub(crate) fn ready(&self) -> bool {
+        self.get_with(&agent(Duration::from_secs(10)), "/readyz", &[])
+            .is_some()
+    }
+
     /// A POST of an empty JSON object with the token; the JSON body, or `None` unless 200.
     pub(crate) fn post(&self, path: &str) -> Option<Value> {
         let mut response = agent(Duration::from_secs(600))
