@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::{TestNode, knack_bin, wait_for};
 
@@ -99,26 +99,6 @@ fn a_node_configured_only_by_the_environment_joins_its_bootstrap_peer() {
 #[test]
 fn a_malformed_variable_stops_the_start_and_names_itself() {
     let node = TestNode::init("bad", &[]);
-    let mut child = Command::new(knack_bin())
-        .args(["--dir", node.dir.to_str().unwrap(), "run"])
-        .env("KNACK_SYNC_INTERVAL_MS", "soon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            panic!("knack run started despite a malformed KNACK_SYNC_INTERVAL_MS");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success());
+    let stderr = common::run_refused_with_env(&node.dir, &[("KNACK_SYNC_INTERVAL_MS", "soon")]);
     assert!(stderr.contains("KNACK_SYNC_INTERVAL_MS"), "{stderr}");
 }

@@ -10,13 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::{TestNode, wait_converged, wait_for};
-use futures::StreamExt;
 use knack_crdt::{Body, Hlc, NewProcedure, ProcedureKind, Space, SpaceName};
-use knack_node::SYNC_PROTOCOL;
-use knack_protocol::{Envelope, SyncRequest, VersionVector};
+use knack_protocol::Envelope;
 use libp2p::Multiaddr;
-use libp2p::request_response;
-use libp2p::swarm::SwarmEvent;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -132,39 +128,7 @@ fn a_forked_author_is_detected_reported_and_never_merged() {
     let twin = add_envelope(&key, 1, "a different op under the same number", now + 1);
     let next = add_envelope(&key, 2, "after the fork", now + 2);
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let mut swarm = common::raw_peer(key.clone(), SYNC_PROTOCOL);
-        swarm.dial(target).unwrap();
-        let peer = loop {
-            if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
-                swarm.select_next_some().await
-            {
-                break peer_id;
-            }
-        };
-        for envelope in [&first, &twin, &next] {
-            let request = SyncRequest::Push {
-                space: SpaceName::new("default").unwrap(),
-                have: VersionVector::new(),
-                envelopes: vec![envelope.encode()],
-            }
-            .encode();
-            swarm.behaviour_mut().send_request(&peer, request);
-            loop {
-                match swarm.select_next_some().await {
-                    SwarmEvent::Behaviour(request_response::Event::Message {
-                        message: request_response::Message::Response { .. },
-                        ..
-                    })
-                    | SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-        }
-    });
+    common::push_envelopes(target, &key, &[first, twin, next]);
 
     let status = a.status();
     let space = &status["spaces"][0];

@@ -457,9 +457,15 @@ pub fn raw_peer(
 /// Runs `knack run` on `dir` and expects it to refuse to start (exit with an error within
 /// 30 s); returns its stderr.
 pub fn run_refused(dir: &Path) -> String {
+    run_refused_with_env(dir, &[])
+}
+
+/// As [`run_refused`], with `env` set for the process.
+pub fn run_refused_with_env(dir: &Path, env: &[(&str, &str)]) -> String {
     let mut child = Command::new(knack_bin())
         .args(["--dir", dir.to_str().unwrap(), "run"])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
