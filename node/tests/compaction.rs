@@ -154,3 +154,29 @@ fn a_node_killed_after_compaction_keeps_every_acknowledged_write() {
     let c = TestNode::start("c", &[a.multiaddr()]);
     wait_converged(&[&a, &c], ops + 1, CONVERGE);
 }
+
+#[test]
+fn a_checkpoint_of_a_bad_or_unknown_space_is_refused_and_changes_nothing() {
+    let a = TestNode::start("a", &[]);
+    let ids = write_history(&a, 5, 10);
+    let (digest, ops) = (a.digest(), a.ops());
+    let (code, body) = a.call("POST", "/v1/spaces/nowhere/checkpoint", None);
+    assert_eq!(
+        (code, body["kind"].as_str()),
+        (404, Some("unknown_space")),
+        "{body}"
+    );
+    let (code, body) = a.call("POST", "/v1/spaces/Bad%20Name!/checkpoint", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    let (ok, _, err) = a.cli(&["checkpoint", "--space", "nowhere"]);
+    assert!(!ok);
+    assert!(err.contains("nowhere"), "{err}");
+    // Nothing was written, and the node goes on serving and writing.
+    assert_eq!((a.digest(), a.ops()), (digest, ops));
+    a.outcome(&ids[0], true);
+    assert_eq!(a.ops(), ops + 1);
+}
