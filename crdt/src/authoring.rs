@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use crate::change::{Change, Creation, Delta, check_count, check_printable, check_tag, check_text};
 use crate::clock::{Hlc, Stamp};
 use crate::content::{Body, ContentRef};
-use crate::crystal::transition;
+use crate::crystal::proposal;
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::ids::{AgentId, ContentHash, ProcedureId};
@@ -224,8 +224,8 @@ impl Space {
             },
             Change::Used { id, at },
         ];
-        if let Some(epoch) = transition(
-            state.crystal_epoch,
+        if let Some(epoch) = proposal(
+            &state.crystal_proposals,
             &counts,
             success_agents,
             self.settings(),
@@ -269,10 +269,15 @@ impl Space {
         }]))
     }
 
-    /// Records that content `hash` is pinned to IPFS under `cid`.
-    pub fn pin_content(&self, hash: ContentHash, cid: String) -> Result<Delta, CrdtError> {
+    /// Records that `by` pinned content `hash` to IPFS under `cid`.
+    pub fn pin_content(
+        &self,
+        by: AgentId,
+        hash: ContentHash,
+        cid: String,
+    ) -> Result<Delta, CrdtError> {
         check_text("cid", &cid, MAX_CID_BYTES, false)?;
-        Ok(Delta::new(vec![Change::Pin { hash, cid }]))
+        Ok(Delta::new(vec![Change::Pin { hash, cid, by }]))
     }
 
     /// Replaces the space's settings.
@@ -303,8 +308,8 @@ impl Space {
             .iter()
             .filter_map(|id| {
                 let state = self.procedure_state(id).filter(|s| s.creation.is_some())?;
-                let epoch = transition(
-                    state.crystal_epoch,
+                let epoch = proposal(
+                    &state.crystal_proposals,
                     &state.counts(),
                     state.success_agents(),
                     settings,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Hlc, Stamp};
 use crate::content::ContentRef;
+use crate::crystal::MAX_CRYSTAL_EPOCH;
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
@@ -13,7 +14,7 @@ use crate::limits::{
     MAX_OUTCOME_CONTEXTS, MAX_TAG_BYTES, MAX_TAGS,
 };
 use crate::lww::Lww;
-use crate::outcome::OutcomeSlot;
+use crate::outcome::{Counts, OutcomeSlot, Versioned};
 use crate::relation::RelationKey;
 use crate::settings::SpaceSettings;
 use crate::tag_set::TagSet;
@@ -110,12 +111,15 @@ pub enum Change {
         /// Its strength, or `None` once removed.
         value: Lww<Option<Fraction>>,
     },
-    /// Content pinned to IPFS under `cid` (several CIDs for one hash: the smallest wins).
+    /// Content pinned to IPFS under `cid` by `by` (owner-only: each agent's pins are kept apart,
+    /// so a bogus CID cannot hide a good one; readers try each, verifying the content's hash).
     Pin {
         /// The content.
         hash: ContentHash,
         /// Its IPFS CID.
         cid: String,
+        /// The agent that pinned it.
+        by: AgentId,
     },
     /// The space's settings register.
     Settings {
@@ -166,12 +170,20 @@ impl Change {
         }
     }
 
-    /// Checks a change received from `author` for `space` in an op stamped `at`: ownership of
-    /// owner-only slots and registers, derived ids, field sizes and ranges, inline body hashes,
-    /// and that no timestamp inside is later than the op's own (so a register cannot be won
-    /// forever with a stamp from the far future: the op's stamp is what receivers check against
-    /// their clocks).
-    pub fn validate(&self, author: &AgentId, space: &SpaceName, at: Hlc) -> Result<(), CrdtError> {
+    /// Checks a change received from `author` for `space` in the op stamped `at` with the
+    /// author's sequence number `seq`: ownership of owner-only slots and registers, derived ids,
+    /// field sizes and ranges, inline body hashes, that no timestamp inside is later than the
+    /// op's own (so a register cannot be won forever with a stamp from the far future: the op's
+    /// stamp is what receivers check against their clocks), that an outcome slot claims at most
+    /// one outcome per write and at most one write per op its author has signed (`seq`), and
+    /// that a crystallization epoch is within `1..=MAX_CRYSTAL_EPOCH`.
+    pub fn validate(
+        &self,
+        author: &AgentId,
+        space: &SpaceName,
+        at: Hlc,
+        seq: u64,
+    ) -> Result<(), CrdtError> {
         let owned = |agent: &AgentId| {
             if agent == author {
                 Ok(())
@@ -259,10 +271,28 @@ impl Change {
                             value: counts.seq.to_string(),
                         });
                     }
+                    check_plausible(counts, "context")?;
+                }
+                check_plausible(&slot.totals, "totals")?;
+                if slot.totals.seq > seq {
+                    return Err(CrdtError::ImplausibleOutcome {
+                        part: "totals",
+                        detail: format!(
+                            "{} writes claimed in the author's op {seq}",
+                            slot.totals.seq
+                        ),
+                    });
                 }
                 Ok(())
             }
-            Change::Used { .. } | Change::Crystal { .. } => Ok(()),
+            Change::Used { .. } => Ok(()),
+            Change::Crystal { epoch, .. } => {
+                if (1..=MAX_CRYSTAL_EPOCH).contains(epoch) {
+                    Ok(())
+                } else {
+                    Err(CrdtError::CrystalEpoch(*epoch))
+                }
+            }
             Change::Relation { key, value } => {
                 owned(&value.stamp.agent)?;
                 if key.is_normal() {
@@ -271,7 +301,10 @@ impl Change {
                     Err(CrdtError::SelfRelation(key.from))
                 }
             }
-            Change::Pin { cid, .. } => check_text("cid", cid, MAX_CID_BYTES, false),
+            Change::Pin { cid, by, .. } => {
+                owned(by)?;
+                check_text("cid", cid, MAX_CID_BYTES, false)
+            }
             Change::Settings { value } => {
                 owned(&value.stamp.agent)?;
                 value.value.validate()
@@ -291,16 +324,23 @@ impl Delta {
         self.changes.is_empty()
     }
 
-    /// Checks every change of a delta received from `author` for `space` in an op stamped `at`
-    /// (see [`Change::validate`]), and the delta's own size.
-    pub fn validate(&self, author: &AgentId, space: &SpaceName, at: Hlc) -> Result<(), CrdtError> {
+    /// Checks every change of a delta received from `author` for `space` in the op stamped `at`
+    /// with the author's sequence number `seq` (see [`Change::validate`]), and the delta's own
+    /// size.
+    pub fn validate(
+        &self,
+        author: &AgentId,
+        space: &SpaceName,
+        at: Hlc,
+        seq: u64,
+    ) -> Result<(), CrdtError> {
         if self.changes.is_empty() {
             return Err(CrdtError::EmptyDelta);
         }
         check_count("delta changes", self.changes.len(), MAX_CHANGES_PER_DELTA)?;
         self.changes
             .iter()
-            .try_for_each(|change| change.validate(author, space, at))
+            .try_for_each(|change| change.validate(author, space, at, seq))
     }
 }
 
@@ -361,6 +401,22 @@ pub(crate) fn check_tag(tag: &str) -> Result<(), CrdtError> {
             field: "tag",
             range: "text without spaces or control characters",
             value: tag.chars().take(40).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that a versioned counter claims at most one outcome per write: an owner's write
+/// records one outcome and raises the sequence by one.
+fn check_plausible(counts: &Versioned<Counts>, part: &'static str) -> Result<(), CrdtError> {
+    if counts.value.uses() > counts.seq {
+        return Err(CrdtError::ImplausibleOutcome {
+            part,
+            detail: format!(
+                "{} outcomes claimed in {} writes",
+                counts.value.uses(),
+                counts.seq
+            ),
         });
     }
     Ok(())

@@ -91,4 +91,28 @@ pub enum CrdtError {
     /// A delta with no changes.
     #[error("a delta must carry at least one change")]
     EmptyDelta,
+    /// A crystallization epoch outside `1..=MAX_CRYSTAL_EPOCH`.
+    #[error("crystallization epoch {0} is outside 1..=65535")]
+    CrystalEpoch(u32),
+    /// An outcome slot claiming more than its author can have recorded: more outcomes than
+    /// writes, or more writes than ops the author has signed.
+    #[error("implausible outcome {part}: {detail}")]
+    ImplausibleOutcome {
+        /// Which part of the slot (`totals` or `context`).
+        part: &'static str,
+        /// What it claims.
+        detail: String,
+    },
+}
+
+impl CrdtError {
+    /// A short, stable label for the failures a receiver counts apart (metrics), or `None` for
+    /// the ones counted together as an invalid delta.
+    pub const fn reason(&self) -> Option<&'static str> {
+        match self {
+            CrdtError::CrystalEpoch(_) => Some("crystal_epoch"),
+            CrdtError::ImplausibleOutcome { .. } => Some("implausible_outcome"),
+            _ => None,
+        }
+    }
 }

@@ -16,15 +16,16 @@
 //!   ([`Lww`]) ordered by hybrid logical clock [`Stamp`]s;
 //! - tags: an add-wins observed-remove set ([`TagSet`]) over `crdts::VClock`;
 //! - outcomes: one slot per agent, written only by that agent with a rising sequence number
-//!   ([`OutcomeSlot`]); global counts are exact sums;
+//!   ([`OutcomeSlot`]), merged counter by counter (max); global counts are exact sums;
 //! - bodies: a grow-only map of versions ([`ContentRef`] by stamp), the newest is current;
-//! - `last_used` and the crystallization latch: max-registers.
+//! - `last_used`: a max-register; crystallization proposals: a grow-only set of epochs;
+//! - IPFS pins: one CID per content per agent.
 //!
 //! Derived, never stored, identical on converged replicas: `rate = (s+1)/(s+f+2)`,
 //! `confidence` = Wilson lower bound (z = 1.96), the contagion [`Prior`] (neighbours' evidence
 //! as bounded pseudo-counts, see [`contagion`]) and `score` = the Wilson lower bound of own
 //! counts plus prior. Crystallization is the one place we depart from "derived": hysteresis
-//! needs memory, so it is a replicated latch (see [`crystal`]).
+//! needs memory, so it is a latch derived from replicated proposals (see [`crystal`]).
 //!
 //! ## Purity
 //! No IO, no clock, no randomness: time ([`Hlc`], wall milliseconds) and nonces are arguments,

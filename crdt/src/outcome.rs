@@ -28,9 +28,11 @@ pub struct Versioned<T> {
 /// One agent's outcomes of one procedure, written only by that agent.
 ///
 /// The owner raises `seq` at every write and sends the totals plus the context entries the
-/// write touched; merge keeps the higher sequence of the totals and of each context entry. That
-/// is a product of max-registers, so merge is a join, and global counts are exact sums over
-/// agents (no averaging, no double counting under duplication).
+/// write touched; merge keeps the higher sequence and the larger of each counter, of the totals
+/// and of each context entry. That is a product of max-registers, so merge is a join, global
+/// counts are exact sums over agents (no averaging, no double counting under duplication), and
+/// no write can lower a counter. Receivers also check that a slot claims at most one outcome per
+/// write and at most one write per op its author signed (see `Change::validate`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeSlot {
     /// The slot's totals over every context.
@@ -74,12 +76,24 @@ impl Default for Versioned<Counts> {
     }
 }
 
-impl<T: Ord + Clone> Versioned<T> {
-    /// Joins `other` into `self`: the greater `(seq, value)` wins.
-    pub fn merge(&mut self, other: &Versioned<T>) {
-        if (other.seq, &other.value) > (self.seq, &self.value) {
-            *self = other.clone();
-        }
+impl Counts {
+    /// Joins `other` into `self`: the larger of each counter.
+    pub fn join(&mut self, other: &Counts) {
+        self.successes = self.successes.max(other.successes);
+        self.failures = self.failures.max(other.failures);
+        self.total_duration_ms = self.total_duration_ms.max(other.total_duration_ms);
+    }
+}
+
+impl Versioned<Counts> {
+    /// Joins `other` into `self`: the higher sequence, and the larger of each counter.
+    ///
+    /// An honest owner's counters only grow with its sequence, so this is the latest write;
+    /// a write that would lower a counter (a higher sequence with smaller totals) cannot: the
+    /// join of max-registers never goes down.
+    pub fn merge(&mut self, other: &Versioned<Counts>) {
+        self.seq = self.seq.max(other.seq);
+        self.value.join(&other.value);
     }
 }
 

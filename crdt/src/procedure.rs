@@ -1,6 +1,6 @@
 //! A procedure's replicated state, and a read-only view with its derived values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use crate::change::Creation;
 use crate::clock::{Hlc, Stamp};
 use crate::contagion::{ContagionIndex, Prior};
 use crate::content::ContentRef;
-use crate::crystal::is_crystallized;
+use crate::crystal::{effective_epoch, is_crystallized};
 use crate::digest_cache::DigestCache;
 use crate::ids::{AgentId, ProcedureId};
 use crate::kind::ProcedureKind;
@@ -33,7 +33,8 @@ pub(crate) struct ProcedureState {
     pub(crate) bodies: BTreeMap<Stamp, ContentRef>,
     pub(crate) outcomes: LiteMap<AgentId, OutcomeSlot>,
     pub(crate) last_used: Option<Hlc>,
-    pub(crate) crystal_epoch: u32,
+    /// Every crystallization epoch proposed (a grow-only set; see [`crate::crystal`]).
+    pub(crate) crystal_proposals: BTreeSet<u32>,
     #[serde(skip)]
     pub(crate) digest: DigestCache,
 }
@@ -89,7 +90,7 @@ impl ProcedureState {
     }
 
     pub(crate) fn merge_crystal(&mut self, epoch: u32) {
-        self.crystal_epoch = self.crystal_epoch.max(epoch);
+        self.crystal_proposals.insert(epoch);
     }
 
     /// Joins a whole other state into this one.
@@ -117,7 +118,8 @@ impl ProcedureState {
         if let Some(at) = other.last_used {
             self.merge_used(at);
         }
-        self.merge_crystal(other.crystal_epoch);
+        self.crystal_proposals
+            .extend(other.crystal_proposals.iter().copied());
     }
 
     /// blake3 of the canonical encoding of this state (cached until the next change).
@@ -150,6 +152,17 @@ impl ProcedureState {
             }
         }
         sum
+    }
+
+    /// The crystallization latch's epoch, derived from the proposals and the counts (see
+    /// [`crate::crystal::effective_epoch`]).
+    pub(crate) fn crystal_epoch(&self, settings: &SpaceSettings) -> u32 {
+        effective_epoch(
+            &self.crystal_proposals,
+            &self.counts(),
+            self.success_agents(),
+            settings,
+        )
     }
 
     /// How many agents have recorded at least one success.
@@ -314,12 +327,13 @@ impl<'a> Procedure<'a> {
 
     /// Whether the procedure is crystallized (proven; body frozen).
     pub fn crystallized(&self) -> bool {
-        is_crystallized(self.state.crystal_epoch)
+        is_crystallized(self.crystal_epoch())
     }
 
-    /// The crystallization latch's epoch (odd: crystallized).
+    /// The crystallization latch's epoch (odd: crystallized), derived from the proposed epochs
+    /// and the counts (see [`crate::crystal`]).
     pub fn crystal_epoch(&self) -> u32 {
-        self.state.crystal_epoch
+        self.state.crystal_epoch(self.settings)
     }
 
     /// When the procedure was last used.

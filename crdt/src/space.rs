@@ -10,7 +10,7 @@ use crate::change::{Change, Delta};
 use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion_pair};
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
-use crate::ids::{ContentHash, ProcedureId, SpaceName};
+use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
 use crate::lww::{Lww, merge_opt};
 use crate::outcome::Counts;
 use crate::procedure::{Procedure, ProcedureState};
@@ -23,7 +23,8 @@ const DIGEST_DOMAIN: &[u8] = b"knack/space-digest/v1";
 
 /// Version byte in front of an encoded space snapshot.
 /// Version 2: no boost slots; settings with `contagion_prior_max` (protocol version 2).
-const SNAPSHOT_VERSION: u8 = 2;
+/// Version 3: crystallization proposals as a set, pins per agent (protocol version 4).
+const SNAPSHOT_VERSION: u8 = 3;
 
 /// The bincode configuration of every canonical encoding in knack: little-endian, variable-length
 /// integers. Equal states encode to equal bytes because every collection is ordered.
@@ -42,7 +43,8 @@ struct SpaceState {
     settings: Option<Lww<SpaceSettings>>,
     procedures: BTreeMap<ProcedureId, Arc<ProcedureState>>,
     relations: BTreeMap<RelationKey, Lww<Option<Fraction>>>,
-    pins: BTreeMap<ContentHash, String>,
+    /// Each agent's CID of each pinned content (see [`Change::Pin`]).
+    pins: BTreeMap<ContentHash, BTreeMap<AgentId, String>>,
 }
 
 /// A space: procedures, their relations, pins and settings, as one state-based CRDT.
@@ -181,7 +183,7 @@ impl Space {
         }
         match change {
             Change::Relation { key, value } => self.merge_relation(key, value),
-            Change::Pin { hash, cid } => self.merge_pin(*hash, cid),
+            Change::Pin { hash, cid, by } => self.merge_pin(*hash, *by, cid),
             Change::Settings { value } => {
                 merge_opt(&mut self.state.settings, value);
                 self.refresh_settings();
@@ -260,8 +262,10 @@ impl Space {
         for (key, value) in &other.state.relations {
             self.merge_relation(key, value);
         }
-        for (hash, cid) in &other.state.pins {
-            self.merge_pin(*hash, cid);
+        for (hash, by_agent) in &other.state.pins {
+            for (by, cid) in by_agent {
+                self.merge_pin(*hash, *by, cid);
+            }
         }
         if let Some(value) = &other.state.settings {
             merge_opt(&mut self.state.settings, value);
@@ -306,12 +310,15 @@ impl Space {
             .max()
     }
 
-    fn merge_pin(&mut self, hash: ContentHash, cid: &str) {
-        match self.state.pins.get_mut(&hash) {
+    /// Joins `by`'s pin of `hash`: per agent, the smallest CID it has recorded wins (one
+    /// agent normally records one CID per content; the rule only makes the join total).
+    fn merge_pin(&mut self, hash: ContentHash, by: AgentId, cid: &str) {
+        let by_agent = self.state.pins.entry(hash).or_default();
+        match by_agent.get_mut(&by) {
             Some(mine) if cid < mine.as_str() => *mine = cid.to_owned(),
             Some(_) => {}
             None => {
-                self.state.pins.insert(hash, cid.to_owned());
+                by_agent.insert(by, cid.to_owned());
             }
         }
     }
@@ -393,14 +400,29 @@ impl Space {
         self.contagion.graph()
     }
 
-    /// The IPFS CID `hash` is pinned under, if any.
-    pub fn pin(&self, hash: &ContentHash) -> Option<&str> {
-        self.state.pins.get(hash).map(String::as_str)
+    /// Every IPFS CID some agent recorded for the content `hash`, sorted, without duplicates
+    /// (none may be trusted: a reader tries each and verifies what it reads against `hash`).
+    pub fn cids(&self, hash: &ContentHash) -> Vec<&str> {
+        let mut cids: Vec<&str> = self
+            .state
+            .pins
+            .get(hash)
+            .into_iter()
+            .flat_map(|by_agent| by_agent.values().map(String::as_str))
+            .collect();
+        cids.sort_unstable();
+        cids.dedup();
+        cids
     }
 
-    /// Every recorded IPFS CID, by content hash.
-    pub fn pins(&self) -> impl Iterator<Item = (&ContentHash, &str)> {
-        self.state.pins.iter().map(|(h, c)| (h, c.as_str()))
+    /// The CID `agent` recorded for the content `hash`, if any.
+    pub fn pin_by(&self, hash: &ContentHash, agent: &AgentId) -> Option<&str> {
+        self.state.pins.get(hash)?.get(agent).map(String::as_str)
+    }
+
+    /// Every content hash some agent recorded a CID for.
+    pub fn pinned(&self) -> impl Iterator<Item = &ContentHash> {
+        self.state.pins.keys()
     }
 
     /// The state digest: equal on converged replicas, and (up to hash collisions) only on them.
@@ -496,11 +518,14 @@ impl Space {
                 value: value.clone(),
             });
         }
-        for (hash, cid) in &self.state.pins {
-            changes.push(Change::Pin {
-                hash: *hash,
-                cid: cid.clone(),
-            });
+        for (hash, by_agent) in &self.state.pins {
+            for (by, cid) in by_agent {
+                changes.push(Change::Pin {
+                    hash: *hash,
+                    cid: cid.clone(),
+                    by: *by,
+                });
+            }
         }
         Delta::new(changes)
     }
@@ -596,11 +621,8 @@ fn procedure_changes(id: ProcedureId, state: &ProcedureState, out: &mut Vec<Chan
     if let Some(at) = state.last_used {
         out.push(Change::Used { id, at });
     }
-    if state.crystal_epoch > 0 {
-        out.push(Change::Crystal {
-            id,
-            epoch: state.crystal_epoch,
-        });
+    for epoch in &state.crystal_proposals {
+        out.push(Change::Crystal { id, epoch: *epoch });
     }
 }
 

@@ -143,8 +143,10 @@ proptest! {
         // Author 0's ops alone, restated as author 0 (every change valid as its own).
         let restated = Delta::new(World::replay(by(0, true)).restatement());
         let late = Hlc { wall_ms: u64::MAX / 2, logical: 0 };
+        // The run is signed under the author's next sequence numbers, past all its ops.
+        let seq = by(0, true).count() as u64 + 1;
         for change in &restated.changes {
-            prop_assert!(change.validate(&w.agents[0], &common::space_name(), late).is_ok());
+            prop_assert!(change.validate(&w.agents[0], &common::space_name(), late, seq).is_ok());
         }
         // In place of author 0's ops, before or after everyone else's.
         let others: Vec<&Delta> = by(0, false).collect();
@@ -311,7 +313,8 @@ fn a_restated_slot_with_many_contexts_is_split_into_valid_changes() {
     let late = Hlc::at(1_800_000_000_000);
     for change in &restated {
         change
-            .validate(&me, &SpaceName::new("laws").unwrap(), late)
+            // Signed after the creation and the 3 outcome ops.
+            .validate(&me, &SpaceName::new("laws").unwrap(), late, 5)
             .unwrap();
     }
     let rebuilt = World::replay([&Delta::new(restated)]);

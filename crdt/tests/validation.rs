@@ -38,9 +38,9 @@ fn space_with_one() -> (Space, knack_crdt::ProcedureId, Delta) {
 #[test]
 fn a_delta_is_valid_only_from_its_author() {
     let (s, id, created) = space_with_one();
-    assert_eq!(created.validate(&ALICE, &name(), LATE), Ok(()));
+    assert_eq!(created.validate(&ALICE, &name(), LATE, 1), Ok(()));
     assert!(matches!(
-        created.validate(&MALLORY, &name(), LATE),
+        created.validate(&MALLORY, &name(), LATE, 1),
         Err(CrdtError::NotOwner { change: "create" })
     ));
     let outcome = Outcome {
@@ -49,7 +49,7 @@ fn a_delta_is_valid_only_from_its_author() {
     };
     let d = s.record_outcome(ALICE, Hlc::at(2), id, &outcome).unwrap();
     assert!(matches!(
-        d.validate(&MALLORY, &name(), LATE),
+        d.validate(&MALLORY, &name(), LATE, 1),
         Err(CrdtError::NotOwner { change: "outcome" })
     ));
 }
@@ -59,7 +59,7 @@ fn a_forged_id_or_body_is_refused() {
     let (_, _, created) = space_with_one();
     let other_space = SpaceName::new("elsewhere").unwrap();
     assert!(matches!(
-        created.validate(&ALICE, &other_space, LATE),
+        created.validate(&ALICE, &other_space, LATE, 1),
         Err(CrdtError::IdMismatch(_))
     ));
     let mut forged = created.clone();
@@ -69,11 +69,11 @@ fn a_forged_id_or_body_is_refused() {
         }
     }
     assert_eq!(
-        forged.validate(&ALICE, &name(), LATE),
+        forged.validate(&ALICE, &name(), LATE, 1),
         Err(CrdtError::BodyMismatch)
     );
     assert_eq!(
-        Delta::default().validate(&ALICE, &name(), LATE),
+        Delta::default().validate(&ALICE, &name(), LATE, 1),
         Err(CrdtError::EmptyDelta)
     );
 }
@@ -147,11 +147,13 @@ fn external_bodies_keep_hash_and_size_and_pins_replicate() {
     s.apply(&d);
     let body = s.procedure(&id).unwrap().body().unwrap().clone();
     assert_eq!((body.hash, body.size, body.inline), (hash, 12, None));
-    let d = s.pin_content(hash, "bafkreib".into()).unwrap();
+    let d = s.pin_content(ALICE, hash, "bafkreib".into()).unwrap();
     s.apply(&d);
-    // A second CID for the same content: the smaller one wins on every replica.
-    s.apply(&s.pin_content(hash, "bafkreia".into()).unwrap());
-    assert_eq!(s.pin(&hash), Some("bafkreia"));
+    // A second CID for the same content by the same agent: its smaller one wins on every
+    // replica (each agent's pins are kept apart: see tests/forged_changes.rs).
+    s.apply(&s.pin_content(ALICE, hash, "bafkreia".into()).unwrap());
+    assert_eq!(s.cids(&hash), vec!["bafkreia"]);
+    assert_eq!(s.pin_by(&hash, &ALICE), Some("bafkreia"));
 }
 
 #[test]
@@ -208,7 +210,7 @@ fn a_change_stamped_after_its_op_is_refused() {
     let (s, id, created) = space_with_one();
     // Created at Hlc::at(1): an op stamped at 0 cannot carry it.
     assert!(matches!(
-        created.validate(&ALICE, &name(), Hlc::at(0)),
+        created.validate(&ALICE, &name(), Hlc::at(0), 1),
         Err(CrdtError::AfterItsOp { change: "create" })
     ));
     let far_future = Hlc::at(u64::MAX);
@@ -218,8 +220,8 @@ fn a_change_stamped_after_its_op_is_refused() {
     };
     let d = s.edit(ALICE, far_future, id, rename).unwrap();
     assert!(matches!(
-        d.validate(&ALICE, &name(), Hlc::at(5)),
+        d.validate(&ALICE, &name(), Hlc::at(5), 1),
         Err(CrdtError::AfterItsOp { change: "name" })
     ));
-    assert_eq!(d.validate(&ALICE, &name(), far_future), Ok(()));
+    assert_eq!(d.validate(&ALICE, &name(), far_future, 1), Ok(()));
 }

@@ -76,8 +76,12 @@ pub struct BodyView {
     pub size: u64,
     /// The body as text, when inline and UTF-8.
     pub text: Option<String>,
-    /// IPFS CID, once pinned.
+    /// An IPFS CID of the body, once pinned (the first of `cids`).
     pub cid: Option<String>,
+    /// Every IPFS CID agents recorded for the body (each agent's kept apart; readers verify
+    /// what a CID gives against `blake3`).
+    #[serde(default)]
+    pub cids: Vec<String>,
 }
 
 /// A relation.
@@ -180,7 +184,12 @@ impl ProcedureView {
                     .inline
                     .as_ref()
                     .and_then(|b| String::from_utf8(b.clone()).ok()),
-                cid: space.pin(&body.hash).map(str::to_owned),
+                cid: space.cids(&body.hash).first().map(|c| (*c).to_owned()),
+                cids: space
+                    .cids(&body.hash)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
             }),
             versions: p.versions().count(),
             relations: space

@@ -185,3 +185,67 @@ fn a_cid_whose_content_does_not_match_is_refused() {
         "nothing unverified was kept"
     );
 }
+
+/// Every CID the node knows for the body of `id`.
+fn cids_of(node: &TestNode, id: &str) -> Vec<String> {
+    let (code, view) = node.call("GET", &format!("/v1/spaces/default/procedures/{id}"), None);
+    if code != 200 {
+        return Vec::new();
+    }
+    view["body"]["cids"]
+        .as_array()
+        .map(|cids| {
+            cids.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_bogus_cid_recorded_by_another_agent_does_not_hide_the_good_one() {
+    let (_d, daemon) = daemon();
+    let mut a = node_with_ipfs("a", &[], &daemon.api_url());
+    let body = body_of(300_000, 5);
+    let id = a.add_file("the real body", &body);
+    let good = wait_for(WAIT, || cid_of(&a, &id)).expect("never pinned");
+    // Other content on the same daemon whose CID sorts before the good one: the single
+    // "smallest CID wins" register of protocol version 3 would have kept only the bogus one.
+    let bogus = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = KuboRpc::new(&daemon.api_url()).unwrap();
+        for seed in 100..200 {
+            let cid = client.add_bytes(body_of(1_000, seed)).await.unwrap();
+            if cid.to_string() < good {
+                return cid.to_string();
+            }
+        }
+        panic!("no CID sorting before {good} in 100 tries");
+    });
+    // Mallory, another agent, records the bogus CID through the ordinary interface.
+    let mut mallory = TestNode::start("mallory", &[a.multiaddr()]);
+    wait_for(WAIT, || (!cids_of(&mallory, &id).is_empty()).then_some(()))
+        .expect("mallory never learned the procedure");
+    let (ok, _, err) = mallory.cli(&["pin", &id, "--cid", bogus.as_str()]);
+    assert!(ok, "{err}");
+    let b = node_with_ipfs(
+        "b",
+        &[a.multiaddr(), mallory.multiaddr()],
+        &daemon.api_url(),
+    );
+    let both = wait_for(WAIT, || {
+        let cids = cids_of(&b, &id);
+        (cids.len() == 2).then_some(cids)
+    })
+    .unwrap_or_else(|| panic!("b never learned both CIDs: {:?}", cids_of(&b, &id)));
+    assert_eq!(both, vec![bogus.clone(), good.clone()], "sorted, both kept");
+    a.stop();
+    mallory.stop();
+    let (ok, printed, err) = b.cli(&["show", &id, "--body"]);
+    assert!(ok, "{err}\n{}", b.log());
+    assert!(printed == body, "the body read through IPFS differs");
+    assert_eq!(
+        b.metric("knack_ipfs_errors_total{reason=\"mismatch\"}"),
+        1.0,
+        "the bogus CID was tried first and refused"
+    );
+}

@@ -22,7 +22,7 @@ pub const MAX_OPS_PER_ENVELOPE: usize = 256;
 
 /// Domain separator of envelope signatures, so no other signed knack message can be replayed as
 /// an envelope (and the wire version is part of what is signed).
-const SIGNING_DOMAIN: &[u8] = b"knack/envelope/v3";
+const SIGNING_DOMAIN: &[u8] = b"knack/envelope/v4";
 
 /// One change by one agent: the unit of replication.
 ///
@@ -108,7 +108,7 @@ impl Envelope {
     ) -> Result<Envelope, ProtocolError> {
         let author = identity::agent_id(keypair).ok_or(ProtocolError::UnsupportedKey)?;
         check_structure(first_seq, checkpoint, &entries)?;
-        check_deltas(&author, &space, &entries)?;
+        check_deltas(&author, &space, first_seq, &entries)?;
         let envelope = Self::sign(keypair, space, first_seq, checkpoint, entries)?;
         check_size(envelope.bytes.len())?;
         Ok(envelope)
@@ -185,7 +185,7 @@ impl Envelope {
         identity::check_agent(&w.author)?;
         let message = signing_bytes(&w.space, &w.author, w.first_seq, w.checkpoint, &w.entries);
         identity::verify(&w.author, &message, &w.signature)?;
-        check_deltas(&w.author, &w.space, &w.entries)
+        check_deltas(&w.author, &w.space, w.first_seq, &w.entries)
     }
 
     /// The space.
@@ -397,17 +397,24 @@ fn check_structure(
     Ok(())
 }
 
-/// Checks every delta as received from `author` for `space`.
+/// Checks every delta as received from `author` for `space`, the ops numbered from
+/// `first_seq`.
 fn check_deltas(
     author: &AgentId,
     space: &SpaceName,
+    first_seq: u64,
     entries: &[(Hlc, Delta)],
 ) -> Result<(), ProtocolError> {
-    entries.iter().try_for_each(|(hlc, delta)| {
-        delta
-            .validate(author, space, *hlc)
-            .map_err(ProtocolError::from)
-    })
+    // Saturating, not `first_seq..`: a range iterator panics stepping past `u64::MAX`.
+    entries
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, (hlc, delta))| {
+            let seq = first_seq.saturating_add(i as u64);
+            delta
+                .validate(author, space, *hlc, seq)
+                .map_err(ProtocolError::from)
+        })
 }
 
 /// Checks the encoded size.

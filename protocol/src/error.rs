@@ -134,7 +134,10 @@ impl ProtocolError {
             ProtocolError::BadSignature => "bad_signature",
             ProtocolError::WrongAuthor(_) => "wrong_author",
             ProtocolError::UnsupportedKey => "unsupported_key",
-            ProtocolError::InvalidDelta(_) => "invalid_delta",
+            ProtocolError::InvalidDelta(e) => match e.reason() {
+                Some(reason) => reason,
+                None => "invalid_delta",
+            },
             ProtocolError::EmptyEnvelope => "empty_envelope",
             ProtocolError::TooManyOps { .. } => "too_many_ops",
             ProtocolError::BadSequence { .. } => "bad_sequence",

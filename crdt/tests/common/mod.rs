@@ -261,8 +261,10 @@ impl World {
                 wall_ms: self.wall_ms,
                 logical: self.logical,
             };
+            // The author's sequence number of this op: one more than its earlier deltas.
+            let seq = 1 + self.authors.iter().filter(|a| **a == author).count() as u64;
             delta
-                .validate(&self.agents[author], &space_name(), at)
+                .validate(&self.agents[author], &space_name(), at, seq)
                 .unwrap();
             self.replicas[author].apply(&delta);
             self.deltas.push(delta);

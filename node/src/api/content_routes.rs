@@ -172,10 +172,10 @@ pub(crate) async fn pin(
             queued: false,
         }));
     }
-    if body.cid.is_some() {
+    if body.own_cid.is_some() {
         return Ok(Json(PinResponse {
             blake3: hash.to_hex(),
-            cid: body.cid,
+            cid: body.own_cid,
             queued: false,
         }));
     }

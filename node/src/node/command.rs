@@ -129,8 +129,11 @@ pub(crate) enum Command {
 pub struct BodyRef {
     /// Its content reference (hash, size, the bytes when inline).
     pub content: knack_crdt::ContentRef,
-    /// Its IPFS CID, once pinned.
-    pub cid: Option<String>,
+    /// Every IPFS CID any agent recorded for it, this node's own first (none is trusted: a
+    /// reader verifies what it reads against the content hash).
+    pub cids: Vec<String>,
+    /// The CID this node recorded, once it pinned the body.
+    pub own_cid: Option<String>,
     /// Whether the procedure is crystallized.
     pub crystallized: bool,
 }

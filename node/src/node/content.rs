@@ -162,14 +162,15 @@ impl Node {
         let from_peers = self
             .ask(|reply| Command::FetchBlob { hash, size, reply })
             .await;
-        match (from_peers, &self.ipfs, body.cid) {
-            (Ok(()), _, _) => {}
-            (Err(NodeError::Stopped), _, _) => return Err(NodeError::Stopped),
-            (Err(e), Some(ipfs), Some(cid)) => {
-                tracing::info!(%hash, error = %e, %cid, "no peer has the body: reading it from IPFS");
-                self.fetch_from_ipfs(ipfs, &cid, hash, size).await?;
+        match (from_peers, &self.ipfs) {
+            (Ok(()), _) => {}
+            (Err(NodeError::Stopped), _) => return Err(NodeError::Stopped),
+            (Err(e), Some(ipfs)) if !body.cids.is_empty() => {
+                tracing::info!(%hash, error = %e, cids = body.cids.len(), "no peer has the body: reading it from IPFS");
+                self.fetch_from_any_cid(ipfs, &body.cids, hash, size)
+                    .await?;
             }
-            (Err(e), _, _) => return Err(e),
+            (Err(e), _) => return Err(e),
         }
         // A fetched copy was hashed whole as it was stored (`BlobStore::import`).
         if self.blobs.size_of(&hash) != Some(size) {
@@ -216,6 +217,32 @@ impl Node {
             Err(ContentError::Unavailable { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Reads the blob `hash` from IPFS into the blob store, trying each recorded CID in turn
+    /// until one gives content that hashes to `hash` (a bogus CID recorded by another agent
+    /// costs one refused read, not the body).
+    async fn fetch_from_any_cid(
+        &self,
+        ipfs: &IpfsTier,
+        cids: &[String],
+        hash: ContentHash,
+        size: u64,
+    ) -> Result<(), NodeError> {
+        let mut last = None;
+        for cid in cids {
+            match self.fetch_from_ipfs(ipfs, cid, hash, size).await {
+                Ok(()) => return Ok(()),
+                Err(NodeError::Stopped) => return Err(NodeError::Stopped),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(
+            last.unwrap_or(NodeError::Content(ContentError::Unavailable {
+                hash,
+                reason: "no IPFS CID is recorded".into(),
+            })),
+        )
     }
 
     /// Reads the blob `hash` from IPFS as `cid` into the blob store, refusing content that does

@@ -43,7 +43,7 @@ impl Actor {
         self.blob_gc.last = Instant::now();
         let mut referenced: HashSet<ContentHash> = HashSet::new();
         for replica in self.spaces.values() {
-            referenced.extend(replica.space.pins().map(|(h, _)| *h));
+            referenced.extend(replica.space.pinned().copied());
             for p in replica.space.procedures() {
                 referenced.extend(p.versions().map(|(_, content)| content.hash));
             }

@@ -76,7 +76,8 @@ impl Actor {
         for (name, replica) in &self.spaces {
             for p in replica.space.procedures().filter(|p| p.crystallized()) {
                 let Some(body) = p.body() else { continue };
-                if replica.space.pin(&body.hash).is_none() && !self.cold.queued.contains(&body.hash)
+                if replica.space.pin_by(&body.hash, &self.agent).is_none()
+                    && !self.cold.queued.contains(&body.hash)
                 {
                     due.push((name.clone(), body.clone()));
                 }
@@ -102,7 +103,14 @@ impl Actor {
         let mut keep: HashSet<ContentHash> = HashSet::new();
         let mut pinned: HashSet<ContentHash> = HashSet::new();
         for replica in self.spaces.values() {
-            pinned.extend(replica.space.pins().map(|(h, _)| *h));
+            // Only what this node pinned itself: another agent's CID may be bogus.
+            pinned.extend(
+                replica
+                    .space
+                    .pinned()
+                    .filter(|h| replica.space.pin_by(h, &self.agent).is_some())
+                    .copied(),
+            );
             for p in replica.space.procedures().filter(|p| p.crystallized()) {
                 keep.extend(p.body().map(|b| b.hash));
             }

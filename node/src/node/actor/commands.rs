@@ -204,7 +204,7 @@ impl Actor {
                 cid,
                 reply,
             } => {
-                let result = self.write(&space, |s, _, _| s.pin_content(hash, cid));
+                let result = self.write(&space, |s, me, _| s.pin_content(me, hash, cid));
                 self.after_write(result, reply, Ok);
             }
         }
@@ -264,8 +264,19 @@ impl Actor {
             .body()
             .cloned()
             .ok_or(NodeError::Crdt(CrdtError::UnknownProcedure(id)))?;
+        let own_cid = replica
+            .space
+            .pin_by(&content.hash, &self.agent)
+            .map(str::to_owned);
+        let mut cids: Vec<String> = own_cid.iter().cloned().collect();
+        for cid in replica.space.cids(&content.hash) {
+            if own_cid.as_deref() != Some(cid) {
+                cids.push(cid.to_owned());
+            }
+        }
         Ok(crate::node::command::BodyRef {
-            cid: replica.space.pin(&content.hash).map(str::to_owned),
+            cids,
+            own_cid,
             crystallized: p.crystallized(),
             content,
         })
@@ -348,7 +359,7 @@ impl Actor {
             let hlc = at.take().unwrap_or_else(|| self.clock.now(wall_ms()));
             let seq = self.replica(space)?.vv.get(&self.agent) + 1;
             let body = Delta::new(chunk);
-            body.validate(&self.agent, space, hlc)?;
+            body.validate(&self.agent, space, hlc, seq)?;
             let size = bincode::serde::encode_to_vec(&body, bincode::config::standard())
                 .map(|b| b.len())
                 .unwrap_or(usize::MAX);
@@ -426,7 +437,7 @@ impl Actor {
 
     fn content_status(&self) -> ContentStatus {
         let (blobs, blob_bytes) = self.blobs.usage();
-        let pinned = self.spaces.values().map(|r| r.space.pins().count()).sum();
+        let pinned = self.spaces.values().map(|r| r.space.pinned().count()).sum();
         let ipfs = self.ipfs_status.as_ref().map(|s| s.borrow().clone());
         let mode = match &ipfs {
             Some(s) => format!(
