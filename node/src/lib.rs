@@ -51,6 +51,7 @@ mod node;
 pub mod peer_book;
 pub mod status;
 pub mod store;
+pub mod swarm_key;
 pub mod views;
 
 pub use config::Config;

@@ -477,6 +477,7 @@ impl Actor {
                 fallback: self.discovery.fallback.clone(),
                 building: self.discovery.building(),
             },
+            private_network: self.private_network.clone(),
         }
     }
 }
