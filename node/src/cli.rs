@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the data directory: identity key, config file, API token.
-    Init,
+    Init(InitArgs),
     /// Run the node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
     Run(RunArgs),
     /// Move a damaged store aside (to db.damaged-<time>) so the node can start again and
@@ -142,6 +142,20 @@ pub struct SpaceFlag {
     pub space: String,
 }
 
+/// `knack init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Also write a new random swarm key (pre-shared key of a private network, IPFS
+    /// `swarm.key` format, mode 0600) to FILE. Give the file to every node of the network and
+    /// start each with `knack run --swarm-key FILE`. An existing file is not replaced.
+    #[arg(long, value_name = "FILE")]
+    pub swarm_key: Option<PathBuf>,
+    /// With --swarm-key: replace an existing key file (nodes holding the old key can no
+    /// longer connect to nodes started with the new one).
+    #[arg(long, requires = "swarm_key")]
+    pub force: bool,
+}
+
 /// `knack run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -166,6 +180,11 @@ pub struct RunArgs {
     /// Kubo RPC API of an IPFS node for the cold tier (e.g. http://127.0.0.1:5001).
     #[arg(long)]
     pub ipfs_api: Option<String>,
+    /// Join the private network of this swarm key file (IPFS `swarm.key` format, written by
+    /// `knack init --swarm-key`): only peers with the same key can connect. TCP only: QUIC is
+    /// off in a private network.
+    #[arg(long, value_name = "FILE")]
+    pub swarm_key: Option<PathBuf>,
 }
 
 /// `knack add`.

@@ -5,7 +5,7 @@ pub mod env;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use knack_crdt::SpaceName;
 use libp2p::{Multiaddr, PeerId};
@@ -38,8 +38,16 @@ pub struct Config {
     pub mdns: bool,
     /// Run a Kademlia DHT over the known peers (no public bootstrap list, ever).
     pub kademlia: bool,
-    /// Listen and dial over QUIC as well as TCP.
+    /// Listen and dial over QUIC as well as TCP. Off whatever this says when `swarm_key` is
+    /// set (QUIC cannot be wrapped in a pre-shared key).
     pub quic: bool,
+    /// A swarm key file (the IPFS `swarm.key` format, [`crate::swarm_key`]): the node joins
+    /// the private network of that pre-shared key. Every TCP connection is wrapped in libp2p's
+    /// `pnet` before noise, so peers without the same key cannot connect; QUIC is off, and
+    /// `/quic-v1` listen and bootstrap addresses are skipped with a warning. A relative path
+    /// in `knack.toml` is relative to the data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm_key: Option<PathBuf>,
     /// Anti-entropy rounds with each peer, in milliseconds.
     pub sync_interval_ms: u64,
     /// Per space, the peer ids allowed to write it. A space not listed is open to every peer
@@ -98,6 +106,7 @@ impl Default for Config {
             mdns: false,
             kademlia: true,
             quic: true,
+            swarm_key: None,
             sync_interval_ms: 5_000,
             members: BTreeMap::new(),
             snapshot_every_ops: 5_000,
@@ -119,10 +128,16 @@ impl Config {
     pub fn load(dir: &Path) -> Result<Config, NodeError> {
         let path = dir.join(CONFIG_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| NodeError::Config {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }),
+            Ok(text) => {
+                let mut config: Config = toml::from_str(&text).map_err(|e| NodeError::Config {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                if let Some(key) = config.swarm_key.take() {
+                    config.swarm_key = Some(dir.join(key));
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(NodeError::io(&path, e)),
         }

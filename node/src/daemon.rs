@@ -43,6 +43,9 @@ pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(ms) = args.sync_interval_ms {
         config.sync_interval_ms = ms;
     }
+    if let Some(path) = args.swarm_key {
+        config.swarm_key = Some(path);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -51,6 +51,9 @@ pub enum NodeError {
     /// The space is not joined by this node.
     #[error("this node has not joined space {0:?}")]
     UnknownSpace(String),
+    /// The swarm key file cannot be used (missing, unreadable, malformed).
+    #[error(transparent)]
+    SwarmKey(#[from] crate::swarm_key::SwarmKeyError),
     /// The libp2p swarm could not start.
     #[error("network: {0}")]
     Network(String),

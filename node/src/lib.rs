@@ -1,9 +1,10 @@
 //! # knack-node
 //!
 //! The knack node: what an agent runs or embeds. A [`Node`] owns a libp2p swarm (TCP + QUIC,
-//! noise, yamux; gossipsub for envelopes, `/knack/sync/1` anti-entropy, `/knack/blob/1`,
-//! identify, ping, optional Kademlia and mDNS), a sled [`store`] and one replica per joined
-//! space, and serves commands from cheap cloneable handles. The `knack` binary wraps it in a
+//! noise, yamux, or TCP only in a private network under a [`swarm_key`]; gossipsub for
+//! envelopes, `/knack/sync/1` anti-entropy, `/knack/blob/1`, identify, ping, optional Kademlia
+//! and mDNS), a sled [`store`] and one replica per joined space, and serves commands from
+//! cheap cloneable handles. The `knack` binary wraps it in a
 //! daemon with an HTTP API ([`api`]) and a CLI ([`cli`]).
 //!
 //! ```no_run
@@ -51,6 +52,7 @@ mod node;
 pub mod peer_book;
 pub mod status;
 pub mod store;
+pub mod swarm_key;
 pub mod views;
 
 pub use config::Config;

@@ -47,6 +47,9 @@ pub struct Metrics {
     pub peers: Gauge,
     /// Peers in the saved peer book (redialed at start).
     pub peer_book: Gauge,
+    /// 1 when the node runs in a private network (a swarm key: TCP wrapped in `pnet`, no
+    /// QUIC), else 0.
+    pub private_network: Gauge,
     /// Bytes the store uses on disk.
     pub store_bytes: Gauge,
     /// Durable flushes of the store (each may cover many writes: group commit).
@@ -89,6 +92,7 @@ impl Metrics {
             sync_envelopes_in: Counter::default(),
             peers: Gauge::default(),
             peer_book: Gauge::default(),
+            private_network: Gauge::default(),
             store_bytes: Gauge::default(),
             store_flushes: Counter::default(),
             checkpoints: Counter::default(),
@@ -140,6 +144,11 @@ impl Metrics {
             "peer_book_peers",
             "Peers in the saved peer book (redialed at start)",
             metrics.peer_book.clone(),
+        );
+        r.register(
+            "private_network",
+            "1 when the node runs in a private network (swarm key, TCP only), else 0",
+            metrics.private_network.clone(),
         );
         r.register(
             "store_bytes",

@@ -4,10 +4,12 @@
 
 mod behaviour;
 mod frame_codec;
+mod private_network;
 mod swarm;
 
 pub(crate) use behaviour::{Behaviour, BehaviourEvent};
 pub use frame_codec::FrameCodec;
+pub(crate) use private_network::PrivateNetwork;
 pub(crate) use swarm::{build_swarm, topic};
 
 /// The anti-entropy protocol.

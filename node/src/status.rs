@@ -25,6 +25,18 @@ pub struct StatusView {
     pub content: ContentStatus,
     /// Semantic search.
     pub search: SearchStatus,
+    /// Set when the node runs in a private network (a swarm key): only peers with the same
+    /// key can connect, over TCP only.
+    #[serde(default)]
+    pub private_network: Option<PrivateNetworkStatus>,
+}
+
+/// The private network a node runs in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PrivateNetworkStatus {
+    /// The swarm key's fingerprint (hex; the same as go-libp2p's): equal on nodes holding the
+    /// same key. The key itself is never shown.
+    pub fingerprint: String,
 }
 
 /// Semantic search's state.

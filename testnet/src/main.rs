@@ -41,6 +41,10 @@ enum Command {
         /// every other node; use 4 or so for tens of nodes).
         #[arg(long, value_name = "K")]
         bootstrap_peers: Option<usize>,
+        /// Run every node in a private network: a new swarm key in DIR/swarm.key, given to
+        /// every `knack run --swarm-key` (TCP only).
+        #[arg(long)]
+        swarm_key: bool,
     },
     /// Per node: peers, ops, digest; and whether they converged.
     Status {
@@ -75,6 +79,9 @@ enum Command {
         /// Do not print steps as they run.
         #[arg(long, short)]
         quiet: bool,
+        /// Run every node in a private network with a new swarm key (TCP only).
+        #[arg(long)]
+        swarm_key: bool,
     },
 }
 
@@ -102,6 +109,7 @@ fn run() -> anyhow::Result<ExitCode> {
             netns,
             sync_interval_ms,
             bootstrap_peers,
+            swarm_key,
         } => {
             let knack = find_knack(cli.knack.as_deref())?;
             let mut testnet = Testnet::create(&UpOptions {
@@ -111,6 +119,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 netns,
                 sync_interval_ms,
                 bootstrap_peers,
+                swarm_key,
             })?;
             if let Err(e) = testnet.start_all() {
                 let _ = testnet.down();
@@ -125,6 +134,13 @@ fn run() -> anyhow::Result<ExitCode> {
                     node.peer_id.as_deref().unwrap_or("-"),
                     node.api.as_deref().unwrap_or("-"),
                     node.netns.as_deref().unwrap_or("-")
+                )?;
+            }
+            if let Some(key) = &testnet.state().swarm_key {
+                writeln!(
+                    out,
+                    "\nprivate network: every node runs with --swarm-key {}",
+                    key.display()
                 )?;
             }
             writeln!(
@@ -194,6 +210,7 @@ fn run() -> anyhow::Result<ExitCode> {
             scenario,
             netns,
             quiet,
+            swarm_key,
         } => {
             let knack = find_knack(cli.knack.as_deref())?;
             let scenario = Scenario::load(&scenario)?;
@@ -204,6 +221,7 @@ fn run() -> anyhow::Result<ExitCode> {
                     knack,
                     netns,
                     verbose: !quiet,
+                    swarm_key,
                 },
             )?;
             write!(out, "{}", report.summary())?;

@@ -34,6 +34,34 @@ pub fn init(knack: &Path, dir: &Path) -> Result<()> {
     }
 }
 
+/// `knack --dir DIR init --swarm-key KEY --force`: a new random swarm key at `key` (the
+/// testnet's private network; any key a previous testnet left there is replaced).
+pub fn init_swarm_key(knack: &Path, dir: &Path, key: &Path) -> Result<()> {
+    let output = Command::new(knack)
+        .arg("--dir")
+        .arg(dir)
+        .arg("init")
+        .arg("--swarm-key")
+        .arg(key)
+        .arg("--force")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| TestnetError::io(knack, e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(TestnetError::Command {
+            command: format!(
+                "{} --dir {} init --swarm-key {} --force",
+                knack.display(),
+                dir.display(),
+                key.display()
+            ),
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
 /// What a `knack run` needs.
 #[derive(Clone, Debug)]
 pub struct Launch<'a> {
@@ -49,6 +77,8 @@ pub struct Launch<'a> {
     pub bootstrap: Vec<String>,
     /// Anti-entropy interval.
     pub sync_interval_ms: u64,
+    /// The swarm key of the private network to run in, if any.
+    pub swarm_key: Option<&'a Path>,
 }
 
 /// Starts `knack run` in its own process group (so a Ctrl-C aimed at the testnet command
@@ -81,6 +111,9 @@ pub fn spawn(launch: &Launch<'_>) -> Result<Child> {
         .args(["--sync-interval-ms", &launch.sync_interval_ms.to_string()]);
     for peer in &launch.bootstrap {
         command.args(["--bootstrap", peer]);
+    }
+    if let Some(key) = launch.swarm_key {
+        command.arg("--swarm-key").arg(key);
     }
     if std::env::var_os("RUST_LOG").is_none() {
         command.env("RUST_LOG", "info,libp2p=warn");

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub netns: bool,
     /// Print each step as it runs.
     pub verbose: bool,
+    /// Run every node in a private network with a new swarm key (TCP only).
+    pub swarm_key: bool,
 }
 
 /// The state of a run in progress.
@@ -88,6 +90,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
             .sync_interval_ms
             .unwrap_or(DEFAULT_SYNC_INTERVAL_MS),
         bootstrap_peers: scenario.bootstrap_peers,
+        swarm_key: options.swarm_key,
     })?;
     let mut runner = Runner {
         testnet,

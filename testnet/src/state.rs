@@ -24,6 +24,9 @@ pub struct TestnetState {
     /// Each node bootstraps to at most this many others (`None`: to every other node).
     #[serde(default)]
     pub bootstrap_peers: Option<usize>,
+    /// The swarm key every node runs with (`up --swarm-key`: a private network), if any.
+    #[serde(default)]
+    pub swarm_key: Option<PathBuf>,
     /// The nodes, in start order.
     pub nodes: Vec<NodeRecord>,
 }

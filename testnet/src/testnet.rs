@@ -41,6 +41,9 @@ pub struct UpOptions {
     /// Bootstrap each node to at most this many others (see [`topology::bootstrap_targets`]);
     /// `None`: to every other node.
     pub bootstrap_peers: Option<usize>,
+    /// Run every node in a private network: a new swarm key (`DIR/swarm.key`, written by
+    /// `knack init --swarm-key`) given to every `knack run` (TCP only).
+    pub swarm_key: bool,
 }
 
 /// A testnet this process drives.
@@ -103,7 +106,17 @@ impl Testnet {
                 multiaddr: None,
             });
         }
+        let swarm_key = if options.swarm_key {
+            // Written by `knack init --swarm-key` on the first node's directory (initialised
+            // already: it keeps its identity).
+            let key = dir.join("swarm.key");
+            process::init_swarm_key(&options.knack, &nodes[0].dir, &key)?;
+            Some(key)
+        } else {
+            None
+        };
         let state = TestnetState {
+            swarm_key,
             dir,
             knack: options.knack.clone(),
             netns: prefix.clone(),
@@ -212,6 +225,7 @@ impl Testnet {
             listen,
             bootstrap,
             sync_interval_ms: self.state.sync_interval_ms,
+            swarm_key: self.state.swarm_key.as_deref(),
         };
         let mut child = process::spawn(&launch)?;
         let api = process::wait_api(name, &node.dir, || matches!(child.try_wait(), Ok(None)));

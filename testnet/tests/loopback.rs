@@ -181,6 +181,68 @@ fn up_status_kill_restart_down() {
 }
 
 #[test]
+fn a_private_testnet_runs_every_node_with_one_swarm_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let up = testnet(
+        &dir,
+        &[
+            "up",
+            "--nodes",
+            "3",
+            "--sync-interval-ms",
+            "500",
+            "--swarm-key",
+        ],
+    );
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(
+        String::from_utf8_lossy(&up.stdout).contains("private network"),
+        "{}",
+        text(&up)
+    );
+    let key = std::fs::read_to_string(dir.join("swarm.key")).unwrap();
+    assert!(
+        key.starts_with("/key/swarm/psk/1.0.0/\n/base16/\n"),
+        "{key}"
+    );
+    let mut status = Value::Null;
+    for _ in 0..150 {
+        let out = testnet(&dir, &["status", "--json"]);
+        status = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let all_peers = status["nodes"]
+            .as_array()
+            .is_some_and(|nodes| nodes.iter().all(|n| n["peers"] == 2));
+        if status["converged"] == true && all_peers {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(status["converged"], true, "{status:#}");
+    // Every node runs in the one private network: the same fingerprint in every log.
+    let fingerprints: Vec<String> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|node| {
+            let log = String::from_utf8_lossy(&testnet(&dir, &["logs", node]).stdout).into_owned();
+            log.lines()
+                .find(|l| l.contains("private network: only peers with the same swarm key"))
+                .and_then(|line| {
+                    line.split(|c: char| !c.is_ascii_hexdigit())
+                        .find(|token| token.len() == 32)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| panic!("{node} is not in a private network:\n{log}"))
+        })
+        .collect();
+    assert!(
+        fingerprints.iter().all(|f| *f == fingerprints[0]),
+        "{fingerprints:?}"
+    );
+    let down = testnet(&dir, &["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+}
+
+#[test]
 fn a_failed_assertion_exits_1() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("fail.toml");

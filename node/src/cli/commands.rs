@@ -21,11 +21,25 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let dir = crate::dirs::resolve(cli.dir);
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Init => {
+        Command::Init(args) => {
+            // The swarm key first: a refused key file leaves the data directory untouched.
+            let swarm_key = match &args.swarm_key {
+                Some(path) => Some(crate::swarm_key::generate(path, args.force)?),
+                None => None,
+            };
             crate::dirs::init(&dir)?;
             let key = crate::identity::load(&dir)?;
             writeln!(out, "initialised {}", dir.display())?;
             writeln!(out, "peer id {}", key.public().to_peer_id())?;
+            if let (Some(path), Some(psk)) = (&args.swarm_key, swarm_key) {
+                writeln!(
+                    out,
+                    "swarm key {} written (fingerprint {}): copy it to every node of the \
+                     private network and run them with `knack run --swarm-key FILE`",
+                    path.display(),
+                    crate::swarm_key::fingerprint(&psk)
+                )?;
+            }
         }
         Command::Repair => {
             if let Ok(addr) = std::fs::read_to_string(dir.join(crate::dirs::API_ADDR_FILE))

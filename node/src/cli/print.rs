@@ -136,6 +136,13 @@ pub(crate) fn status(out: &mut impl Write, s: &StatusView) -> std::io::Result<()
         writeln!(out, "listen    {addr}")?;
     }
     writeln!(out, "peers     {}", s.peers.len())?;
+    if let Some(private) = &s.private_network {
+        writeln!(
+            out,
+            "network   private (swarm key fingerprint {}; TCP only)",
+            private.fingerprint
+        )?;
+    }
     writeln!(out, "store     {} bytes", s.store_bytes)?;
     writeln!(
         out,

@@ -16,6 +16,7 @@
 //! | `KNACK_MDNS` | `mdns` | `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) |
 //! | `KNACK_KADEMLIA` | `kademlia` | boolean |
 //! | `KNACK_QUIC` | `quic` | boolean |
+//! | `KNACK_SWARM_KEY` | `swarm_key` | path of a swarm key file (`none` unsets the file's) |
 //! | `KNACK_SYNC_INTERVAL_MS` | `sync_interval_ms` | integer |
 //! | `KNACK_SNAPSHOT_EVERY_OPS` | `snapshot_every_ops` | integer |
 //! | `KNACK_IPFS_API` | `ipfs_api` | URL (`none` unsets the file's) |
@@ -47,6 +48,7 @@ pub const ENV_VARS: &[&str] = &[
     "KNACK_MDNS",
     "KNACK_KADEMLIA",
     "KNACK_QUIC",
+    "KNACK_SWARM_KEY",
     "KNACK_SYNC_INTERVAL_MS",
     "KNACK_SNAPSHOT_EVERY_OPS",
     "KNACK_IPFS_API",
@@ -92,6 +94,10 @@ impl Config {
         }
         if let Some(v) = get("KNACK_QUIC") {
             self.quic = boolean("KNACK_QUIC", &v)?;
+        }
+        if let Some(v) = get("KNACK_SWARM_KEY") {
+            let v = v.trim();
+            self.swarm_key = (!v.eq_ignore_ascii_case("none")).then(|| PathBuf::from(v));
         }
         if let Some(v) = get("KNACK_SYNC_INTERVAL_MS") {
             self.sync_interval_ms = one("KNACK_SYNC_INTERVAL_MS", v.trim())?;
@@ -217,6 +223,7 @@ mod tests {
                 ("KNACK_MDNS", "yes"),
                 ("KNACK_KADEMLIA", "off"),
                 ("KNACK_QUIC", "0"),
+                ("KNACK_SWARM_KEY", "/secrets/swarm.key"),
                 ("KNACK_SYNC_INTERVAL_MS", "1500"),
                 ("KNACK_SNAPSHOT_EVERY_OPS", "77"),
                 ("KNACK_IPFS_API", "none"),
@@ -238,6 +245,7 @@ mod tests {
         assert_eq!(config.members.len(), 2);
         assert_eq!(config.members[&SpaceName::new("ops").unwrap()], vec![peer]);
         assert!(config.mdns && !config.kademlia && !config.quic);
+        assert_eq!(config.swarm_key, Some(PathBuf::from("/secrets/swarm.key")));
         assert_eq!(config.sync_interval_ms, 1500);
         assert_eq!(config.snapshot_every_ops, 77);
         assert_eq!(config.ipfs_api, None);

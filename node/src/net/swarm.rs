@@ -1,11 +1,15 @@
-//! Building the swarm: transports (TCP + QUIC, noise, yamux), gossipsub with validation by
-//! the node, request-response for `/knack/sync/1` and `/knack/blob/1`.
+//! Building the swarm: transports (TCP + QUIC, noise, yamux; in a private network TCP wrapped
+//! in `pnet` under the swarm key, before noise, and no QUIC), gossipsub with validation by the
+//! node, request-response for `/knack/sync/1` and `/knack/blob/1`.
 
 use std::time::Duration;
 
 use knack_crdt::SpaceName;
+use libp2p::core::Transport;
+use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::kad::store::MemoryStore;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
     StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad, mdns, noise, ping,
@@ -33,8 +37,13 @@ pub(crate) fn topic(space: &SpaceName) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("knack/1/{space}"))
 }
 
-/// Builds the swarm for `key` with `config`.
-pub(crate) fn build_swarm(key: Keypair, config: &Config) -> Result<Swarm<Behaviour>, NodeError> {
+/// Builds the swarm for `key` with `config`; with `psk`, in the private network of that
+/// pre-shared key (TCP only: `config.quic` is ignored).
+pub(crate) fn build_swarm(
+    key: Keypair,
+    config: &Config,
+    psk: Option<PreSharedKey>,
+) -> Result<Swarm<Behaviour>, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
     let mdns_on = config.mdns;
     let kad_on = config.kademlia;
@@ -101,6 +110,32 @@ pub(crate) fn build_swarm(key: Keypair, config: &Config) -> Result<Swarm<Behavio
             mdns: Toggle::from(mdns),
         })
     };
+    if let Some(psk) = psk {
+        return Ok(SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            // TCP in a private network: each connection first exchanges nonces and turns into
+            // an XSalsa20 stream under `psk` (libp2p `pnet`), then upgrades as the plain TCP
+            // transport does (multistream-select, noise, yamux). A peer without the key reads
+            // noise's handshake as noise, so no connection completes.
+            .with_other_transport(
+                |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                    let noise = noise::Config::new(key)?;
+                    let pnet = PnetConfig::new(psk);
+                    Ok(
+                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                            .and_then(move |socket, _| pnet.handshake(socket))
+                            .upgrade(Version::V1Lazy)
+                            .authenticate(noise)
+                            .multiplex(yamux::Config::default()),
+                    )
+                },
+            )
+            .map_err(|e| net(&e))?
+            .with_behaviour(behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build());
+    }
     let builder = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(

@@ -75,6 +75,8 @@ pub(crate) struct Parts {
     pub(crate) manifest: crate::store::integrity::Manifest,
     /// The data directory (for its disk's free space).
     pub(crate) dir: std::path::PathBuf,
+    /// The private network the node runs in, if any (its key's fingerprint).
+    pub(crate) private_network: Option<crate::status::PrivateNetworkStatus>,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -146,6 +148,8 @@ pub(crate) struct Actor {
     /// Whether a write was flushed since the manifest was last recorded (it is recorded on the
     /// next tick, not on every commit: one file sync per tick rather than per write batch).
     manifest_stale: bool,
+    /// The private network the node runs in, if any (shown in the status).
+    private_network: Option<crate::status::PrivateNetworkStatus>,
     /// Collection of unreferenced uploads.
     blob_gc: blob_gc::BlobGc,
     /// The free-space guard.
@@ -218,6 +222,7 @@ impl Actor {
             manifest_stale: false,
             blob_gc: blob_gc::BlobGc::default(),
             disk: disk_space::DiskGuard::new(parts.dir),
+            private_network: parts.private_network,
         }
     }
 

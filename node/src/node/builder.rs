@@ -50,10 +50,12 @@ impl NodeBuilder {
     /// bootstrap peers) and the actor.
     pub async fn build(self) -> Result<Node, NodeError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| NodeError::io(&self.dir, e))?;
-        let config = match self.config {
+        let mut config = match self.config {
             Some(config) => config,
             None => Config::load(&self.dir)?,
         };
+        // Before anything opens: a bad swarm key stops the start with nothing half set up.
+        let private_network = crate::net::PrivateNetwork::from_config(&mut config)?;
         let key = crate::identity::create(&self.dir)?;
         let agent = knack_protocol::agent_id(&key).ok_or_else(|| NodeError::Identity {
             path: self.dir.display().to_string(),
@@ -92,7 +94,14 @@ impl NodeBuilder {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let p2p_metrics = libp2p::metrics::Metrics::new(&mut registry);
-        let swarm = crate::net::build_swarm(key.clone(), &config)?;
+        metrics
+            .private_network
+            .set(i64::from(private_network.is_some()));
+        let swarm = crate::net::build_swarm(
+            key.clone(),
+            &config,
+            private_network.as_ref().map(|p| p.key),
+        )?;
         let max_blob_bytes = config.max_blob_bytes;
         let blob_quota_bytes = config.blob_quota_bytes;
         let min_free_disk_bytes = config.min_free_disk_bytes;
@@ -134,6 +143,9 @@ impl NodeBuilder {
             own_floor,
             manifest,
             dir: self.dir.clone(),
+            private_network: private_network.map(|p| crate::status::PrivateNetworkStatus {
+                fingerprint: p.fingerprint,
+            }),
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());

@@ -462,9 +462,15 @@ pub fn run_refused(dir: &Path) -> String {
 
 /// As [`run_refused`], with `env` set for the process.
 pub fn run_refused_with_env(dir: &Path, env: &[(&str, &str)]) -> String {
+    run_refused_with(dir, &["--listen", "/ip4/127.0.0.1/tcp/0"], env)
+}
+
+/// As [`run_refused`], as `knack run --api 127.0.0.1:0 ARGS` with `env` set.
+pub fn run_refused_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut child = Command::new(knack_bin())
         .args(["--dir", dir.to_str().unwrap(), "run"])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+        .args(["--api", "127.0.0.1:0"])
+        .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -488,6 +488,7 @@ impl Actor {
                 fallback: self.discovery.fallback.clone(),
                 building: self.discovery.building(),
             },
+            private_network: self.private_network.clone(),
         }
     }
 }
