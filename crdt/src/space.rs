@@ -24,7 +24,8 @@ const DIGEST_DOMAIN: &[u8] = b"knack/space-digest/v1";
 
 /// Version byte in front of an encoded space snapshot.
 /// Version 2: no boost slots; settings with `contagion_prior_max` (protocol version 2).
-const SNAPSHOT_VERSION: u8 = 2;
+/// Version 3: settings with `evidence_weighting` (protocol version 4).
+const SNAPSHOT_VERSION: u8 = 3;
 
 /// The bincode configuration of every canonical encoding in knack: little-endian, variable-length
 /// integers. Equal states encode to equal bytes because every collection is ordered.

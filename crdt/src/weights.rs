@@ -56,7 +56,7 @@ pub const SCALE: u64 = 1_000_000;
 /// Most history one procedure gives an agent (uses).
 pub const HISTORY_PER_PROCEDURE: u64 = 2;
 /// History (co-reported uses) at which an identity weighs half.
-pub const HISTORY_HALF: u64 = 10;
+pub const HISTORY_HALF: u64 = 5;
 /// Most uses one agent's reports on one procedure count for.
 pub const MAX_COUNTED_USES: u64 = 64;
 /// Rounds of "agreement with the weighted others".
@@ -370,12 +370,12 @@ impl Derivation {
     }
 }
 
-/// `E³ / (E³ + HISTORY_HALF³)` in millionths: the weight an identity's history allows.
+/// `E⁴ / (E⁴ + HISTORY_HALF⁴)` in millionths: the weight an identity's history allows.
 fn ramp(history: u64) -> u64 {
     // Past 100 × HISTORY_HALF the ramp is within a millionth of one.
-    let e = u128::from(history.min(100 * HISTORY_HALF));
-    let h = u128::from(HISTORY_HALF);
-    (e * e * e * u128::from(SCALE) / (e * e * e + h * h * h)) as u64
+    let e = u128::from(history.min(100 * HISTORY_HALF)).pow(4);
+    let h = u128::from(HISTORY_HALF).pow(4);
+    (e * u128::from(SCALE) / (e + h)) as u64
 }
 
 /// How well `successes` of `uses` agree with the others' weighted counts (millionths):
@@ -433,11 +433,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ramp_is_zero_fresh_half_at_ten_near_one_at_forty() {
+    fn ramp_is_zero_fresh_half_at_five_near_one_at_fifteen() {
         assert_eq!(ramp(0), 0);
-        assert_eq!(ramp(1), 999);
-        assert_eq!(ramp(10), 500_000);
-        assert!(ramp(40) > 980_000);
+        assert_eq!(ramp(1), 1_597);
+        assert_eq!(ramp(5), 500_000);
+        assert!(ramp(15) > 987_000);
     }
 
     #[test]
