@@ -22,11 +22,14 @@
 //!   of agreement (a Beta prior worth one agreeing report); the fourth power separates agents
 //!   that contradict what the others see (ā ≈ 0.75 with 3 reports per procedure, weight
 //!   ≈ 0.33) from honest agents (ā ≈ 0.97, weight ≈ 0.9) far more than the mean alone
-//!   (0.75 against 0.97) does; `ramp(E) = E³ / (E³ + 10³)` is
-//!   the prior on identities: a fresh identity weighs nothing, one with 10 co-reported uses
-//!   half, one with 30 ~0.96. The ramp is cubic so that splitting reports over many
-//!   identities *loses* influence: a thousand identities with one report each weigh 1/1001
-//!   each, one report in all.
+//!   (0.75 against 0.97) does; `ramp(E) = E⁴ / (E⁴ + 5⁴)` is the prior on identities: a
+//!   fresh identity weighs nothing, one with 1 co-reported use 0.0016, 5 half, 10 0.94,
+//!   15 0.99. The ramp is steep (quartic) so that splitting reports over many identities
+//!   *loses* influence: a thousand identities with one report each weigh 1.6 reports in all,
+//!   while an honest agent that used three procedures others use, twice each, already
+//!   counts two thirds. (A Beta posterior mean with a prior strong enough to make a thousand
+//!   one-report identities weigh little, `A / (E + 300)`, would keep honest agents with 60
+//!   uses at 0.2: the ramp is what lets both hold.)
 //! - **Others weighted**: agreement is measured against the other agents' *weighted* rate,
 //!   iterated [`ITERATIONS`] times from `w = ramp(E)`, so a crowd of low-weight identities
 //!   does not vouch for itself.
@@ -42,7 +45,8 @@
 //! lie to `min(64, E)` uses); colluding majorities (weights follow the weighted majority, so a
 //! group with more weight than the honest agents defines the truth), including Sybils that
 //! build history by co-reporting on many procedures; honest newcomers (they start at weight 0
-//! and need ~10 co-reported uses to count half); procedures only one agent reports on (no
+//! and need 5 co-reported uses to count half, so two agents who share a single procedure
+//! never crystallize it); procedures only one agent reports on (no
 //! evidence on the other side: the agent gains no history there, but its reports still count
 //! with its weight).
 
