@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the memory model: apply throughput of outcome deltas, merge of two
-//! 10k-procedure replicas, the digest of a 100k-procedure space, and contagion over a
-//! 100k-edge relation graph. Run: `cargo bench -p knack-crdt`.
+//! 10k-procedure replicas, the digest of a 100k-procedure space, contagion over a
+//! 100k-edge relation graph, and evidence weights at 10k procedures / 200k outcomes / 50
+//! agents. Run: `cargo bench -p knack-crdt`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use knack_crdt::{
     AgentId, Body, Delta, Filter, Hlc, NewProcedure, Outcome, ProcedureId, ProcedureKind,
-    RelationKind, Space, SpaceName,
+    RelationKind, Space, SpaceName, SpaceSettings,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -239,5 +240,81 @@ fn contagion(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, apply_outcomes, merge_replicas, digest, contagion);
+/// Weighted evidence at real size: 10k procedures, 200k outcomes from 50 agents (each agent
+/// works on its own fifth of the space, so procedures have several reporters), weighting on.
+fn weights(c: &mut Criterion) {
+    let (mut space, ids) = space_of(10_000, "weights");
+    let settings = SpaceSettings {
+        evidence_weighting: true,
+        ..SpaceSettings::default()
+    };
+    let d = space
+        .update_settings(agent(0), Hlc::at(T0), settings)
+        .unwrap();
+    space.apply(&d);
+    let mut rng = XorShift(13);
+    for i in 0..200_000u64 {
+        let who = rng.below(50);
+        let id = ids[(who * 200 + rng.below(2_000)) % ids.len()];
+        let outcome = Outcome {
+            success: !rng.next().is_multiple_of(4),
+            duration_ms: 10,
+            contexts: vec![format!("ctx{}", rng.below(8))],
+        };
+        let delta = space
+            .record_outcome(agent(who), Hlc::at(T0 + 1_000_000 + i), id, &outcome)
+            .unwrap();
+        space.apply(&delta);
+    }
+    let started = std::time::Instant::now();
+    space.settle();
+    let weights = space.evidence_weights();
+    println!(
+        "weights: first derivation for {} agents over 10k procedures / 200k outcomes took {:?}",
+        weights.len(),
+        started.elapsed()
+    );
+    let mut group = c.benchmark_group("weights");
+    group.sample_size(10);
+    let outcome = Outcome {
+        success: true,
+        duration_ms: 10,
+        contexts: vec!["ctx1".into()],
+    };
+    let mut at = T0 + 10_000_000;
+    let mut pick = XorShift(17);
+    group.bench_function(
+        "derive after one outcome, 10k procedures, 200k outcomes, 50 agents",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    at += 1;
+                    let id = ids[pick.below(ids.len())];
+                    let delta = space
+                        .record_outcome(agent(pick.below(50)), Hlc::at(at), id, &outcome)
+                        .unwrap();
+                    space.apply(&delta);
+                    let started = std::time::Instant::now();
+                    space.settle();
+                    total += started.elapsed();
+                }
+                total
+            })
+        },
+    );
+    group.bench_function("top 10 of 10k procedures, weights derived", |b| {
+        b.iter(|| black_box(space.top(10, &Filter::default(), T0 + 20_000_000).len()))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    apply_outcomes,
+    merge_replicas,
+    digest,
+    contagion,
+    weights
+);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use crate::change::{Change, Creation, Delta, check_count, check_printable, check_tag, check_text};
 use crate::clock::{Hlc, Stamp};
 use crate::content::{Body, ContentRef};
-use crate::crystal::proposal;
+use crate::crystal::{effective_epoch, proposal};
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::ids::{AgentId, ContentHash, ProcedureId};
@@ -22,6 +22,7 @@ use crate::outcome::OutcomeSlot;
 use crate::relation::{RelationKey, RelationKind};
 use crate::settings::SpaceSettings;
 use crate::space::Space;
+use crate::weights::WeightedCounts;
 
 /// A procedure to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,16 +207,38 @@ impl Space {
             Some(own) => own.next(outcome.success, outcome.duration_ms, &contexts),
             None => OutcomeSlot::default().next(outcome.success, outcome.duration_ms, &contexts),
         };
-        // The counts after this write: every other agent's totals plus this slot's new ones
-        // (no clone of the procedure's state, whose body may be large).
-        let mut counts = slot.totals.value;
-        let mut success_agents = usize::from(counts.successes > 0);
+        // The counts after this write: every other agent's totals plus this slot's new ones,
+        // weighted when the space weights evidence (no clone of the procedure's state, whose
+        // body may be large).
+        let weights = self.proposal_weights();
+        let mine = std::iter::once((&by, &slot));
+        let others = state.outcomes.iter().filter(|(agent, _)| **agent != by);
+        let counts = match weights {
+            Some(w) => w.weigh(mine.clone().chain(others.clone()), None),
+            None => {
+                let mut raw = slot.totals.value;
+                for (_, other) in others.clone() {
+                    raw.add(&other.totals.value);
+                }
+                WeightedCounts::unweighted(&raw)
+            }
+        };
+        let success_agents = mine
+            .chain(others)
+            .filter(|(agent, s)| {
+                s.totals.value.successes > 0 && weights.is_none_or(|w| w.trusted(agent))
+            })
+            .count();
+        // The latch now, on the raw counts after this write (its preconditions are monotone).
+        let mut raw = slot.totals.value;
+        let mut raw_agents = usize::from(raw.successes > 0);
         for (agent, other) in &state.outcomes {
             if *agent != by {
-                counts.add(&other.totals.value);
-                success_agents += usize::from(other.totals.value.successes > 0);
+                raw.add(&other.totals.value);
+                raw_agents += usize::from(other.totals.value.successes > 0);
             }
         }
+        let epoch = effective_epoch(&state.crystal_proposals, &raw, raw_agents, self.settings());
         let mut changes = vec![
             Change::Outcome {
                 id,
@@ -226,6 +249,7 @@ impl Space {
         ];
         if let Some(epoch) = proposal(
             &state.crystal_proposals,
+            epoch,
             &counts,
             success_agents,
             self.settings(),
@@ -304,14 +328,16 @@ impl Space {
     /// touched): what a replica checks after applying peers' ops.
     pub fn crystal_transitions_of(&self, ids: &[ProcedureId]) -> Delta {
         let settings = self.settings();
+        let weights = self.proposal_weights();
         let changes = ids
             .iter()
             .filter_map(|id| {
                 let state = self.procedure_state(id).filter(|s| s.creation.is_some())?;
                 let epoch = proposal(
                     &state.crystal_proposals,
-                    &state.counts(),
-                    state.success_agents(),
+                    state.crystal_epoch(settings),
+                    &state.weighted_counts(weights, None),
+                    state.trusted_success_agents(weights),
                     settings,
                 )?;
                 Some(Change::Crystal { id: *id, epoch })

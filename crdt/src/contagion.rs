@@ -25,7 +25,7 @@ pub(crate) use evidence::Change as EvidenceChange;
 pub use graph::ContagionGraph;
 pub(crate) use graph::MAX_EXACT_HOPS;
 pub(crate) use index::ContagionIndex;
-pub use prior::{Prior, score};
+pub use prior::{Prior, score, score_weighted};
 
 use crate::ids::ProcedureId;
 use crate::relation::RelationKey;

@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 
 use crate::outcome::Counts;
 use crate::settings::SpaceSettings;
-use crate::stats::confidence;
+use crate::weights::WeightedCounts;
 
 /// The largest crystallization epoch a change may carry: far more transitions than any
 /// procedure's counts can call for, and small enough that a chain of proposals stays cheap to
@@ -43,19 +43,21 @@ pub const fn is_crystallized(epoch: u32) -> bool {
 /// The epoch the counts call for, if it differs from `epoch`: crystallize when there are at
 /// least `crystallize_min_outcomes` uses, confidence at least `crystallize_confidence` and
 /// successes from at least `crystallize_min_agents` agents; melt when confidence falls below
-/// `melt_confidence`.
+/// `melt_confidence`. The counts are weighted (see [`crate::weights`]; raw counts with weight
+/// one when the space does not weight evidence) and `success_agents` counts only agents
+/// trusted by the weights.
 pub fn transition(
     epoch: u32,
-    counts: &Counts,
+    counts: &WeightedCounts,
     success_agents: usize,
     settings: &SpaceSettings,
 ) -> Option<u32> {
-    let conf = confidence(counts);
+    let conf = counts.confidence();
     let next = epoch.checked_add(1)?;
     if is_crystallized(epoch) {
         (conf < settings.melt_confidence.as_f64()).then_some(next)
     } else {
-        let proven = counts.uses() >= settings.crystallize_min_outcomes
+        let proven = counts.uses_at_least(settings.crystallize_min_outcomes)
             && conf >= settings.crystallize_confidence.as_f64()
             && success_agents >= settings.crystallize_min_agents as usize;
         proven.then_some(next)
@@ -99,15 +101,17 @@ pub fn effective_epoch(
     epoch
 }
 
-/// The epoch to propose, if any: the one [`transition`] calls for from the effective epoch,
-/// unless it is proposed already (its precondition then waits for counts this replica lacks).
+/// The epoch to propose, if any: the one [`transition`] calls for (on the rule's inputs,
+/// weighted when the space weights evidence) from the latch's current `epoch` (see
+/// [`effective_epoch`], on the raw counts), unless it is proposed already (its precondition
+/// then waits for counts this replica lacks).
 pub fn proposal(
     proposals: &BTreeSet<u32>,
-    counts: &Counts,
+    epoch: u32,
+    counts: &WeightedCounts,
     success_agents: usize,
     settings: &SpaceSettings,
 ) -> Option<u32> {
-    let epoch = effective_epoch(proposals, counts, success_agents, settings);
     transition(epoch, counts, success_agents, settings)
         .filter(|next| *next <= MAX_CRYSTAL_EPOCH && !proposals.contains(next))
 }
@@ -157,11 +161,15 @@ mod tests {
     #[test]
     fn nothing_is_proposed_twice() {
         let settings = SpaceSettings::default();
+        let propose = |proposals: &BTreeSet<u32>, c: Counts, agents: usize, s: &SpaceSettings| {
+            let epoch = effective_epoch(proposals, &c, agents, s);
+            proposal(proposals, epoch, &WeightedCounts::unweighted(&c), agents, s)
+        };
         let none = BTreeSet::new();
-        assert_eq!(proposal(&none, &counts(100, 0), 2, &settings), Some(1));
+        assert_eq!(propose(&none, counts(100, 0), 2, &settings), Some(1));
         let proposed: BTreeSet<u32> = [1].into();
         // Proposed, and its precondition holds: the latch is at 1 and nothing more is called for.
-        assert_eq!(proposal(&proposed, &counts(100, 0), 2, &settings), None);
+        assert_eq!(propose(&proposed, counts(100, 0), 2, &settings), None);
         // A melt proposed elsewhere, on a failure this replica has not seen yet: the latch
         // stays at 1 here, and the melt is not proposed again.
         let melted: BTreeSet<u32> = [1, 2].into();
@@ -174,6 +182,6 @@ mod tests {
             effective_epoch(&melted, &counts(3, 0), 2, &no_failure_yet),
             1
         );
-        assert_eq!(proposal(&melted, &counts(3, 0), 2, &no_failure_yet), None);
+        assert_eq!(propose(&melted, counts(3, 0), 2, &no_failure_yet), None);
     }
 }

@@ -77,8 +77,8 @@ impl Space {
                 let mut rows = self.top(usize::MAX, filter, now_ms);
                 for row in &mut rows {
                     row.draw = Some(thompson_draw(
-                        row.counts.successes as f64 + row.prior.successes,
-                        row.counts.failures as f64 + row.prior.failures,
+                        row.weighted.successes_f64() + row.prior.successes,
+                        row.weighted.failures_f64() + row.prior.failures,
                         rng,
                     ));
                 }

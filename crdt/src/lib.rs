@@ -98,6 +98,7 @@ mod settings;
 mod space;
 pub mod stats;
 mod tag_set;
+pub mod weights;
 
 pub use authoring::{Edit, NewProcedure, Outcome};
 pub use change::{Change, Creation, Delta};
@@ -117,3 +118,4 @@ pub use relation::{RelationKey, RelationKind};
 pub use settings::{MAX_CONTAGION_HOPS, SpaceSettings};
 pub use space::{Space, SpaceSnapshot, StateDigest};
 pub use tag_set::TagSet;
+pub use weights::{AgentWeight, EvidenceWeights, WeightedCounts};

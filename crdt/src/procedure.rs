@@ -17,8 +17,8 @@ use crate::lww::{Lww, merge_opt};
 use crate::outcome::{Counts, OutcomeSlot};
 use crate::settings::SpaceSettings;
 use crate::space::bincode_config;
-use crate::stats;
 use crate::tag_set::TagSet;
+use crate::weights::{EvidenceWeights, WeightedCounts};
 
 /// Everything replicated about one procedure. Every field is a join-semilattice, so the whole
 /// is one; a procedure can exist partially (say, outcomes arrived before its creation) and is
@@ -48,6 +48,8 @@ pub struct Procedure<'a> {
     state: &'a ProcedureState,
     settings: &'a SpaceSettings,
     contagion: &'a ContagionIndex,
+    /// The space's evidence weights, when it weights evidence.
+    weights: Option<&'a EvidenceWeights>,
 }
 
 impl ProcedureState {
@@ -172,6 +174,32 @@ impl ProcedureState {
             .filter(|slot| slot.totals.value.successes > 0)
             .count()
     }
+
+    /// The totals (`context` `None`) or one context's counts, weighted by `weights`, or raw
+    /// with weight one without weights.
+    pub(crate) fn weighted_counts(
+        &self,
+        weights: Option<&EvidenceWeights>,
+        context: Option<&str>,
+    ) -> WeightedCounts {
+        match weights {
+            Some(w) => w.weigh(self.outcomes.iter(), context),
+            None => WeightedCounts::unweighted(
+                &context.map_or_else(|| self.counts(), |c| self.context_counts(c)),
+            ),
+        }
+    }
+
+    /// How many agents have recorded at least one success, counting only agents `weights`
+    /// trusts (all of them without weights).
+    pub(crate) fn trusted_success_agents(&self, weights: Option<&EvidenceWeights>) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|(agent, slot)| {
+                slot.totals.value.successes > 0 && weights.is_none_or(|w| w.trusted(agent))
+            })
+            .count()
+    }
 }
 
 impl<'a> Procedure<'a> {
@@ -180,12 +208,14 @@ impl<'a> Procedure<'a> {
         state: &'a ProcedureState,
         settings: &'a SpaceSettings,
         contagion: &'a ContagionIndex,
+        weights: Option<&'a EvidenceWeights>,
     ) -> Self {
         Procedure {
             id,
             state,
             settings,
             contagion,
+            weights,
         }
     }
 
@@ -261,6 +291,19 @@ impl<'a> Procedure<'a> {
         self.state.success_agents()
     }
 
+    /// The counts rankings and crystallization use: every agent's counts weighted by its
+    /// evidence weight when the space weights evidence (see [`crate::weights`]), else the raw
+    /// counts with weight one; all evidence (`context` `None`) or one context's.
+    pub fn weighted_counts(&self, context: Option<&str>) -> WeightedCounts {
+        self.state.weighted_counts(self.weights, context)
+    }
+
+    /// How many agents crystallization counts: agents with a success and, when the space
+    /// weights evidence, a weight of at least ½.
+    pub fn trusted_success_agents(&self) -> usize {
+        self.state.trusted_success_agents(self.weights)
+    }
+
     /// The context tags any agent has recorded outcomes for (may repeat across agents).
     pub fn context_tags(&self) -> impl Iterator<Item = &'a str> {
         self.state
@@ -269,14 +312,14 @@ impl<'a> Procedure<'a> {
             .flat_map(|slot| slot.contexts.keys().map(String::as_str))
     }
 
-    /// `(s + 1) / (s + f + 2)`.
+    /// `(s + 1) / (s + f + 2)` of the weighted counts ([`Procedure::weighted_counts`]).
     pub fn rate(&self) -> f64 {
-        stats::rate(&self.counts())
+        self.weighted_counts(None).rate()
     }
 
-    /// Wilson lower bound of the success proportion.
+    /// Wilson lower bound of the success proportion of the weighted counts.
     pub fn confidence(&self) -> f64 {
-        stats::confidence(&self.counts())
+        self.weighted_counts(None).confidence()
     }
 
     /// The contagion prior at `now_ms`: neighbours' evidence as bounded pseudo-counts (see
@@ -301,9 +344,8 @@ impl<'a> Procedure<'a> {
     /// The ranking score at `now_ms` (see [`crate::contagion::score`]): the Wilson lower bound
     /// of the own counts plus the contagion prior, for all evidence or one context's.
     pub fn score_in(&self, context: Option<&str>, now_ms: u64) -> f64 {
-        let counts = context.map_or_else(|| self.counts(), |c| self.context_counts(c));
-        crate::contagion::score(
-            &counts,
+        crate::contagion::score_weighted(
+            &self.weighted_counts(context),
             &self.prior(context, now_ms),
             self.settings.negative_contagion,
         )

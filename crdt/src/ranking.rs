@@ -9,7 +9,7 @@ use crate::kind::ProcedureKind;
 use crate::outcome::Counts;
 use crate::procedure::Procedure;
 use crate::space::Space;
-use crate::stats;
+use crate::weights::WeightedCounts;
 
 /// Which procedures a ranking considers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,10 +29,10 @@ pub struct Filter {
 pub struct Ranked {
     /// The procedure.
     pub id: ProcedureId,
-    /// Wilson lower bound of the counts used plus the contagion prior (see
-    /// [`crate::contagion::score`]); in `0..=1`.
+    /// Wilson lower bound of the weighted counts used plus the contagion prior (see
+    /// [`crate::contagion::score_weighted`]); in `0..=1`.
     pub score: f64,
-    /// Wilson lower bound of the counts used alone.
+    /// Wilson lower bound of the weighted counts used alone.
     pub confidence: f64,
     /// What contagion adds: `score - confidence`.
     pub boost: f64,
@@ -41,10 +41,13 @@ pub struct Ranked {
     /// The Thompson draw the row was ranked by, for an exploring ranking
     /// ([`crate::Policy::Thompson`]); `None` in a greedy one.
     pub draw: Option<f64>,
-    /// `(s + 1) / (s + f + 2)` of the counts used.
+    /// `(s + 1) / (s + f + 2)` of the weighted counts used.
     pub rate: f64,
-    /// The counts used (all evidence, or the filter's context).
+    /// The raw counts (all evidence, or the filter's context): every report with weight one.
     pub counts: Counts,
+    /// The counts the score used: each agent's counts weighted by its evidence weight when
+    /// the space weights evidence (see [`crate::weights`]), else `counts` with weight one.
+    pub weighted: WeightedCounts,
     /// Whether crystallized.
     pub crystallized: bool,
     /// Last use.
@@ -63,9 +66,10 @@ impl Ranked {
     /// The ranking row of `p` at `now_ms`, by all evidence or by one context's.
     pub fn of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Ranked {
         let counts = context.map_or_else(|| p.counts(), |c| p.context_counts(c));
-        let confidence = stats::confidence(&counts);
+        let weighted = p.weighted_counts(context);
+        let confidence = weighted.confidence();
         let prior = p.prior(context, now_ms);
-        let score = crate::contagion::score(&counts, &prior, p.negative_contagion());
+        let score = crate::contagion::score_weighted(&weighted, &prior, p.negative_contagion());
         Ranked {
             id: p.id(),
             score,
@@ -73,8 +77,9 @@ impl Ranked {
             boost: score - confidence,
             prior,
             draw: None,
-            rate: stats::rate(&counts),
+            rate: weighted.rate(),
             counts,
+            weighted,
             crystallized: p.crystallized(),
             last_used: p.last_used(),
         }

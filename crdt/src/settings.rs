@@ -34,6 +34,11 @@ pub struct SpaceSettings {
     pub melt_confidence: Fraction,
     /// Bodies up to this size travel inline in operations; larger ones go by hash.
     pub inline_max_bytes: u32,
+    /// Whether agents' reports count with weights derived from their agreement with other
+    /// agents (see [`crate::weights`]): rankings and crystallization use weighted counts, and
+    /// only agents of weight at least ½ count towards `crystallize_min_agents`. Off: every
+    /// report counts fully.
+    pub evidence_weighting: bool,
 }
 
 /// Seven days, in milliseconds.
@@ -52,6 +57,7 @@ impl Default for SpaceSettings {
             crystallize_min_agents: 2,
             melt_confidence: Fraction::const_millionths(750_000),
             inline_max_bytes: 64 * 1024,
+            evidence_weighting: false,
         }
     }
 }

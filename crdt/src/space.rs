@@ -17,13 +17,15 @@ use crate::procedure::{Procedure, ProcedureState};
 use crate::relation::{RelationKey, RelationKind};
 use crate::settings::SpaceSettings;
 use crate::tag_set::TagSet;
+use crate::weights::{EvidenceWeights, WeightCache};
 
 /// Domain separator of state digests.
 const DIGEST_DOMAIN: &[u8] = b"knack/space-digest/v1";
 
 /// Version byte in front of an encoded space snapshot.
 /// Version 2: no boost slots; settings with `contagion_prior_max` (protocol version 2).
-/// Version 3: crystallization proposals as a set, pins per agent (protocol version 4).
+/// Version 3: crystallization proposals as a set, pins per agent, settings with
+/// `evidence_weighting` (protocol version 4).
 const SNAPSHOT_VERSION: u8 = 3;
 
 /// The bincode configuration of every canonical encoding in knack: little-endian, variable-length
@@ -62,6 +64,9 @@ pub struct Space {
     relations_by_procedure: BTreeMap<ProcedureId, Vec<RelationKey>>,
     /// `state.settings` or the defaults, cached.
     settings: SpaceSettings,
+    /// Agents' evidence weights (derived from the outcome slots, lazily; see
+    /// [`crate::weights`]). Used only when `settings.evidence_weighting` is on.
+    weights: WeightCache,
 }
 
 /// The blake3 hash of a space's canonical encoding: equal on converged replicas.
@@ -82,6 +87,7 @@ impl Space {
             contagion: ContagionIndex::new(SpaceSettings::default().contagion_hops),
             relations_by_procedure: BTreeMap::new(),
             settings: SpaceSettings::default(),
+            weights: WeightCache::default(),
         }
     }
 
@@ -153,6 +159,9 @@ impl Space {
                         .collect();
                     procedure.merge_outcome(*agent, slot);
                     let after = &procedure.outcomes[agent];
+                    if after.totals.value != totals_before {
+                        self.weights.invalidate();
+                    }
                     let mut delta = EvidenceChange::default();
                     (delta.successes, delta.failures) =
                         difference(&after.totals.value, &totals_before);
@@ -197,11 +206,39 @@ impl Space {
     /// it after applying a batch, before ranking.
     pub fn settle(&mut self) {
         self.contagion.settle();
+        if self.settings.evidence_weighting {
+            self.evidence_weights();
+        }
     }
 
-    /// Whether some contagion neighbourhood waits for [`Space::settle`].
+    /// Whether some contagion neighbourhood, or the evidence weights, wait for
+    /// [`Space::settle`].
     pub fn needs_settle(&self) -> bool {
-        self.contagion.has_stale()
+        self.contagion.has_stale() || (self.settings.evidence_weighting && self.weights.is_stale())
+    }
+
+    /// Every agent's evidence weight (see [`crate::weights`]), derived from the outcome slots
+    /// if they changed since the last derivation (the same whether or not the space's
+    /// `evidence_weighting` setting uses them).
+    pub fn evidence_weights(&self) -> &EvidenceWeights {
+        self.weights.get(|| {
+            EvidenceWeights::derive(self.state.procedures.values().map(|p| p.outcomes.iter()))
+        })
+    }
+
+    /// The weights the space's rankings use: `None` when `evidence_weighting` is off.
+    pub(crate) fn ranking_weights(&self) -> Option<&EvidenceWeights> {
+        self.settings
+            .evidence_weighting
+            .then(|| self.evidence_weights())
+    }
+
+    /// The weights crystallization proposals use: the current ones if derived, else the last
+    /// derived (a write must not pay a derivation); `None` when `evidence_weighting` is off.
+    pub(crate) fn proposal_weights(&self) -> Option<&EvidenceWeights> {
+        self.settings
+            .evidence_weighting
+            .then(|| self.weights.latest())
     }
 
     /// The procedures whose incrementally maintained contagion evidence differs from a
@@ -247,6 +284,7 @@ impl Space {
         }
         index.mark_all_stale();
         self.contagion = index;
+        self.weights.invalidate();
     }
 
     /// Joins a whole other replica of the same space into this one.
@@ -339,16 +377,27 @@ impl Space {
             .procedures
             .get(id)
             .filter(|state| state.creation.is_some())
-            .map(|state| Procedure::new(*id, state, &self.settings, &self.contagion))
+            .map(|state| {
+                Procedure::new(
+                    *id,
+                    state,
+                    &self.settings,
+                    &self.contagion,
+                    self.ranking_weights(),
+                )
+            })
     }
 
     /// Every procedure whose creation is known, in id order.
     pub fn procedures(&self) -> impl Iterator<Item = Procedure<'_>> {
+        let weights = self.ranking_weights();
         self.state
             .procedures
             .iter()
             .filter(|(_, state)| state.creation.is_some())
-            .map(|(id, state)| Procedure::new(*id, state, &self.settings, &self.contagion))
+            .map(move |(id, state)| {
+                Procedure::new(*id, state, &self.settings, &self.contagion, weights)
+            })
     }
 
     /// Number of procedures whose creation is known.

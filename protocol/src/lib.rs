@@ -14,7 +14,7 @@
 //! [`agent_of`]).
 //!
 //! An **envelope** ([`Envelope`]) carries consecutive ops of one author in one space, signed
-//! by the author over a domain-separated encoding (`b"knack/envelope/v2" || fields`). It is the
+//! by the author over a domain-separated encoding (`b"knack/envelope/v4" || fields`). It is the
 //! unit of gossip, storage and sync: stored and forwarded as its encoded bytes, named by their
 //! blake3 hash ([`Envelope::id`]). A receiver checks it with [`Envelope::verify`]: size, op
 //! count, sequence range, increasing timestamps, the author's key, the signature, and every

@@ -22,7 +22,8 @@
 //! Measured: cumulative regret per honest agent (`p_best - p_chosen` per task), the share of
 //! (agent, type) pairs whose greedy pick from the agent's memory is the type's best, the time
 //! until 90 % of agents pick the best, crystallizations of procedures whose true rate is below
-//! the crystallization threshold (false ones), the time to the first correct one.
+//! the crystallization threshold (false ones) and of procedures that are not the best of their
+//! type, the time to the first correct one.
 //! [`experiment`] runs the variants of a scenario over several seeds and writes the tables and
 //! plots (`knack-sim learn`).
 
@@ -76,6 +77,8 @@ pub struct LearningReport {
     pub ever_crystallized: u32,
     /// Of which with a true success probability below `crystallize_confidence`.
     pub ever_false_crystallized: u32,
+    /// Of which not the best procedure of their task type.
+    pub ever_not_best_crystallized: u32,
     /// When a procedure whose true rate reaches the threshold first was crystallized (ms).
     pub first_correct_crystallization_ms: Option<u64>,
     /// Payload bytes sent per node (shared memory; 0 otherwise).
@@ -128,6 +131,14 @@ fn report(sim: &mut Simulation) -> Result<LearningReport, SimError> {
             .ever_crystallized
             .iter()
             .filter(|&&i| l.catalogue.candidates[i].p < threshold)
+            .count() as u32,
+        ever_not_best_crystallized: l
+            .ever_crystallized
+            .iter()
+            .filter(|&&i| {
+                let t = l.catalogue.candidates[i].task_type as usize;
+                l.catalogue.types[t].best != i
+            })
             .count() as u32,
         first_correct_crystallization_ms: l.first_correct_ms,
         payload_bytes_per_node: if shared {

@@ -295,7 +295,7 @@ fn learn(
         let r = &v.row;
         eprintln!(
             "{:<28} regret {:>7.2} ± {:<5.2} best picks {:>5.1} % greedy-best {:>5.1} % \
-             90 %-best {}/{} median {:?} s, crystallized {:.1} (false {:.1})",
+             90 %-best {}/{} median {:?} s, crystallized {:.1} (false {:.1}, not best {:.1})",
             v.name,
             r.regret,
             r.regret_sd,
@@ -306,6 +306,7 @@ fn learn(
             r.time_to_best_median_s,
             r.crystallized,
             r.false_crystallized,
+            r.not_best_crystallized,
         );
     }
     outputs

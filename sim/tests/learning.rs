@@ -134,6 +134,23 @@ fn a_sybil_burst_crystallizes_a_bad_procedure() {
 }
 
 #[test]
+fn evidence_weighting_stops_a_burst_of_1000_fresh_identities_from_crystallizing() {
+    // Issue 15's burst: 1,000 fresh identities, one success each of task type 0's worst
+    // procedure. Unweighted, it crystallizes; weighted, the burst weighs about one use and
+    // nothing false or second-best crystallizes.
+    let burst = "learning.sybil={identities=1000, ops_each=1, at_ms=20000}";
+    let off = run(&[burst, "learning.evidence_weighting=false"]);
+    assert_eq!(off.sybil_ops, 1000);
+    assert!(off.ever_false_crystallized >= 1, "{off:?}");
+    assert!(off.ever_not_best_crystallized >= 1, "{off:?}");
+    let on = run(&[burst, "learning.evidence_weighting=true"]);
+    assert_eq!(on.sybil_ops, 1000);
+    assert_eq!(on.ever_false_crystallized, 0, "{on:?}");
+    assert_eq!(on.ever_not_best_crystallized, 0, "{on:?}");
+    assert_eq!(on.converged, Some(true));
+}
+
+#[test]
 fn learning_experiments_are_deterministic() {
     let mut base = scenario(&["learning.runs=1"]);
     base.learning.as_mut().unwrap().variants = vec![

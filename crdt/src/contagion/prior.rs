@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::Counts;
 use crate::settings::SpaceSettings;
 use crate::stats;
+use crate::weights::WeightedCounts;
 
 /// The neighbours' evidence a procedure's ranking starts from: pseudo-successes and
 /// pseudo-failures of a Beta prior, added to its own counts.
@@ -65,13 +66,18 @@ impl Prior {
 /// off (`negative` false), contagion only lifts: the score is never below the Wilson bound of
 /// the own counts alone.
 pub fn score(counts: &Counts, prior: &Prior, negative: bool) -> f64 {
-    let own = stats::confidence(counts);
+    score_weighted(&WeightedCounts::unweighted(counts), prior, negative)
+}
+
+/// [`score`] of weighted counts (see [`crate::weights`]).
+pub fn score_weighted(counts: &WeightedCounts, prior: &Prior, negative: bool) -> f64 {
+    let own = counts.confidence();
     if prior.uses() <= 0.0 {
         return own;
     }
     let with = stats::confidence_of(
-        counts.successes as f64 + prior.successes,
-        counts.failures as f64 + prior.failures,
+        counts.successes_f64() + prior.successes,
+        counts.failures_f64() + prior.failures,
     );
     if negative { with } else { own.max(with) }
 }

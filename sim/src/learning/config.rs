@@ -36,7 +36,8 @@ pub enum Choice {
 }
 
 /// A burst of fresh identities (Sybils) that all report the same lie: successes of the worst
-/// procedure of one task type.
+/// procedure of one task type. Each identity is a fresh key on one node; `identities = 1000,
+/// ops_each = 1` is issue 15's burst of 1,000 identities.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SybilConfig {
@@ -116,6 +117,9 @@ pub struct LearningConfig {
     pub crystallize_min_agents: u32,
     /// Space setting `melt_confidence`.
     pub melt_confidence: f64,
+    /// Space setting `evidence_weighting`: agents' reports count with weights derived from
+    /// their agreement with the others (`knack_crdt::weights`).
+    pub evidence_weighting: bool,
     /// Fraction of task agents that lie: each of their tasks reports a success of the type's
     /// worst procedure or a failure of its best (alternately), instead of doing the task.
     pub liars: f64,
@@ -150,6 +154,7 @@ impl Default for LearningConfig {
             crystallize_confidence: d.crystallize_confidence.as_f64(),
             crystallize_min_agents: d.crystallize_min_agents,
             melt_confidence: d.melt_confidence.as_f64(),
+            evidence_weighting: d.evidence_weighting,
             liars: 0.0,
             sybil: SybilConfig::default(),
             measure_ms: 5000,
@@ -175,6 +180,7 @@ impl LearningConfig {
             )?,
             crystallize_min_agents: self.crystallize_min_agents,
             melt_confidence: Fraction::from_f64("melt_confidence", self.melt_confidence)?,
+            evidence_weighting: self.evidence_weighting,
             ..SpaceSettings::default()
         };
         settings.validate()?;

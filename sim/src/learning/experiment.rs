@@ -39,6 +39,8 @@ pub struct Row {
     pub false_crystallized: f64,
     /// False / all crystallizations, pooled over runs.
     pub false_share: Option<f64>,
+    /// Mean over runs of crystallizations of procedures that are not the best of their type.
+    pub not_best_crystallized: f64,
     /// Runs with a correct crystallization.
     pub correct_runs: u32,
     /// Mean over those runs of the time of the first correct crystallization, in seconds.
@@ -195,6 +197,12 @@ fn aggregate(name: &str, reports: &[LearningReport]) -> Row {
         crystallized: f64::from(ever) / n,
         false_crystallized: f64::from(false_) / n,
         false_share: (ever > 0).then(|| f64::from(false_) / f64::from(ever)),
+        not_best_crystallized: f64::from(
+            reports
+                .iter()
+                .map(|r| r.ever_not_best_crystallized)
+                .sum::<u32>(),
+        ) / n,
         correct_runs: correct.len() as u32,
         first_correct_s: mean(correct.into_iter()),
         payload_kb_per_node: mean(reports.iter().map(|r| r.payload_bytes_per_node / 1024.0))
