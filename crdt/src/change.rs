@@ -13,6 +13,7 @@ use crate::limits::{
     MAX_OUTCOME_CONTEXTS, MAX_TAG_BYTES, MAX_TAGS,
 };
 use crate::lww::Lww;
+use crate::membership::MemberRecord;
 use crate::outcome::OutcomeSlot;
 use crate::relation::RelationKey;
 use crate::settings::SpaceSettings;
@@ -122,6 +123,11 @@ pub enum Change {
         /// The register's new state.
         value: Lww<SpaceSettings>,
     },
+    /// A membership record of a members-only space (see [`crate::membership`]).
+    Member {
+        /// The record.
+        record: MemberRecord,
+    },
 }
 
 /// What one action on a space produces: the changes to replicate, applied atomically.
@@ -147,6 +153,7 @@ impl Change {
             Change::Relation { .. } => "relation",
             Change::Pin { .. } => "pin",
             Change::Settings { .. } => "settings",
+            Change::Member { .. } => "member",
         }
     }
 
@@ -162,7 +169,10 @@ impl Change {
             | Change::Outcome { id, .. }
             | Change::Used { id, .. }
             | Change::Crystal { id, .. } => Some(*id),
-            Change::Relation { .. } | Change::Pin { .. } | Change::Settings { .. } => None,
+            Change::Relation { .. }
+            | Change::Pin { .. }
+            | Change::Settings { .. }
+            | Change::Member { .. } => None,
         }
     }
 
@@ -172,6 +182,9 @@ impl Change {
     /// forever with a stamp from the far future: the op's stamp is what receivers check against
     /// their clocks).
     pub fn validate(&self, author: &AgentId, space: &SpaceName, at: Hlc) -> Result<(), CrdtError> {
+        if let Change::Member { record } = self {
+            return record.validate(author, at);
+        }
         let owned = |agent: &AgentId| {
             if agent == author {
                 Ok(())
@@ -203,7 +216,8 @@ impl Change {
             Change::Tags { .. }
             | Change::Outcome { .. }
             | Change::Crystal { .. }
-            | Change::Pin { .. } => {}
+            | Change::Pin { .. }
+            | Change::Member { .. } => {}
         }
         match self {
             Change::Create { id, creation } => {
@@ -276,6 +290,7 @@ impl Change {
                 owned(&value.stamp.agent)?;
                 value.value.validate()
             }
+            Change::Member { .. } => Ok(()), // checked above
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::error::ProtocolError;
 /// The version byte in front of every top-level wire message.
 /// Version 2: contagion is derived on every replica; the replicated `Boost` change and
 /// the per-agent boost slots are gone, and the space settings changed (`contagion_prior_max`).
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 
 /// The bincode configuration of every encoding in knack.
 const fn config() -> bincode::config::Configuration {

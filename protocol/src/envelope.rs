@@ -22,7 +22,7 @@ pub const MAX_OPS_PER_ENVELOPE: usize = 256;
 
 /// Domain separator of envelope signatures, so no other signed knack message can be replayed as
 /// an envelope (and the wire version is part of what is signed).
-const SIGNING_DOMAIN: &[u8] = b"knack/envelope/v3";
+const SIGNING_DOMAIN: &[u8] = b"knack/envelope/v4";
 
 /// One change by one agent: the unit of replication.
 ///
