@@ -10,6 +10,7 @@ mod disk_space;
 mod forks;
 mod health;
 mod ingest;
+mod members;
 mod peer_book;
 mod swarm_events;
 mod sync;
@@ -75,6 +76,8 @@ pub(crate) struct Parts {
     pub(crate) manifest: crate::store::integrity::Manifest,
     /// The data directory (for its disk's free space).
     pub(crate) dir: std::path::PathBuf,
+    /// The spaces joined at runtime (`spaces.json`).
+    pub(crate) joined: super::joined::JoinedSpaces,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -150,6 +153,8 @@ pub(crate) struct Actor {
     blob_gc: blob_gc::BlobGc,
     /// The free-space guard.
     disk: disk_space::DiskGuard,
+    /// The spaces joined at runtime (`spaces.json`).
+    joined: super::joined::JoinedSpaces,
 }
 
 impl Actor {
@@ -218,6 +223,7 @@ impl Actor {
             manifest_stale: false,
             blob_gc: blob_gc::BlobGc::default(),
             disk: disk_space::DiskGuard::new(parts.dir),
+            joined: parts.joined,
         }
     }
 
@@ -235,7 +241,13 @@ impl Actor {
                 .listen_on(addr.clone())
                 .map_err(|e| NodeError::Network(format!("cannot listen on {addr}: {e}")))?;
         }
-        let names: Vec<SpaceName> = self.spaces.keys().cloned().collect();
+        // Members-only spaces are not gossiped (see `publish`).
+        let names: Vec<SpaceName> = self
+            .spaces
+            .iter()
+            .filter(|(_, r)| r.space.membership().is_none())
+            .map(|(name, _)| name.clone())
+            .collect();
         for name in names {
             self.swarm
                 .behaviour_mut()
@@ -245,6 +257,17 @@ impl Actor {
         }
         self.dial_bootstrap();
         self.peer_book_dial_at_start();
+        // A store written before a removal arrived, or by an older build, may hold ops the
+        // membership no longer accepts.
+        let members_only: Vec<SpaceName> = self
+            .spaces
+            .iter()
+            .filter(|(_, r)| r.space.membership().is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in members_only {
+            self.enforce_membership(&name);
+        }
         Ok(())
     }
 
@@ -471,8 +494,15 @@ impl Actor {
         }
     }
 
-    /// Sends an envelope on its space's gossip topic.
+    /// Sends an envelope on its space's gossip topic. A members-only space's envelopes are
+    /// not gossiped (anyone may subscribe to a topic): a round of anti-entropy with every
+    /// peer is made due instead, and only members are synced with.
     fn publish(&mut self, envelope: &Envelope) {
+        if self.is_members_only(envelope.space()) {
+            self.sync.sync_now(envelope.space(), wall_ms());
+            self.poll_sync();
+            return;
+        }
         let bytes = envelope.as_bytes().to_vec();
         let len = bytes.len() as u64;
         match self
