@@ -326,9 +326,10 @@ fn a_skipped_round_ends_without_backoff_and_sync_now_makes_rounds_due_at_once() 
     // no backoff, next round after the usual interval.
     e.skip_round(&2, 10);
     assert_eq!(e.stats().requests_failed, 0);
-    assert!(e.poll_requests(9_999, &log).is_empty());
     assert_eq!(e.next_wakeup_ms(), Some(1_000)); // peer 1's request times out first
-    e.request_failed(&1, 1_000);
+    // (polling at 9,999 times peer 1's request out: it backs off until 10,499)
+    assert!(e.poll_requests(9_999, &log).is_empty());
+    assert_eq!(e.next_wakeup_ms(), Some(10_010));
     let reqs = e.poll_requests(10_010, &log);
     assert!(reqs.iter().any(|(p, _)| *p == 2), "{reqs:?}");
     // Skipping a peer with nothing in flight changes nothing.
