@@ -312,6 +312,9 @@ impl Space {
         settings: SpaceSettings,
     ) -> Result<Delta, CrdtError> {
         settings.validate()?;
+        if self.membership().is_some_and(|m| !m.is_admin(&by)) {
+            return Err(CrdtError::NotAdmin(by));
+        }
         Ok(Delta::new(vec![Change::Settings {
             value: Lww::new(Stamp::new(by, at), settings),
         }]))

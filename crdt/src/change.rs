@@ -14,6 +14,7 @@ use crate::limits::{
     MAX_OUTCOME_CONTEXTS, MAX_TAG_BYTES, MAX_TAGS,
 };
 use crate::lww::Lww;
+use crate::membership::MemberRecord;
 use crate::outcome::{Counts, OutcomeSlot, Versioned};
 use crate::relation::RelationKey;
 use crate::settings::SpaceSettings;
@@ -126,6 +127,11 @@ pub enum Change {
         /// The register's new state.
         value: Lww<SpaceSettings>,
     },
+    /// A membership record of a members-only space (see [`crate::membership`]).
+    Member {
+        /// The record.
+        record: MemberRecord,
+    },
 }
 
 /// What one action on a space produces: the changes to replicate, applied atomically.
@@ -151,6 +157,7 @@ impl Change {
             Change::Relation { .. } => "relation",
             Change::Pin { .. } => "pin",
             Change::Settings { .. } => "settings",
+            Change::Member { .. } => "member",
         }
     }
 
@@ -166,7 +173,10 @@ impl Change {
             | Change::Outcome { id, .. }
             | Change::Used { id, .. }
             | Change::Crystal { id, .. } => Some(*id),
-            Change::Relation { .. } | Change::Pin { .. } | Change::Settings { .. } => None,
+            Change::Relation { .. }
+            | Change::Pin { .. }
+            | Change::Settings { .. }
+            | Change::Member { .. } => None,
         }
     }
 
@@ -184,6 +194,9 @@ impl Change {
         at: Hlc,
         seq: u64,
     ) -> Result<(), CrdtError> {
+        if let Change::Member { record } = self {
+            return record.validate(author, at);
+        }
         let owned = |agent: &AgentId| {
             if agent == author {
                 Ok(())
@@ -215,7 +228,8 @@ impl Change {
             Change::Tags { .. }
             | Change::Outcome { .. }
             | Change::Crystal { .. }
-            | Change::Pin { .. } => {}
+            | Change::Pin { .. }
+            | Change::Member { .. } => {}
         }
         match self {
             Change::Create { id, creation } => {
@@ -309,6 +323,7 @@ impl Change {
                 owned(&value.stamp.agent)?;
                 value.value.validate()
             }
+            Change::Member { .. } => Ok(()), // checked above
         }
     }
 }

@@ -103,6 +103,15 @@ pub enum CrdtError {
         /// What it claims.
         detail: String,
     },
+    /// A membership change in a space that is not members-only.
+    #[error("the space is open (it has no root admin): it has no members to manage")]
+    OpenSpace,
+    /// A membership change or settings change by an agent that is not an admin.
+    #[error("{0} is not an admin of this members-only space")]
+    NotAdmin(crate::ids::AgentId),
+    /// A membership change about the root admin, which always stays admin.
+    #[error("{0} is the space's root admin: its role cannot change")]
+    RootRole(crate::ids::AgentId),
 }
 
 impl CrdtError {

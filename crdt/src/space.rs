@@ -11,7 +11,8 @@ use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
-use crate::lww::{Lww, merge_opt};
+use crate::lww::Lww;
+use crate::membership::{MemberRecord, MemberRecords, Membership};
 use crate::outcome::Counts;
 use crate::procedure::{Procedure, ProcedureState};
 use crate::relation::{RelationKey, RelationKind};
@@ -24,8 +25,8 @@ const DIGEST_DOMAIN: &[u8] = b"knack/space-digest/v1";
 
 /// Version byte in front of an encoded space snapshot.
 /// Version 2: no boost slots; settings with `contagion_prior_max` (protocol version 2).
-/// Version 3: crystallization proposals as a set, pins per agent, settings with
-/// `evidence_weighting` (protocol version 4).
+/// Version 3: crystallization proposals as a set, pins per agent, settings kept per author
+/// with `evidence_weighting`, member records (protocol version 4).
 const SNAPSHOT_VERSION: u8 = 3;
 
 /// The bincode configuration of every canonical encoding in knack: little-endian, variable-length
@@ -42,11 +43,15 @@ pub(crate) const fn bincode_config() -> bincode::config::Configuration {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SpaceState {
     name: SpaceName,
-    settings: Option<Lww<SpaceSettings>>,
+    /// Every author's own settings register; the effective one is derived (see
+    /// [`Space::settings_register`]).
+    settings: BTreeMap<AgentId, Lww<SpaceSettings>>,
     procedures: BTreeMap<ProcedureId, Arc<ProcedureState>>,
     relations: BTreeMap<RelationKey, Lww<Option<Fraction>>>,
     /// Each agent's CID of each pinned content (see [`Change::Pin`]).
     pins: BTreeMap<ContentHash, BTreeMap<AgentId, String>>,
+    /// Membership records (grow-only; they take effect only in a members-only space).
+    members: MemberRecords,
 }
 
 /// A space: procedures, their relations, pins and settings, as one state-based CRDT.
@@ -62,11 +67,17 @@ pub struct Space {
     /// Every relation key by each of its two procedures (derived, rebuilt on decode), so the
     /// relations of one procedure are found without a scan of all relations.
     relations_by_procedure: BTreeMap<ProcedureId, Vec<RelationKey>>,
-    /// `state.settings` or the defaults, cached.
+    /// The effective settings register's value or the defaults, cached.
     settings: SpaceSettings,
     /// Agents' evidence weights (derived from the outcome slots, lazily; see
     /// [`crate::weights`]). Used only when `settings.evidence_weighting` is on.
     weights: WeightCache,
+    /// The author of the effective settings register (derived).
+    settings_author: Option<AgentId>,
+    /// The root admin of a members-only space: local configuration, never replicated.
+    root: Option<AgentId>,
+    /// The effective membership, derived from the records and the root (members-only only).
+    membership: Option<Membership>,
 }
 
 /// The blake3 hash of a space's canonical encoding: equal on converged replicas.
@@ -79,15 +90,70 @@ impl Space {
         Space {
             state: SpaceState {
                 name,
-                settings: None,
+                settings: BTreeMap::new(),
                 procedures: BTreeMap::new(),
                 relations: BTreeMap::new(),
                 pins: BTreeMap::new(),
+                members: MemberRecords::default(),
             },
             contagion: ContagionIndex::new(SpaceSettings::default().contagion_hops),
             relations_by_procedure: BTreeMap::new(),
             settings: SpaceSettings::default(),
             weights: WeightCache::default(),
+            settings_author: None,
+            root: None,
+            membership: None,
+        }
+    }
+
+    /// An empty members-only space whose root admin is `root` (see [`crate::membership`]).
+    pub fn with_root(name: SpaceName, root: AgentId) -> Self {
+        let mut space = Space::new(name);
+        space.set_root(Some(root));
+        space
+    }
+
+    /// Makes the space members-only with root admin `root` (`None`: open). The root is local
+    /// configuration: it is not part of the replicated state nor of the digest.
+    pub fn set_root(&mut self, root: Option<AgentId>) {
+        self.root = root;
+        self.refresh_membership();
+    }
+
+    /// The root admin, for a members-only space.
+    pub fn root(&self) -> Option<AgentId> {
+        self.root
+    }
+
+    /// The effective membership of a members-only space (`None` for an open space, which has
+    /// no members nor admins: everyone may write it).
+    pub fn membership(&self) -> Option<&Membership> {
+        self.membership.as_ref()
+    }
+
+    /// The member records held (replicated whether or not the space is members-only).
+    pub fn member_records(&self) -> &MemberRecords {
+        &self.state.members
+    }
+
+    /// Whether an op of `author` with sequence number `seq` is acceptable here: always in an
+    /// open space, else as [`Membership::accepts`] says.
+    pub fn accepts(&self, author: &AgentId, seq: u64) -> bool {
+        self.membership
+            .as_ref()
+            .is_none_or(|m| m.accepts(author, seq))
+    }
+
+    fn refresh_membership(&mut self) {
+        self.membership = self
+            .root
+            .map(|root| Membership::derive(root, self.state.members.iter()));
+        self.refresh_settings();
+    }
+
+    fn merge_member(&mut self, record: &MemberRecord) {
+        if self.state.members.insert(record) {
+            self.refresh_membership();
         }
     }
 
@@ -101,9 +167,13 @@ impl Space {
         &self.settings
     }
 
-    /// The settings register, if anyone has written it.
+    /// The effective settings register, if anyone entitled has written one: the latest of
+    /// the current admins' registers in a members-only space, of every author's in an open
+    /// one.
     pub fn settings_register(&self) -> Option<&Lww<SpaceSettings>> {
-        self.state.settings.as_ref()
+        self.settings_author
+            .as_ref()
+            .and_then(|author| self.state.settings.get(author))
     }
 
     /// Applies a delta: joins each change into the state. Idempotent, commutative and
@@ -186,7 +256,10 @@ impl Space {
                     }
                 }
                 Change::Crystal { epoch, .. } => procedure.merge_crystal(*epoch),
-                Change::Relation { .. } | Change::Pin { .. } | Change::Settings { .. } => {}
+                Change::Relation { .. }
+                | Change::Pin { .. }
+                | Change::Settings { .. }
+                | Change::Member { .. } => {}
             }
             return;
         }
@@ -194,9 +267,10 @@ impl Space {
             Change::Relation { key, value } => self.merge_relation(key, value),
             Change::Pin { hash, cid, by } => self.merge_pin(*hash, *by, cid),
             Change::Settings { value } => {
-                merge_opt(&mut self.state.settings, value);
+                merge_settings(&mut self.state.settings, value);
                 self.refresh_settings();
             }
+            Change::Member { record } => self.merge_member(record),
             _ => {}
         }
     }
@@ -305,10 +379,11 @@ impl Space {
                 self.merge_pin(*hash, *by, cid);
             }
         }
-        if let Some(value) = &other.state.settings {
-            merge_opt(&mut self.state.settings, value);
-            self.refresh_settings();
+        for value in other.state.settings.values() {
+            merge_settings(&mut self.state.settings, value);
         }
+        self.state.members.merge(&other.state.members);
+        self.refresh_membership();
         self.rebuild_contagion();
     }
 
@@ -362,11 +437,16 @@ impl Space {
     }
 
     fn refresh_settings(&mut self) {
-        self.settings = self
+        let membership = self.membership.as_ref();
+        let effective = self
             .state
             .settings
-            .as_ref()
-            .map(|reg| reg.value.clone())
+            .iter()
+            .filter(|(author, _)| membership.is_none_or(|m| m.is_admin(author)))
+            .max_by(|(_, a), (_, b)| (&a.stamp, &a.value).cmp(&(&b.stamp, &b.value)));
+        self.settings_author = effective.map(|(author, _)| *author);
+        self.settings = effective
+            .map(|(_, reg)| reg.value.clone())
             .unwrap_or_default();
         self.contagion.set_hops(self.settings.contagion_hops);
     }
@@ -489,6 +569,7 @@ impl Space {
             &self.state.settings,
             &self.state.relations,
             &self.state.pins,
+            &self.state.members,
         );
         // Encoding into memory cannot fail, and every field of the state is serializable.
         #[allow(clippy::expect_used)]
@@ -545,7 +626,7 @@ impl Space {
         }
         let mut space = Space::new(state.name.clone());
         space.state = state;
-        space.refresh_settings();
+        space.refresh_membership();
         space.rebuild_contagion();
         Ok(space)
     }
@@ -553,9 +634,14 @@ impl Space {
     /// The whole state as one delta (for a full-state transfer through the delta path).
     pub fn to_delta(&self) -> Delta {
         let mut changes = Vec::new();
-        if let Some(value) = &self.state.settings {
+        for value in self.state.settings.values() {
             changes.push(Change::Settings {
                 value: value.clone(),
+            });
+        }
+        for record in self.state.members.iter() {
+            changes.push(Change::Member {
+                record: record.clone(),
             });
         }
         for (id, state) in &self.state.procedures {
@@ -599,6 +685,19 @@ fn encode_state(state: &SpaceState) -> Vec<u8> {
     bincode::serde::encode_into_std_write(state, &mut out, bincode_config())
         .expect("encoding a space into memory cannot fail");
     out
+}
+
+/// Joins a settings register into its author's register.
+fn merge_settings(
+    registers: &mut BTreeMap<AgentId, Lww<SpaceSettings>>,
+    value: &Lww<SpaceSettings>,
+) {
+    match registers.get_mut(&value.stamp.agent) {
+        Some(mine) => mine.merge(value),
+        None => {
+            registers.insert(value.stamp.agent, value.clone());
+        }
+    }
 }
 
 /// `a - b` as signed `(successes, failures)`.

@@ -13,6 +13,9 @@
 //! | GET | `/v1/spaces/{space}/top?n=&tag=&context=&kind=&crystallized=` | ranking |
 //! | GET | `/v1/spaces/{space}/search?q=&n=&context=&explain=` | hybrid search (meaning, words, evidence) |
 //! | GET | `/v1/spaces/{space}/procedures/{id}/similar?n=` | nearest procedures in meaning |
+//! | POST / GET | `/v1/spaces` | create or join a space (members-only: `{"name", "members_only": true}`) / the joined spaces |
+//! | GET / POST | `/v1/spaces/{space}/members` | the members / add one (`{"peer_id", "admin"}`, admins only) |
+//! | DELETE | `/v1/spaces/{space}/members/{peer_id}` | remove a member (admins only) |
 //! | GET | `/v1/events` | server-sent events of changes |
 //! | GET | `/v1/peers`, `/v1/status` | mesh and node state |
 //! | GET | `/v1/openapi.json` | this API's OpenAPI 3.1 description ([`openapi`]) |
@@ -25,6 +28,7 @@ mod content_routes;
 mod error;
 mod health;
 pub mod limits;
+mod member_routes;
 pub mod openapi;
 pub mod requests;
 mod routes;
@@ -100,6 +104,18 @@ pub fn router_with_limits(node: Node, token: String, limits: &ApiLimits) -> Rout
         .route("/spaces/{space}/top", get(routes::top))
         .route("/spaces/{space}/search", get(routes::search))
         .route("/spaces/{space}/checkpoint", post(routes::checkpoint))
+        .route(
+            "/spaces",
+            post(member_routes::join).get(member_routes::list),
+        )
+        .route(
+            "/spaces/{space}/members",
+            get(member_routes::members).post(member_routes::add),
+        )
+        .route(
+            "/spaces/{space}/members/{peer_id}",
+            axum::routing::delete(member_routes::remove),
+        )
         .route("/events", get(sse::events))
         .route("/peers", get(routes::peers))
         .route("/status", get(routes::status))

@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod members;
 mod print;
 
 use std::path::PathBuf;
@@ -66,9 +67,91 @@ pub enum Command {
     Pin(PinArgs),
     /// Restate this node's own ops in a space as a checkpoint run and compact the op log.
     Checkpoint(CheckpointArgs),
+    /// Create, join and list spaces (members-only spaces: `knack space create NAME
+    /// --members-only`).
+    #[command(subcommand)]
+    Space(SpaceCommand),
+    /// Manage the members of a members-only space (admins only).
+    #[command(subcommand)]
+    Members(MembersCommand),
     /// Serve MCP (Model Context Protocol) on stdin/stdout for an agent: to the node running on
     /// the data directory, or to an embedded one started when none runs.
     Mcp,
+}
+
+/// `knack space ...`.
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    /// Create a space on the running node and join it for good; with --members-only this
+    /// node is its root admin, and the command prints `NAME@PEER_ID` for others to join.
+    Create(SpaceCreateArgs),
+    /// Join a space on the running node for good: `NAME` (open) or `NAME@ROOT_PEER_ID`
+    /// (members-only, as `knack space create` printed it).
+    Join(SpaceJoinArgs),
+    /// The joined spaces.
+    List(JsonFlag),
+}
+
+/// `knack space create`.
+#[derive(Debug, Args)]
+pub struct SpaceCreateArgs {
+    /// The space's name (1 to 64 of a-z, 0-9, '.', '_', '-').
+    pub name: String,
+    /// Only members are served its ops and blobs and may write it; this node is its root
+    /// admin.
+    #[arg(long)]
+    pub members_only: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack space join`.
+#[derive(Debug, Args)]
+pub struct SpaceJoinArgs {
+    /// `NAME` or `NAME@ROOT_PEER_ID`.
+    pub space: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack members ...`.
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Add a member (or make it an admin with --admin).
+    Add(MemberArgs),
+    /// Remove a member: its ops this node holds are kept, its later ones refused everywhere.
+    Remove(MemberArgs),
+    /// The members and their roles.
+    List(MembersListArgs),
+}
+
+/// `knack members add|remove`.
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    /// The member's peer id (`knack status` prints a node's).
+    pub peer_id: String,
+    /// Make it an admin (add only).
+    #[arg(long)]
+    pub admin: bool,
+    /// The space.
+    #[arg(long)]
+    pub space: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack members list`.
+#[derive(Debug, Args)]
+pub struct MembersListArgs {
+    /// The space.
+    #[arg(long)]
+    pub space: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
 }
 
 /// `knack checkpoint`.

@@ -54,6 +54,11 @@ pub struct Config {
     /// that can reach the node; ops of other authors in a listed space are rejected (reason
     /// `not_member`). This node may always write.
     pub members: BTreeMap<SpaceName, Vec<PeerId>>,
+    /// Members-only spaces to join, each with its root admin's peer id (the trust anchor:
+    /// `members_only = { team = "12D3..." }`). Membership itself is replicated (see
+    /// `knack members`); only members are served the space's ops and blobs. Spaces created or
+    /// joined at runtime (`knack space create|join`) are kept in `spaces.json` instead.
+    pub members_only: BTreeMap<SpaceName, PeerId>,
     /// Applied ops between two snapshots of the spaces: a restart after a crash replays at most
     /// about this many per space (a clean stop always snapshots). A large space snapshots less
     /// often: at least one op per [`SNAPSHOT_BYTES_PER_OP`] bytes of its last snapshot, so
@@ -109,6 +114,7 @@ impl Default for Config {
             swarm_key: None,
             sync_interval_ms: 5_000,
             members: BTreeMap::new(),
+            members_only: BTreeMap::new(),
             snapshot_every_ops: 5_000,
             checkpoint_after_bytes: 16 << 20,
             ipfs_api: None,
@@ -157,7 +163,8 @@ impl Config {
     pub fn all_spaces(&self) -> Vec<SpaceName> {
         let mut out: Vec<SpaceName> = Vec::new();
         let default = SpaceName::new(DEFAULT_SPACE).expect("a valid literal space name");
-        for space in std::iter::once(default).chain(self.spaces.iter().cloned()) {
+        let spaces = self.spaces.iter().chain(self.members_only.keys()).cloned();
+        for space in std::iter::once(default).chain(spaces) {
             if !out.contains(&space) {
                 out.push(space);
             }

@@ -106,6 +106,26 @@ pub enum NodeError {
         /// The highest own sequence number written.
         written: u64,
     },
+    /// This node is not (or no longer) a member of the members-only space.
+    #[error(
+        "this node is not a member of the members-only space {space:?}: an admin must add it \
+         (`knack members add --space {space} <this node's peer id>`)"
+    )]
+    NotMember {
+        /// The space.
+        space: String,
+    },
+    /// A peer id that is not valid here.
+    #[error("bad peer id: {0}")]
+    BadPeer(String),
+    /// A space cannot be joined as asked.
+    #[error("cannot join space {space:?}: {reason}")]
+    SpaceConflict {
+        /// The space.
+        space: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl NodeError {

@@ -46,6 +46,7 @@ pub mod event;
 pub mod health;
 pub mod identity;
 pub mod mcp;
+pub mod members;
 pub mod metrics;
 mod net;
 mod node;

@@ -78,6 +78,13 @@ pub struct Metrics {
     /// connection limit), `blob_quota` (uploads refused over the blob-store quota),
     /// `unreferenced_blob_collected` (uploads no op referenced within the grace period).
     pub integrity_faults: Family<ReasonLabel, Counter>,
+    /// Requests of peers this node did not serve, by reason: `sync_not_member` and
+    /// `blob_not_member` (a peer that is no member of a members-only space asked for its ops
+    /// or one of its blobs).
+    pub requests_refused: Family<ReasonLabel, Counter>,
+    /// Envelopes of a members-only space deleted from the store after a removal that arrived
+    /// late made them unacceptable (the removed member's ops past its cutoff).
+    pub envelopes_dropped: Counter,
 }
 
 impl Metrics {
@@ -107,6 +114,8 @@ impl Metrics {
             ipfs_pinned: Counter::default(),
             ipfs_errors: Family::default(),
             integrity_faults: Family::default(),
+            requests_refused: Family::default(),
+            envelopes_dropped: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("knack");
         r.register(
@@ -210,6 +219,17 @@ impl Metrics {
             "Faults detected and contained (corrupt blobs, forked authors, refused connections \
              and uploads), by reason",
             metrics.integrity_faults.clone(),
+        );
+        r.register(
+            "requests_refused",
+            "Peers' sync and blob requests not served (not a member of a members-only space), \
+             by reason",
+            metrics.requests_refused.clone(),
+        );
+        r.register(
+            "envelopes_dropped",
+            "Envelopes deleted because a late removal made them unacceptable",
+            metrics.envelopes_dropped.clone(),
         );
         metrics
     }

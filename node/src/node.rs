@@ -11,6 +11,7 @@ mod builder;
 mod command;
 mod content;
 mod handle;
+mod joined;
 mod own_seq;
 mod replica;
 

@@ -72,6 +72,16 @@ pub trait Store: Send + Sync + 'static {
         first: u64,
     ) -> Result<usize, StoreError>;
 
+    /// Deletes the envelopes of `author` in `space` holding any op after `after_seq`: what a
+    /// node does when a removed member's ops past its cutoff must go (see `node/actor/
+    /// members.rs`). Returns how many were deleted (durable at the next flush).
+    fn remove_envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+    ) -> Result<usize, StoreError>;
+
     /// Every envelope of `space`, by author then sequence: what a restart replays.
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError>;
 

@@ -314,3 +314,31 @@ fn past_the_fanout_each_peer_waits_longer_and_every_peer_still_gets_rounds() {
     // With no more peers than the fanout, nothing changes.
     assert!(rounds_per_peer(8, 8, 200_000).iter().all(|r| *r == 21));
 }
+
+#[test]
+fn a_skipped_round_ends_without_backoff_and_sync_now_makes_rounds_due_at_once() {
+    let log = Replica::default().log;
+    let mut e = engine();
+    e.peer_connected(1, 0);
+    e.peer_connected(2, 0);
+    assert_eq!(e.poll_requests(0, &log).len(), 2);
+    // The caller does not send peer 2's round (a space it does not serve to it): no failure,
+    // no backoff, next round after the usual interval.
+    e.skip_round(&2, 10);
+    assert_eq!(e.stats().requests_failed, 0);
+    assert_eq!(e.next_wakeup_ms(), Some(1_000)); // peer 1's request times out first
+    // (polling at 9,999 times peer 1's request out: it backs off until 10,499)
+    assert!(e.poll_requests(9_999, &log).is_empty());
+    assert_eq!(e.next_wakeup_ms(), Some(10_010));
+    let reqs = e.poll_requests(10_010, &log);
+    assert!(reqs.iter().any(|(p, _)| *p == 2), "{reqs:?}");
+    // Skipping a peer with nothing in flight changes nothing.
+    e.skip_round(&7, 10_020);
+    // New ops: rounds are due now with every idle peer, whatever their schedule.
+    e.skip_round(&2, 10_030);
+    e.sync_now(&space(), 10_040);
+    let reqs = e.poll_requests(10_040, &log);
+    assert!(reqs.iter().any(|(p, _)| *p == 2), "{reqs:?}");
+    // An unknown space is ignored.
+    e.sync_now(&SpaceName::new("elsewhere").unwrap(), 10_050);
+}

@@ -51,6 +51,17 @@ impl ApiError {
             ApiError::Node(NodeError::Crdt(CrdtError::AlreadyExists(_))) => {
                 (StatusCode::CONFLICT, "already_exists")
             }
+            ApiError::Node(NodeError::Crdt(CrdtError::NotAdmin(_))) => {
+                (StatusCode::FORBIDDEN, "not_admin")
+            }
+            ApiError::Node(NodeError::Crdt(CrdtError::OpenSpace)) => {
+                (StatusCode::CONFLICT, "open_space")
+            }
+            ApiError::Node(NodeError::NotMember { .. }) => (StatusCode::FORBIDDEN, "not_member"),
+            ApiError::Node(NodeError::BadPeer(_)) => (StatusCode::BAD_REQUEST, "bad_peer_id"),
+            ApiError::Node(NodeError::SpaceConflict { .. }) => {
+                (StatusCode::CONFLICT, "space_conflict")
+            }
             ApiError::Node(NodeError::Crdt(_)) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Node(NodeError::UnknownSpace(_)) => (StatusCode::NOT_FOUND, "unknown_space"),
             ApiError::Node(NodeError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, "stopped"),

@@ -27,7 +27,8 @@ pub struct ErrorBody {
     /// What went wrong, for programs: `unauthorized`, `bad_request`, `too_large`,
     /// `not_found`, `unknown_procedure`, `unknown_space`, `crystallized`, `already_exists`,
     /// `invalid`, `bad_query`, `index_building`, `body_unavailable`, `body_mismatch`, `ipfs`,
-    /// `no_ipfs`, `stopped`, `internal`.
+    /// `no_ipfs`, `not_admin`, `not_member`, `open_space`, `bad_peer_id`, `space_conflict`,
+    /// `stopped`, `internal`.
     pub kind: String,
 }
 
@@ -59,6 +60,11 @@ pub struct OkResponse {
         super::routes::peers,
         super::routes::status,
         super::routes::checkpoint,
+        super::member_routes::join,
+        super::member_routes::list,
+        super::member_routes::members,
+        super::member_routes::add,
+        super::member_routes::remove,
         super::routes::metrics,
         super::health::healthz,
         super::health::readyz,
@@ -76,6 +82,8 @@ pub struct OkResponse {
         BlobRef, PinRequest, PinResponse, ProcedureView, RankedView, BodyView, ContextView,
         RelationView, StatusView, PeerView, SpaceStatus, ContentStatus, IpfsStatus, SearchStatus,
         super::health::ProbeAnswer, crate::health::Health, CheckpointView,
+        crate::members::SpaceView, crate::members::MembersView, crate::members::MemberView,
+        crate::members::JoinRequest, crate::members::AddMemberRequest,
     )),
     modifiers(&Bearer),
     security(("bearer" = []))

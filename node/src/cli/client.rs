@@ -58,6 +58,17 @@ impl Client {
         self.send(self.agent.post(format!("{}{path}", self.base)), body)
     }
 
+    /// `DELETE path` -> JSON.
+    pub(crate) fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", &self.auth)
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        decode(response)
+    }
+
     /// `PATCH path` with a JSON body -> JSON.
     pub(crate) fn patch<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -263,6 +263,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             })?;
         }
+        Command::Space(command) => super::members::space(&dir, &mut out, command)?,
+        Command::Members(command) => super::members::members(&dir, &mut out, command)?,
         Command::Status(a) => {
             let client = Client::from_dir(&dir)?;
             let status: StatusView = client.get("/v1/status")?;
@@ -272,12 +274,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn path(space: &str, rest: &str) -> String {
+pub(super) fn path(space: &str, rest: &str) -> String {
     format!("/v1/spaces/{}/{rest}", encode(space))
 }
 
 /// Percent-encodes a query or path component.
-fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
@@ -323,7 +325,7 @@ fn read_body(client: &Client, args: super::BodyArgs) -> anyhow::Result<BodyField
 }
 
 /// Prints `value` as JSON or as text.
-fn emit<T: Serialize, W: Write>(
+pub(super) fn emit<T: Serialize, W: Write>(
     out: &mut W,
     json: bool,
     value: &T,

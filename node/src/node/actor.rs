@@ -10,6 +10,7 @@ mod disk_space;
 mod forks;
 mod health;
 mod ingest;
+mod members;
 mod peer_book;
 mod swarm_events;
 mod sync;
@@ -77,6 +78,8 @@ pub(crate) struct Parts {
     pub(crate) dir: std::path::PathBuf,
     /// The private network the node runs in, if any (its key's fingerprint).
     pub(crate) private_network: Option<crate::status::PrivateNetworkStatus>,
+    /// The spaces joined at runtime (`spaces.json`).
+    pub(crate) joined: super::joined::JoinedSpaces,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -154,6 +157,8 @@ pub(crate) struct Actor {
     blob_gc: blob_gc::BlobGc,
     /// The free-space guard.
     disk: disk_space::DiskGuard,
+    /// The spaces joined at runtime (`spaces.json`).
+    joined: super::joined::JoinedSpaces,
 }
 
 impl Actor {
@@ -223,6 +228,7 @@ impl Actor {
             blob_gc: blob_gc::BlobGc::default(),
             disk: disk_space::DiskGuard::new(parts.dir),
             private_network: parts.private_network,
+            joined: parts.joined,
         }
     }
 
@@ -240,7 +246,13 @@ impl Actor {
                 .listen_on(addr.clone())
                 .map_err(|e| NodeError::Network(format!("cannot listen on {addr}: {e}")))?;
         }
-        let names: Vec<SpaceName> = self.spaces.keys().cloned().collect();
+        // Members-only spaces are not gossiped (see `publish`).
+        let names: Vec<SpaceName> = self
+            .spaces
+            .iter()
+            .filter(|(_, r)| r.space.membership().is_none())
+            .map(|(name, _)| name.clone())
+            .collect();
         for name in names {
             self.swarm
                 .behaviour_mut()
@@ -250,6 +262,17 @@ impl Actor {
         }
         self.dial_bootstrap();
         self.peer_book_dial_at_start();
+        // A store written before a removal arrived, or by an older build, may hold ops the
+        // membership no longer accepts.
+        let members_only: Vec<SpaceName> = self
+            .spaces
+            .iter()
+            .filter(|(_, r)| r.space.membership().is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in members_only {
+            self.enforce_membership(&name);
+        }
         Ok(())
     }
 
@@ -476,8 +499,15 @@ impl Actor {
         }
     }
 
-    /// Sends an envelope on its space's gossip topic.
+    /// Sends an envelope on its space's gossip topic. A members-only space's envelopes are
+    /// not gossiped (anyone may subscribe to a topic): a round of anti-entropy with every
+    /// peer is made due instead, and only members are synced with.
     fn publish(&mut self, envelope: &Envelope) {
+        if self.is_members_only(envelope.space()) {
+            self.sync.sync_now(envelope.space(), wall_ms());
+            self.poll_sync();
+            return;
+        }
         let bytes = envelope.as_bytes().to_vec();
         let len = bytes.len() as u64;
         match self

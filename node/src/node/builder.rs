@@ -69,16 +69,25 @@ impl NodeBuilder {
         let mut spaces = BTreeMap::new();
         let mut latest = knack_crdt::Hlc::default();
         let mut names = config.all_spaces();
+        let joined = super::joined::JoinedSpaces::load(&self.dir)?;
+        let roots = roots(&config, &joined)?;
+        for joined in joined.iter().map(|(name, _)| name) {
+            if !names.contains(joined) {
+                names.push(joined.clone());
+            }
+        }
         for stored in store.spaces()? {
             if !names.contains(&stored) {
                 names.push(stored);
             }
         }
         for name in names {
-            let (replica, hlc) = Replica::restore(store.as_ref(), &name).map_err(|e| match e {
-                NodeError::Store(e) => damaged(&db, e),
-                e => e,
-            })?;
+            let (mut replica, hlc) =
+                Replica::restore(store.as_ref(), &name).map_err(|e| match e {
+                    NodeError::Store(e) => damaged(&db, e),
+                    e => e,
+                })?;
+            replica.space.set_root(roots.get(&name).copied());
             latest = latest.max(hlc);
             spaces.insert(name, replica);
         }
@@ -146,6 +155,7 @@ impl NodeBuilder {
             private_network: private_network.map(|p| crate::status::PrivateNetworkStatus {
                 fingerprint: p.fingerprint,
             }),
+            joined,
         });
         actor.start()?;
         let done = tokio::spawn(actor.run());
@@ -223,6 +233,27 @@ fn check_own_seqs(
     }
     own.save()?;
     Ok((own, floors))
+}
+
+/// The root admin of every members-only space: `members_only` in the config, then the spaces
+/// joined at runtime (the config wins where both name a space).
+fn roots(
+    config: &Config,
+    joined: &super::joined::JoinedSpaces,
+) -> Result<BTreeMap<knack_crdt::SpaceName, knack_crdt::AgentId>, NodeError> {
+    let mut roots = BTreeMap::new();
+    let configured = config.members_only.iter().map(|(n, p)| (n, Some(*p)));
+    for (name, root) in joined.iter().chain(configured) {
+        let Some(root) = root else {
+            continue;
+        };
+        let agent = knack_protocol::agent_of(&root).ok_or_else(|| NodeError::Config {
+            path: format!("members_only.{name}"),
+            reason: format!("{root} is not an ed25519 peer id"),
+        })?;
+        roots.insert(name.clone(), agent);
+    }
+    Ok(roots)
 }
 
 /// A store that fails to open or to read at start: damaged (sled's lock held by another

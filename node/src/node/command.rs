@@ -115,6 +115,28 @@ pub(crate) enum Command {
         space: SpaceName,
         reply: Reply<crate::views::CheckpointView>,
     },
+    /// Joins a space now (members-only under `root`), persisted in `spaces.json`.
+    JoinSpace {
+        space: SpaceName,
+        root: Option<libp2p::PeerId>,
+        reply: Reply<crate::members::SpaceView>,
+    },
+    /// Every joined space.
+    Spaces {
+        reply: Reply<Vec<crate::members::SpaceView>>,
+    },
+    /// The membership of a members-only space.
+    Members {
+        space: SpaceName,
+        reply: Reply<crate::members::MembersView>,
+    },
+    /// Signs a membership change as this node (an admin).
+    SetMember {
+        space: SpaceName,
+        member: libp2p::PeerId,
+        change: crate::members::RoleChange,
+        reply: Reply<crate::members::MembersView>,
+    },
     /// Records the IPFS CID of a body.
     RecordPin {
         space: SpaceName,

@@ -231,6 +231,50 @@ impl Node {
         self.ask(|reply| Command::Checkpoint { space, reply }).await
     }
 
+    /// Joins `space` now and for good (kept in `spaces.json`): open when `root` is `None`,
+    /// else members-only with `root` as its root admin (this node's peer id creates one).
+    pub async fn join_space(
+        &self,
+        space: &SpaceName,
+        root: Option<libp2p::PeerId>,
+    ) -> Result<crate::members::SpaceView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::JoinSpace { space, root, reply })
+            .await
+    }
+
+    /// Every joined space.
+    pub async fn spaces(&self) -> Result<Vec<crate::members::SpaceView>, NodeError> {
+        self.ask(|reply| Command::Spaces { reply }).await
+    }
+
+    /// The effective membership of a members-only space.
+    pub async fn members(
+        &self,
+        space: &SpaceName,
+    ) -> Result<crate::members::MembersView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Members { space, reply }).await
+    }
+
+    /// Adds, promotes or removes a member of a members-only space, signed by this node (which
+    /// must be an admin); answers once the change is durable.
+    pub async fn set_member(
+        &self,
+        space: &SpaceName,
+        member: libp2p::PeerId,
+        change: crate::members::RoleChange,
+    ) -> Result<crate::members::MembersView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::SetMember {
+            space,
+            member,
+            change,
+            reply,
+        })
+        .await
+    }
+
     /// The `n` procedures nearest in meaning to `id` (cosine in `relevance`).
     pub async fn similar(
         &self,

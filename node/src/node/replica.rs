@@ -1,6 +1,6 @@
 //! One joined space: its CRDT state and the version vector of the ops it holds.
 
-use knack_crdt::{Change, Hlc, ProcedureId, Space, SpaceName};
+use knack_crdt::{AgentId, Change, Hlc, Membership, ProcedureId, Space, SpaceName};
 use knack_protocol::{Envelope, Op, VersionVector};
 
 use crate::error::NodeError;
@@ -83,6 +83,64 @@ impl Replica {
         Ok((replica, latest))
     }
 
+    /// Rebuilds a members-only space from its whole stored log, keeping only the envelopes
+    /// `membership` accepts (each author's ops up to its cutoff). The membership the result
+    /// derives may differ (records in dropped envelopes are gone), so this repeats with it
+    /// until it is stable (a few passes at most). Returns the replica and, per author whose
+    /// envelopes were dropped, the sequence number its kept ops end at. The ops of `own`
+    /// (this node) are always kept: its own state must hold every op it signed, or it would
+    /// sign a sequence number twice once re-added.
+    pub(crate) fn rebuild_accepting(
+        store: &dyn Store,
+        name: &SpaceName,
+        root: AgentId,
+        own: AgentId,
+        mut membership: Membership,
+    ) -> Result<(Replica, Vec<(AgentId, u64)>), NodeError> {
+        let mut pass = 0;
+        loop {
+            pass += 1;
+            let mut replica = Replica {
+                space: Space::with_root(name.clone(), root),
+                vv: VersionVector::new(),
+            };
+            let mut dropped = Vec::new();
+            'authors: for author in store.authors(name)? {
+                let mut after = 0;
+                loop {
+                    let batch = store.envelopes_after(name, &author, after, RESTORE_BATCH_BYTES)?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for (key, bytes) in batch {
+                        after = key.last_seq;
+                        if author != own && !membership.accepts(&author, key.last_seq) {
+                            dropped.push((author, replica.vv.get(&author)));
+                            continue 'authors;
+                        }
+                        let envelope = Envelope::decode(&bytes).map_err(|e| {
+                            NodeError::Store(crate::store::StoreError::Corrupt(format!(
+                                "envelope {}..{} of {} in {name}: {e}",
+                                key.first_seq, key.last_seq, key.author
+                            )))
+                        })?;
+                        if !envelope.follows(replica.vv.get(&author)) {
+                            continue 'authors; // a hole: anti-entropy refetches the rest
+                        }
+                        replica.apply(&envelope);
+                    }
+                }
+            }
+            let derived = replica.space.membership().cloned();
+            match derived {
+                Some(derived) if derived != membership && pass < MAX_REBUILD_PASSES => {
+                    membership = derived;
+                }
+                _ => return Ok((replica, dropped)),
+            }
+        }
+    }
+
     /// Applies the ops of `envelope` this replica does not hold yet (the caller has checked
     /// that it follows what is held: see `Envelope::follows`).
     pub(crate) fn apply(&mut self, envelope: &Envelope) -> Applied {
@@ -121,6 +179,9 @@ impl Replica {
         applied
     }
 }
+
+/// Most passes of [`Replica::rebuild_accepting`] (each one a scan of the space's log).
+const MAX_REBUILD_PASSES: u32 = 4;
 
 /// Bytes of stored envelopes read at a time while restoring.
 const RESTORE_BATCH_BYTES: usize = 4 << 20;

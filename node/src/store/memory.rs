@@ -82,6 +82,26 @@ impl Store for MemoryStore {
         Ok(keys.len())
     }
 
+    fn remove_envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+    ) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let from = envelope_key(space, author, after_seq.saturating_add(1));
+        let to = envelope_key(space, author, u64::MAX);
+        let keys: Vec<Vec<u8>> = inner
+            .envelopes
+            .range(from..=to)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &keys {
+            inner.envelopes.remove(key);
+        }
+        Ok(keys.len())
+    }
+
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
         let inner = self.lock();
         let prefix = envelope_prefix(space, None);

@@ -90,6 +90,24 @@ impl Store for SledStore {
         Ok(count)
     }
 
+    fn remove_envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+    ) -> Result<usize, StoreError> {
+        let from = envelope_key(space, author, after_seq.saturating_add(1));
+        let to = envelope_key(space, author, u64::MAX);
+        let mut batch = sled::Batch::default();
+        let mut count = 0;
+        for key in self.envelopes.range(from..=to).keys() {
+            batch.remove(key?);
+            count += 1;
+        }
+        self.envelopes.apply_batch(batch)?;
+        Ok(count)
+    }
+
     fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
         self.envelopes
             .scan_prefix(envelope_prefix(space, None))

@@ -390,6 +390,32 @@ impl<P: Ord + Clone> SyncEngine<P> {
         outputs
     }
 
+    /// The caller did not send the request [`SyncEngine::poll_requests`] returned for `peer`
+    /// (it does not serve that space to that peer): the round ends without failure or
+    /// backoff, and the next one is due after the usual gap.
+    pub fn skip_round(&mut self, peer: &P, now_ms: u64) {
+        let Some(space) = self
+            .peers
+            .get(peer)
+            .and_then(|s| s.in_flight.as_ref())
+            .map(|f| f.space.clone())
+        else {
+            return;
+        };
+        self.complete(peer, &space, now_ms, false);
+        self.stats.rounds_completed = self.stats.rounds_completed.saturating_sub(1);
+    }
+
+    /// Makes a round of `space` due now with every peer (new ops to deliver without gossip).
+    pub fn sync_now(&mut self, space: &SpaceName, now_ms: u64) {
+        if !self.spaces.contains(space) {
+            return;
+        }
+        for state in self.peers.values_mut() {
+            state.due.insert(space.clone(), now_ms);
+        }
+    }
+
     /// The request in flight to `peer` failed (connection error, timeout): back off.
     pub fn request_failed(&mut self, peer: &P, now_ms: u64) {
         let Some(state) = self.peers.get_mut(peer) else {

@@ -429,6 +429,20 @@ impl Actor {
             }
         };
         let hash = request.hash;
+        if !self.may_serve_blob(&peer, &hash) {
+            // A blob of a members-only space is served to its members only.
+            self.refuse_request("blob_not_member");
+            let refused = BlobResponse::Refused {
+                hash,
+                reason: BlobRefuseReason::Forbidden,
+            };
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .blob
+                .send_response(channel, refused.encode());
+            return;
+        }
         if self.blobs.store.size_of(&hash).is_some() {
             let store = self.blobs.store.clone();
             let completions = self.blobs.completions.clone();

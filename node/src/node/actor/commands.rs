@@ -198,6 +198,25 @@ impl Actor {
                 let _ = reply.send(self.body_ref(&space, id));
             }
             Command::FetchBlob { hash, size, reply } => self.fetch_blob(hash, size, reply),
+            Command::JoinSpace { space, root, reply } => {
+                let _ = reply.send(self.join_space(space, root));
+            }
+            Command::Spaces { reply } => {
+                let _ = reply.send(Ok(self.space_views()));
+            }
+            Command::Members { space, reply } => {
+                let _ = reply.send(self.members_view(&space));
+            }
+            Command::SetMember {
+                space,
+                member,
+                change,
+                reply,
+            } => {
+                let result = self.set_member(&space, member, change);
+                let view = self.members_view(&space);
+                self.after_write(result, reply, move |()| view);
+            }
             Command::RecordPin {
                 space,
                 hash,
@@ -349,6 +368,13 @@ impl Actor {
         }
         self.check_own_ops(space)?;
         self.check_disk()?;
+        if let Some(membership) = self.replica(space)?.space.membership()
+            && !membership.is_member(&self.agent)
+        {
+            return Err(NodeError::NotMember {
+                space: space.to_string(),
+            });
+        }
         let mut chunks: Vec<Vec<knack_crdt::Change>> = Vec::new();
         let mut changes = delta.changes.into_iter().peekable();
         while changes.peek().is_some() {

@@ -12,7 +12,10 @@ use crate::node::replica::key_of;
 pub(super) enum Refused {
     /// It breaks the protocol (or is already known).
     Protocol(ProtocolError),
-    /// Its author may not write its space (see `Config::members`).
+    /// Its author may not write its space (see `Config::members`), or not these ops (a
+    /// members-only space's membership: a non-member, or a removed member past its cutoff).
+    /// No misbehaviour of the sender: a member's op may arrive before the record that added
+    /// it, and anti-entropy offers it again later.
     NotMember,
     /// Its author signed two different envelopes for one sequence number (see `forks.rs`).
     Forked,
@@ -31,12 +34,14 @@ impl Refused {
         }
     }
 
-    /// Whether it is no misbehaviour of the sender: a replay of known ops, or an envelope
-    /// not taken for lack of disk space.
+    /// Whether it is no misbehaviour of the sender: a replay of known ops, an envelope
+    /// not taken for lack of disk space, or one whose author is no member (yet) here.
     pub(super) fn is_replay(&self) -> bool {
         matches!(
             self,
-            Refused::Protocol(ProtocolError::Replayed { .. }) | Refused::DiskFull
+            Refused::Protocol(ProtocolError::Replayed { .. })
+                | Refused::DiskFull
+                | Refused::NotMember
         )
     }
 }
@@ -92,6 +97,13 @@ impl Actor {
                 return Err(Refused::NotMember);
             }
         }
+        if let Some(replica) = self.spaces.get(&space)
+            && !replica
+                .space
+                .accepts(&envelope.author(), envelope.last_seq())
+        {
+            return Err(Refused::NotMember);
+        }
         if self.is_fork(&envelope) {
             return Err(Refused::Forked);
         }
@@ -107,7 +119,19 @@ impl Actor {
             Admitted::Buffered { .. } => return Ok(Ingested::Buffered),
         };
         let mut touched = Vec::new();
+        let members_only = self.is_members_only(&space);
         for r in ready {
+            // Envelopes released from the inbox were checked when they arrived; membership
+            // may have changed since (not applied: anti-entropy offers them again).
+            if members_only
+                && self.spaces.get(&space).is_some_and(|replica| {
+                    !replica
+                        .space
+                        .accepts(&r.envelope.author(), r.envelope.last_seq())
+                })
+            {
+                break;
+            }
             if let Err(e) = self
                 .store
                 .append_envelope(&key_of(&r.envelope), r.envelope.as_bytes())
@@ -141,6 +165,12 @@ impl Actor {
         touched.sort();
         touched.dedup();
         self.propose_crystal_transitions(&space, &touched);
+        if members_only {
+            // No gossip in a members-only space: members learn new ops by anti-entropy, due
+            // at once with every peer (non-members are skipped).
+            self.sync.sync_now(&space, wall_ms());
+            self.enforce_membership(&space);
+        }
         Ok(Ingested::Applied)
     }
 }

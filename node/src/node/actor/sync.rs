@@ -44,6 +44,16 @@ impl SyncState {
             in_flight: HashMap::new(),
         }
     }
+
+    /// The engine, to add spaces at runtime.
+    pub(crate) fn engine_mut(&mut self) -> &mut SyncEngine<PeerId> {
+        &mut self.engine
+    }
+
+    /// Makes a round of `space` due now with every peer.
+    pub(crate) fn sync_now(&mut self, space: &SpaceName, now_ms: u64) {
+        self.engine.sync_now(space, now_ms);
+    }
 }
 
 /// The node's op log as the engine reads it: version vectors from memory, envelopes from the
@@ -102,8 +112,15 @@ impl Actor {
             store: self.store.as_ref(),
             spaces: &self.spaces,
         };
-        let requests = self.sync.engine.poll_requests(wall_ms(), &log);
+        let now = wall_ms();
+        let requests = self.sync.engine.poll_requests(now, &log);
         for (peer, request) in requests {
+            if !self.may_read(request.space(), &peer) {
+                // A members-only space is synced with its members only: a non-member must
+                // not receive our ops (the push after a pull) nor feed us any.
+                self.sync.engine.skip_round(&peer, now);
+                continue;
+            }
             self.send_sync_request(peer, &request);
         }
     }
@@ -131,6 +148,21 @@ impl Actor {
                             return; // dropping the channel fails the peer's request
                         }
                     };
+                    if !self.may_read(request.space(), &peer) {
+                        // Answered as for a space this node does not hold: a non-member
+                        // learns nothing of a members-only space, not even that it is here.
+                        self.refuse_request("sync_not_member");
+                        let response = knack_protocol::SyncResponse::Refused {
+                            space: request.space().clone(),
+                            reason: knack_protocol::sync::RefuseReason::UnknownSpace,
+                        };
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, response.encode());
+                        return;
+                    }
                     let log = NodeLog {
                         store: self.store.as_ref(),
                         spaces: &self.spaces,
@@ -177,7 +209,11 @@ impl Actor {
                                 self.ingest_all(peer, envelopes);
                             }
                             SyncOutput::Send { peer, request } => {
-                                self.send_sync_request(peer, &request)
+                                if self.may_read(request.space(), &peer) {
+                                    self.send_sync_request(peer, &request)
+                                } else {
+                                    self.sync.engine.skip_round(&peer, wall_ms());
+                                }
                             }
                         }
                     }
@@ -211,13 +247,33 @@ impl Actor {
     }
 
     fn ingest_all(&mut self, peer: PeerId, envelopes: Vec<Vec<u8>>) {
-        for bytes in envelopes {
-            if let Err(e) = self.ingest(&bytes) {
-                // Replays are counted too (reason `replayed`), though two overlapping rounds
-                // produce them without any misbehaviour.
-                self.metrics.reject(e.reason());
-                tracing::debug!(%peer, error = %e, "envelope from anti-entropy rejected");
+        let mut waiting = envelopes;
+        // A member's ops may come before the record that made it a member (another author's
+        // ops, later in the same batch): those refused as `not_member` are tried again while
+        // the batch makes progress, rather than at the next round.
+        loop {
+            let mut refused = Vec::new();
+            let mut applied = false;
+            for bytes in waiting {
+                match self.ingest(&bytes) {
+                    Ok(super::ingest::Ingested::Applied) => applied = true,
+                    Ok(_) => {}
+                    Err(super::ingest::Refused::NotMember) => refused.push(bytes),
+                    Err(e) => {
+                        // Replays are counted too (reason `replayed`), though two overlapping
+                        // rounds produce them without any misbehaviour.
+                        self.metrics.reject(e.reason());
+                        tracing::debug!(%peer, error = %e, "envelope from anti-entropy rejected");
+                    }
+                }
             }
+            if !applied || refused.is_empty() {
+                for _ in &refused {
+                    self.metrics.reject("not_member");
+                }
+                break;
+            }
+            waiting = refused;
         }
         self.commit();
         // A round that ran out of budget is due again at once: send it now rather than at the

@@ -1,0 +1,258 @@
+//! Members-only spaces in the actor: joining spaces at runtime, signing membership changes,
+//! deciding which peers are served a space, and converging after a late removal.
+
+use knack_crdt::{AgentId, CrdtError, Role, SpaceName};
+use libp2p::PeerId;
+
+use super::{Actor, wall_ms};
+use crate::error::NodeError;
+use crate::members::{MemberView, MembersView, RoleChange, SpaceView};
+use crate::metrics::Metrics;
+use crate::net::topic;
+use crate::node::replica::{PendingSnapshot, Replica};
+
+impl Actor {
+    /// Whether `space` is members-only here.
+    pub(super) fn is_members_only(&self, space: &SpaceName) -> bool {
+        self.spaces
+            .get(space)
+            .is_some_and(|r| r.space.membership().is_some())
+    }
+
+    /// Whether `peer` may be served `space`'s ops: any peer for an open space (or one this
+    /// node has not joined: the sync engine refuses those itself), only current members for
+    /// a members-only space.
+    pub(super) fn may_read(&self, space: &SpaceName, peer: &PeerId) -> bool {
+        match self.spaces.get(space).and_then(|r| r.space.membership()) {
+            None => true,
+            Some(m) => knack_protocol::agent_of(peer).is_some_and(|a| m.is_member(&a)),
+        }
+    }
+
+    /// Whether `peer` may be served the blob `hash`: any held blob when this node has no
+    /// members-only space; otherwise only a blob that an open space references, or a
+    /// members-only space where `peer` is a member.
+    pub(super) fn may_serve_blob(&self, peer: &PeerId, hash: &knack_crdt::ContentHash) -> bool {
+        if !self.spaces.values().any(|r| r.space.membership().is_some()) {
+            return true;
+        }
+        let agent = knack_protocol::agent_of(peer);
+        self.spaces.values().any(|r| {
+            let readable = match r.space.membership() {
+                None => true,
+                Some(m) => agent.is_some_and(|a| m.is_member(&a)),
+            };
+            readable
+                && r.space
+                    .procedures()
+                    .any(|p| p.versions().any(|(_, c)| c.hash == *hash))
+        })
+    }
+
+    /// Counts a request refused to a non-member.
+    pub(super) fn refuse_request(&self, reason: &str) {
+        Metrics::count(&self.metrics.requests_refused, reason);
+    }
+
+    /// Joins `name` now (restoring whatever the store holds of it), members-only under `root`
+    /// when given, and records it in `spaces.json` so a restart joins it again. Joining a
+    /// space already joined with the same root changes nothing.
+    pub(super) fn join_space(
+        &mut self,
+        name: SpaceName,
+        root: Option<PeerId>,
+    ) -> Result<SpaceView, NodeError> {
+        let root_agent =
+            match root {
+                Some(peer) => Some(knack_protocol::agent_of(&peer).ok_or_else(|| {
+                    NodeError::BadPeer(format!("{peer} is not an ed25519 peer id"))
+                })?),
+                None => None,
+            };
+        if let Some(replica) = self.spaces.get(&name) {
+            if replica.space.root() == root_agent {
+                return Ok(self.space_view(&name, replica));
+            }
+            return Err(NodeError::SpaceConflict {
+                space: name.to_string(),
+                reason: match replica.space.root() {
+                    Some(_) => "it is joined here as a members-only space with another root".into(),
+                    None => "it is joined here as an open space".into(),
+                },
+            });
+        }
+        let (mut replica, latest) = Replica::restore(self.store.as_ref(), &name)?;
+        replica.space.set_root(root_agent);
+        if !self.sync.engine_mut().add_space(name.clone()) {
+            return Err(NodeError::SpaceConflict {
+                space: name.to_string(),
+                reason: "this node syncs as many spaces as it can already".into(),
+            });
+        }
+        self.joined.insert(name.clone(), root)?;
+        self.clock.observe(latest, wall_ms())?;
+        if root.is_none() {
+            // Open spaces travel by gossip; members-only ones only by anti-entropy with
+            // members (gossipsub cannot choose who receives a topic's messages).
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&topic(&name))
+                .map_err(|e| NodeError::Network(e.to_string()))?;
+        }
+        if let Err(e) = self.discovery.rebuild(&name, &replica.space) {
+            tracing::error!(space = %name, error = %e, "search index not built");
+        }
+        let view = self.space_view(&name, &replica);
+        self.spaces.insert(name.clone(), replica);
+        tracing::info!(space = %name, members_only = root.is_some(), "joined space");
+        Ok(view)
+    }
+
+    /// Every joined space.
+    pub(super) fn space_views(&self) -> Vec<SpaceView> {
+        self.spaces
+            .iter()
+            .map(|(name, replica)| self.space_view(name, replica))
+            .collect()
+    }
+
+    fn space_view(&self, name: &SpaceName, replica: &Replica) -> SpaceView {
+        let root = replica
+            .space
+            .root()
+            .and_then(|a| knack_protocol::peer_id(&a).ok());
+        let role = match replica.space.membership() {
+            None => "open".to_owned(),
+            Some(m) => m.role(&self.agent).map_or("none", |r| r.name()).to_owned(),
+        };
+        SpaceView {
+            name: name.to_string(),
+            members_only: root.is_some(),
+            join: match root {
+                Some(root) => format!("{name}@{root}"),
+                None => name.to_string(),
+            },
+            root: root.map(|r| r.to_string()),
+            role,
+            settings_by: replica
+                .space
+                .settings_register()
+                .map(|r| peer_string(&r.stamp.agent)),
+            procedures: replica.space.len(),
+            ops: replica.vv.total_ops(),
+        }
+    }
+
+    /// The effective membership of a members-only space.
+    pub(super) fn members_view(&self, space: &SpaceName) -> Result<MembersView, NodeError> {
+        let replica = self.replica(space)?;
+        let membership = replica.space.membership().ok_or(CrdtError::OpenSpace)?;
+        let root = membership.root();
+        let members = membership
+            .roles()
+            .map(|(agent, role)| MemberView {
+                peer_id: peer_string(agent),
+                role: role.name().to_owned(),
+                cutoff: match role {
+                    Role::Removed { cutoff } => Some(cutoff),
+                    _ => None,
+                },
+                root: *agent == root,
+            })
+            .collect();
+        Ok(MembersView {
+            space: space.to_string(),
+            root: peer_string(&root),
+            members,
+            records: replica.space.member_records().len(),
+        })
+    }
+
+    /// Signs a membership change as this node (refused unless it is an admin). A removal
+    /// keeps the member's ops this node holds (its cutoff is this node's version vector entry).
+    pub(super) fn set_member(
+        &mut self,
+        space: &SpaceName,
+        member: PeerId,
+        change: RoleChange,
+    ) -> Result<(), NodeError> {
+        let member = knack_protocol::agent_of(&member)
+            .ok_or_else(|| NodeError::BadPeer(format!("{member} is not an ed25519 peer id")))?;
+        let role = match change {
+            RoleChange::Member => Role::Member,
+            RoleChange::Admin => Role::Admin,
+            RoleChange::Remove => Role::Removed {
+                cutoff: self.replica(space)?.vv.get(&member),
+            },
+        };
+        self.write(space, |s, agent, at| s.set_member(agent, at, member, role))
+    }
+
+    /// After ops were applied to a members-only space: if some author's held ops now go past
+    /// what the membership accepts (a removal that arrived after its ops, or a record that no
+    /// longer takes effect), rebuilds the space from the log without them and deletes them
+    /// from the store, so this replica converges with those that never took them.
+    pub(super) fn enforce_membership(&mut self, space: &SpaceName) {
+        let Some(replica) = self.spaces.get(space) else {
+            return;
+        };
+        let (Some(membership), Some(root)) = (replica.space.membership(), replica.space.root())
+        else {
+            return;
+        };
+        let past: Vec<(AgentId, u64)> = replica
+            .vv
+            .iter()
+            .filter(|(author, seq)| *author != self.agent && !membership.accepts(author, *seq))
+            .collect();
+        if past.is_empty() {
+            return;
+        }
+        let membership = membership.clone();
+        // Own ops still in memory only must reach the log before it is replayed.
+        self.commit();
+        let started = std::time::Instant::now();
+        let rebuilt =
+            Replica::rebuild_accepting(self.store.as_ref(), space, root, self.agent, membership);
+        let (replica, dropped) = match rebuilt {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(%space, error = %e, "rebuilding after a removal failed");
+                return;
+            }
+        };
+        // The manifest first (it may only be behind the store), then the deletions.
+        self.spaces.insert(space.clone(), replica);
+        self.record_manifest();
+        let mut deleted = 0;
+        for (author, keep) in &dropped {
+            match self.store.remove_envelopes_after(space, author, *keep) {
+                Ok(n) => deleted += n,
+                Err(e) => tracing::error!(%space, error = %e, "deleting refused envelopes"),
+            }
+        }
+        self.metrics.envelopes_dropped.inc_by(deleted as u64);
+        if let Some(replica) = self.spaces.get(space) {
+            let snapshot = PendingSnapshot::of(replica, self.clock.last()).encode();
+            if let Err(e) = snapshot.and_then(|b| Ok(self.store.put_snapshot(space, &b)?)) {
+                tracing::warn!(%space, error = %e, "snapshot after a rebuild not written");
+            }
+            if let Err(e) = self.discovery.rebuild(space, &replica.space) {
+                tracing::error!(%space, error = %e, "search index not rebuilt");
+            }
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "flush after a rebuild failed");
+        }
+        tracing::info!(
+            %space, authors = past.len(), deleted, elapsed = ?started.elapsed(),
+            "rebuilt a members-only space without a removed member's later ops"
+        );
+    }
+}
+
+/// An agent's peer id as text (its hex id if it is no valid key).
+fn peer_string(agent: &AgentId) -> String {
+    knack_protocol::peer_id(agent).map_or_else(|_| agent.to_hex(), |p| p.to_string())
+}
