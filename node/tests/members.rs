@@ -31,6 +31,23 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// A TCP multiaddr of `node` with its peer id, once it listens (the listen address is
+/// reported a moment after the API answers).
+fn addr(node: &TestNode) -> String {
+    wait_for(WAIT, || {
+        let status = node.status();
+        let peer = status["peer_id"].as_str()?.to_owned();
+        let tcp = status["listen_addrs"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.contains("/tcp/"))?
+            .to_owned();
+        Some(format!("{tcp}/p2p/{peer}"))
+    })
+    .unwrap_or_else(|| panic!("{} does not listen on TCP", node.name))
+}
+
 fn team() -> SpaceName {
     SpaceName::new("team").unwrap()
 }
@@ -195,8 +212,8 @@ fn agent(key: &Keypair) -> AgentId {
 #[test]
 fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manage_it() {
     let mut a = TestNode::start("a", &[]);
-    let b = TestNode::start("b", &[a.multiaddr()]);
-    let c = TestNode::start("c", &[a.multiaddr(), b.multiaddr()]);
+    let b = TestNode::start("b", &[addr(&a)]);
+    let c = TestNode::start("c", &[addr(&a), addr(&b)]);
     let (peer_a, peer_b, peer_c) = (a.peer_id(), b.peer_id(), c.peer_id());
 
     // The root creates the space; the others join it by the printed address.
@@ -281,7 +298,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
         .unwrap();
     let outsider = Keypair::generate_ed25519();
     for node in [&a, &b] {
-        let target: Multiaddr = node.multiaddr().parse().unwrap();
+        let target: Multiaddr = addr(node).parse().unwrap();
         let answer = ask_blob(&target, &outsider, hash);
         assert!(
             matches!(
@@ -299,7 +316,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     let b_key =
         Keypair::from_protobuf_encoding(&std::fs::read(b.dir.join("identity.key")).unwrap())
             .unwrap();
-    let target: Multiaddr = a.multiaddr().parse().unwrap();
+    let target: Multiaddr = addr(&a).parse().unwrap();
     assert!(matches!(
         ask_blob(&target, &b_key, hash),
         BlobResponse::Chunk { .. }
@@ -315,7 +332,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     for node in [&a, &b] {
         let before = refused(node);
         common::push_envelopes(
-            node.multiaddr().parse().unwrap(),
+            addr(node).parse().unwrap(),
             &c_key,
             &[crafted_add(&c_key, 1, "pushed by a non-member")],
         );
@@ -371,7 +388,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     }]);
     let settings_op = Envelope::seal(&d_key, team(), 1, vec![(at, settings)]).unwrap();
     let before = team_of(&a)["ops"].as_u64().unwrap();
-    common::push_envelopes(a.multiaddr().parse().unwrap(), &d_key, &[settings_op]);
+    common::push_envelopes(addr(&a).parse().unwrap(), &d_key, &[settings_op]);
     wait_team_converged(&[&a, &b], before + 1);
     assert_eq!(team_of(&a).get("settings_by"), None, "{}", team_of(&a));
     assert_eq!(team_of(&b).get("settings_by"), None, "{}", team_of(&b));
@@ -415,7 +432,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     .unwrap();
     let later = crafted_add(&b_key, held_b + 2, "signed by b after its removal");
     let before = refused(&a);
-    common::push_envelopes(a.multiaddr().parse().unwrap(), &b_key, &[later]);
+    common::push_envelopes(addr(&a).parse().unwrap(), &b_key, &[later]);
     assert!(refused(&a) > before);
     assert_eq!(team_of(&a)["ops"], b_before + 1);
     let (code, _) = a.call(
@@ -468,7 +485,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
 #[test]
 fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges() {
     let mut a = TestNode::start("a", &[]);
-    let mut b = TestNode::start("b", &[a.multiaddr()]);
+    let mut b = TestNode::start("b", &[addr(&a)]);
     let address = cli_ok(&a, &["space", "create", "team", "--members-only"]);
     cli_ok(&b, &["space", "join", address.trim()]);
     cli_ok(
@@ -493,12 +510,12 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
     let ops: Vec<Envelope> = (1..=200)
         .map(|seq| crafted_add(&d_key, seq, &format!("d's runbook {seq}")))
         .collect();
-    common::push_envelopes(a.multiaddr().parse().unwrap(), &d_key, &ops[..100]);
+    common::push_envelopes(addr(&a).parse().unwrap(), &d_key, &ops[..100]);
     wait_team_converged(&[&a, &b], 2 + 100);
 
     // A stops; D's later ops reach B only.
     a.stop();
-    common::push_envelopes(b.multiaddr().parse().unwrap(), &d_key, &ops[100..]);
+    common::push_envelopes(addr(&b).parse().unwrap(), &d_key, &ops[100..]);
     wait_for(WAIT, || {
         (team_of(&b)["ops"].as_u64() == Some(2 + 200)).then_some(())
     })
@@ -526,7 +543,7 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
 
     // B comes back: it learns the removal after having applied D's ops 101..=200, drops them
     // (from its state and its store), and both replicas converge; A refused them from B.
-    b.bootstrap_to(a.multiaddr());
+    b.bootstrap_to(addr(&a));
     b.launch();
     wait_team_converged(&[&a, &b], 2 + 100 + 1);
     assert_eq!(

@@ -155,6 +155,8 @@ pub(crate) struct Actor {
     disk: disk_space::DiskGuard,
     /// The spaces joined at runtime (`spaces.json`).
     joined: super::joined::JoinedSpaces,
+    /// Members-only spaces being rebuilt off the actor after a late removal.
+    rebuilding: std::collections::BTreeSet<SpaceName>,
 }
 
 impl Actor {
@@ -224,6 +226,7 @@ impl Actor {
             blob_gc: blob_gc::BlobGc::default(),
             disk: disk_space::DiskGuard::new(parts.dir),
             joined: parts.joined,
+            rebuilding: std::collections::BTreeSet::new(),
         }
     }
 

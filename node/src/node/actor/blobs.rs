@@ -63,6 +63,12 @@ pub(crate) enum Completion {
     },
     /// Envelopes restated by checkpoint runs deleted off the actor: how many, or why not.
     Compacted(Result<usize, String>),
+    /// A members-only space rebuilt off the actor without the ops its membership refuses
+    /// (see `members.rs`): the replica and, per author, where its kept ops end.
+    Rebuilt {
+        space: knack_crdt::SpaceName,
+        result: Result<Box<crate::node::replica::Rebuilt>, String>,
+    },
     /// A space's search index, built off the actor after the start.
     SearchIndex {
         space: knack_crdt::SpaceName,
@@ -302,6 +308,7 @@ impl Actor {
             Completion::SearchIndex { space, result } => self.install_index(&space, result),
             Completion::Restated { space, result } => self.restated(space, result),
             Completion::Compacted(result) => self.compacted(result),
+            Completion::Rebuilt { space, result } => self.install_rebuilt(space, result),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
                     tracing::info!(%hash, size, "blob downloaded and verified");
