@@ -168,10 +168,12 @@ impl Actor {
                 return Ok(());
             }
         };
+        // A blob of a members-only space is asked of its members only (others would refuse,
+        // and would learn what this node looks for).
         let candidates: Vec<PeerId> = self
             .connected
             .keys()
-            .filter(|p| Some(**p) != relay_for)
+            .filter(|p| Some(**p) != relay_for && self.may_serve_blob(p, &hash))
             .copied()
             .collect();
         let fetch = BlobFetch::new(hash, size, partial.len(), candidates);
@@ -320,11 +322,18 @@ impl Actor {
 
     /// A newly connected peer is asked by every download in progress.
     pub(super) fn blobs_peer_connected(&mut self, peer: PeerId) {
+        let allowed: Vec<ContentHash> = self
+            .blobs
+            .fetches
+            .keys()
+            .filter(|h| self.may_serve_blob(&peer, h))
+            .copied()
+            .collect();
         let hashes: Vec<ContentHash> = self
             .blobs
             .fetches
             .iter_mut()
-            .filter(|(_, a)| a.relay_for != Some(peer))
+            .filter(|(h, a)| a.relay_for != Some(peer) && allowed.contains(h))
             .map(|(h, a)| {
                 a.fetch.add_candidate(peer);
                 *h
