@@ -560,3 +560,61 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
     assert_eq!(team_digest(&b), digest);
     assert_eq!(team_of(&b)["ops"], 2 + 100 + 1);
 }
+
+#[test]
+fn open_spaces_are_joined_at_runtime_and_kept_across_a_restart() {
+    let a = TestNode::start("a", &[]);
+    let mut b = TestNode::start("b", &[addr(&a)]);
+    for node in [&a, &b] {
+        let joined = cli_ok(node, &["space", "join", "ops"]);
+        assert!(joined.contains("joined ops"), "{joined}");
+    }
+    // Joining again is a no-op; joining it as members-only under some root is a conflict.
+    cli_ok(&b, &["space", "join", "ops"]);
+    let (ok, _, err) = b.cli(&["space", "join", &format!("ops@{}", a.peer_id())]);
+    assert!(!ok);
+    assert!(err.contains("open space"), "{err}");
+    let (code, body) = b.call(
+        "POST",
+        "/v1/spaces",
+        Some(json!({ "name": "ops@nonsense" })),
+    );
+    assert_eq!(
+        (code, body["kind"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let (code, body) = b.call("POST", "/v1/spaces", Some(json!({ "name": "Bad Name" })));
+    assert_eq!(code, 400, "{body}");
+
+    let (code, body) = a.call(
+        "POST",
+        "/v1/spaces/ops/procedures",
+        Some(json!({ "name": "rotate the logs", "body": "logrotate -f" })),
+    );
+    assert_eq!(code, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    wait_for(WAIT, || {
+        (b.call("GET", &format!("/v1/spaces/ops/procedures/{id}"), None)
+            .0
+            == 200)
+            .then_some(())
+    })
+    .expect("b did not receive the op of the space joined at runtime");
+    let ops: Value = serde_json::from_str(&cli_ok(&b, &["space", "list", "--json"])).unwrap();
+    let ops = ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "ops")
+        .unwrap()
+        .clone();
+    assert_eq!(ops["members_only"], false);
+    assert_eq!(ops["role"], "open");
+    assert_eq!(ops["join"], "ops");
+    assert!(b.dir.join("spaces.json").exists());
+    b.stop();
+    b.launch();
+    let (code, body) = b.call("GET", &format!("/v1/spaces/ops/procedures/{id}"), None);
+    assert_eq!(code, 200, "{body}");
+}
