@@ -89,7 +89,10 @@ impl Actor {
                 reason: "this node syncs as many spaces as it can already".into(),
             });
         }
-        self.joined.insert(name.clone(), root)?;
+        if let Err(e) = self.joined.insert(name.clone(), root) {
+            self.sync.engine_mut().remove_space(&name);
+            return Err(e);
+        }
         self.clock.observe(latest, wall_ms())?;
         if root.is_none() {
             // Open spaces travel by gossip; members-only ones only by anti-entropy with
@@ -186,7 +189,10 @@ impl Actor {
                 cutoff: self.replica(space)?.vv.get(&member),
             },
         };
-        self.write(space, |s, agent, at| s.set_member(agent, at, member, role))
+        self.write(space, |s, agent, at| s.set_member(agent, at, member, role))?;
+        // A removal or demotion can make records (and so ops) held here stop taking effect.
+        self.enforce_membership(space);
+        Ok(())
     }
 
     /// After ops were applied to a members-only space: if some author's held ops now go past
