@@ -498,29 +498,42 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
             &b.peer_id().to_string(),
         ],
     );
-    // D: a member of our own, pushing its ops to one node at a time.
+    // D: a member of our own, pushing its ops to one node at a time. A realistic run of ops:
+    // 2,000 of D in envelopes of 1.
     let d_key = Keypair::generate_ed25519();
     let peer_d = d_key.public().to_peer_id();
+    let ops: Vec<Envelope> = (1..=2_000)
+        .map(|seq| crafted_add(&d_key, seq, &format!("d's runbook {seq}")))
+        .collect();
+    // D's first op reaches B, relayed by a member (A's identity), before the record that
+    // makes D a member: refused, not held against the sender, and fetched again by
+    // anti-entropy once D is a member.
+    wait_role(&b, &b.peer_id(), "member");
+    let not_member = "knack_envelopes_rejected_total{reason=\"not_member\"}";
+    let a_key =
+        Keypair::from_protobuf_encoding(&std::fs::read(a.dir.join("identity.key")).unwrap())
+            .unwrap();
+    common::push_envelopes(addr(&b).parse().unwrap(), &a_key, &ops[..1]);
+    assert_eq!(b.metric(not_member), 1.0, "{}", b.metrics());
+    assert_eq!(team_of(&b)["ops"], 1);
     cli_ok(
         &a,
         &["members", "add", "--space", "team", &peer_d.to_string()],
     );
     wait_role(&b, &peer_d, "member");
-    // A realistic run of ops: 200 of D in envelopes of 1, the first 100 seen by all.
-    let ops: Vec<Envelope> = (1..=200)
-        .map(|seq| crafted_add(&d_key, seq, &format!("d's runbook {seq}")))
-        .collect();
-    common::push_envelopes(addr(&a).parse().unwrap(), &d_key, &ops[..100]);
-    wait_team_converged(&[&a, &b], 2 + 100);
+    // The first 1,000 are pushed to A only: B gets them (the refused one included) by
+    // anti-entropy.
+    common::push_envelopes(addr(&a).parse().unwrap(), &d_key, &ops[..1_000]);
+    wait_team_converged(&[&a, &b], 2 + 1_000);
 
     // A stops; D's later ops reach B only.
     a.stop();
-    common::push_envelopes(addr(&b).parse().unwrap(), &d_key, &ops[100..]);
+    common::push_envelopes(addr(&b).parse().unwrap(), &d_key, &ops[1_000..]);
     wait_for(WAIT, || {
-        (team_of(&b)["ops"].as_u64() == Some(2 + 200)).then_some(())
+        (team_of(&b)["ops"].as_u64() == Some(2 + 2_000)).then_some(())
     })
     .unwrap_or_else(|| panic!("b did not take d's later ops: {}", team_of(&b)));
-    // B stops; A starts alone and removes D: its cutoff is 100.
+    // B stops; A starts alone and removes D: its cutoff is 1,000.
     b.stop();
     a.launch();
     cli_ok(
@@ -539,26 +552,32 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
         .find(|m| m["peer_id"] == peer_d.to_string())
         .unwrap()
         .clone();
-    assert_eq!(d["cutoff"], 100, "{view}");
+    assert_eq!(d["cutoff"], 1_000, "{view}");
 
-    // B comes back: it learns the removal after having applied D's ops 101..=200, drops them
+    // B comes back: it learns the removal after having applied D's ops 1,001..=2,000, drops them
     // (from its state and its store), and both replicas converge; A refused them from B.
     b.bootstrap_to(addr(&a));
     b.launch();
-    wait_team_converged(&[&a, &b], 2 + 100 + 1);
+    wait_team_converged(&[&a, &b], 2 + 1_000 + 1);
     assert_eq!(
         b.metric("knack_envelopes_dropped_total"),
-        100.0,
+        1_000.0,
         "{}",
         b.metrics()
     );
-    assert_eq!(team_of(&b)["procedures"], 100);
+    assert_eq!(team_of(&b)["procedures"], 1_000);
+    let rebuilt = b
+        .log()
+        .lines()
+        .find(|l| l.contains("members-only space rebuilt"))
+        .map(str::to_owned);
+    eprintln!("rebuild after the late removal: {rebuilt:?}");
     // The drop is durable: after a restart B still holds exactly the converged state.
     let digest = team_digest(&b);
     b.stop();
     b.launch();
     assert_eq!(team_digest(&b), digest);
-    assert_eq!(team_of(&b)["ops"], 2 + 100 + 1);
+    assert_eq!(team_of(&b)["ops"], 2 + 1_000 + 1);
 }
 
 #[test]
