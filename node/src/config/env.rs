@@ -13,6 +13,7 @@
 //! | `KNACK_BOOTSTRAP` | `bootstrap` | multiaddrs (`/dns4/NAME/tcp/PORT` too) |
 //! | `KNACK_SPACES` | `spaces` | space names |
 //! | `KNACK_MEMBERS` | `members` | `space=PEER,PEER;space2=PEER` |
+//! | `KNACK_MEMBERS_ONLY` | `members_only` | `space=ROOT_PEER;space2=ROOT_PEER` |
 //! | `KNACK_MDNS` | `mdns` | `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) |
 //! | `KNACK_KADEMLIA` | `kademlia` | boolean |
 //! | `KNACK_QUIC` | `quic` | boolean |
@@ -45,6 +46,7 @@ pub const ENV_VARS: &[&str] = &[
     "KNACK_BOOTSTRAP",
     "KNACK_SPACES",
     "KNACK_MEMBERS",
+    "KNACK_MEMBERS_ONLY",
     "KNACK_MDNS",
     "KNACK_KADEMLIA",
     "KNACK_QUIC",
@@ -85,6 +87,9 @@ impl Config {
         }
         if let Some(v) = get("KNACK_MEMBERS") {
             self.members = members(&v)?;
+        }
+        if let Some(v) = get("KNACK_MEMBERS_ONLY") {
+            self.members_only = members_only(&v)?;
         }
         if let Some(v) = get("KNACK_MDNS") {
             self.mdns = boolean("KNACK_MDNS", &v)?;
@@ -185,6 +190,20 @@ fn members(value: &str) -> Result<BTreeMap<SpaceName, Vec<PeerId>>, NodeError> {
     Ok(out)
 }
 
+/// `space=ROOT_PEER;space2=ROOT_PEER`.
+fn members_only(value: &str) -> Result<BTreeMap<SpaceName, PeerId>, NodeError> {
+    const NAME: &str = "KNACK_MEMBERS_ONLY";
+    let mut out = BTreeMap::new();
+    for entry in value.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (space, root) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(NAME, format!("{entry:?} is not SPACE=ROOT_PEER")))?;
+        let space = SpaceName::new(space.trim()).map_err(|e| invalid(NAME, e))?;
+        out.insert(space, one(NAME, root.trim())?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -220,6 +239,7 @@ mod tests {
                 ),
                 ("KNACK_SPACES", "ops,team"),
                 ("KNACK_MEMBERS", &format!("ops={peer}; team={peer}")),
+                ("KNACK_MEMBERS_ONLY", &format!("secret={peer}")),
                 ("KNACK_MDNS", "yes"),
                 ("KNACK_KADEMLIA", "off"),
                 ("KNACK_QUIC", "0"),
@@ -244,6 +264,10 @@ mod tests {
         assert_eq!(names, ["ops", "team"]);
         assert_eq!(config.members.len(), 2);
         assert_eq!(config.members[&SpaceName::new("ops").unwrap()], vec![peer]);
+        assert_eq!(
+            config.members_only[&SpaceName::new("secret").unwrap()],
+            peer
+        );
         assert!(config.mdns && !config.kademlia && !config.quic);
         assert_eq!(config.swarm_key, Some(PathBuf::from("/secrets/swarm.key")));
         assert_eq!(config.sync_interval_ms, 1500);
@@ -284,6 +308,7 @@ mod tests {
             ("KNACK_MDNS", "maybe"),
             ("KNACK_SYNC_INTERVAL_MS", "-1"),
             ("KNACK_MEMBERS", "ops"),
+            ("KNACK_MEMBERS_ONLY", "team=not-a-peer"),
             ("KNACK_SPACES", "bad/name"),
         ] {
             let error = Config::default()

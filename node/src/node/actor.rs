@@ -159,6 +159,8 @@ pub(crate) struct Actor {
     disk: disk_space::DiskGuard,
     /// The spaces joined at runtime (`spaces.json`).
     joined: super::joined::JoinedSpaces,
+    /// Members-only spaces being rebuilt off the actor after a late removal.
+    rebuilding: std::collections::BTreeSet<SpaceName>,
 }
 
 impl Actor {
@@ -229,6 +231,7 @@ impl Actor {
             disk: disk_space::DiskGuard::new(parts.dir),
             private_network: parts.private_network,
             joined: parts.joined,
+            rebuilding: std::collections::BTreeSet::new(),
         }
     }
 

@@ -72,16 +72,17 @@ impl JoinedSpaces {
         self.spaces.iter().map(|(name, root)| (name, *root))
     }
 
-    /// Records a joined space and writes the file (a temporary file synced and renamed).
+    /// Records a joined space and writes the file (a temporary file synced and renamed); on a
+    /// failure nothing is recorded.
     pub(crate) fn insert(
         &mut self,
         name: SpaceName,
         root: Option<PeerId>,
     ) -> Result<(), NodeError> {
-        self.spaces.insert(name, root);
+        let mut spaces = self.spaces.clone();
+        spaces.insert(name, root);
         let file = JoinedFile {
-            spaces: self
-                .spaces
+            spaces: spaces
                 .iter()
                 .map(|(name, root)| JoinedEntry {
                     name: name.clone(),
@@ -101,6 +102,8 @@ impl JoinedSpaces {
             f.sync_all()?;
             std::fs::rename(&tmp, &self.path)
         };
-        write().map_err(|e| NodeError::io(&self.path, e))
+        write().map_err(|e| NodeError::io(&self.path, e))?;
+        self.spaces = spaces;
+        Ok(())
     }
 }

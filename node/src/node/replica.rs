@@ -96,7 +96,7 @@ impl Replica {
         root: AgentId,
         own: AgentId,
         mut membership: Membership,
-    ) -> Result<(Replica, Vec<(AgentId, u64)>), NodeError> {
+    ) -> Result<Rebuilt, NodeError> {
         let mut pass = 0;
         loop {
             pass += 1;
@@ -136,9 +136,47 @@ impl Replica {
                 Some(derived) if derived != membership && pass < MAX_REBUILD_PASSES => {
                     membership = derived;
                 }
-                _ => return Ok((replica, dropped)),
+                _ => return Ok(Rebuilt { replica, dropped }),
             }
         }
+    }
+
+    /// Applies the stored envelopes past this replica's version vector that its membership
+    /// accepts (the ops of `own` always): what a replica rebuilt off the actor lacks of the
+    /// envelopes stored while it was being rebuilt.
+    pub(crate) fn catch_up(
+        &mut self,
+        store: &dyn Store,
+        name: &SpaceName,
+        own: AgentId,
+    ) -> Result<(), NodeError> {
+        'authors: for author in store.authors(name)? {
+            loop {
+                let after = self.vv.get(&author);
+                let batch = store.envelopes_after(name, &author, after, RESTORE_BATCH_BYTES)?;
+                let mut progressed = false;
+                for (key, bytes) in batch {
+                    if key.last_seq <= self.vv.get(&author) {
+                        continue;
+                    }
+                    if author != own && !self.space.accepts(&author, key.last_seq) {
+                        continue 'authors;
+                    }
+                    let Ok(envelope) = Envelope::decode(&bytes) else {
+                        continue 'authors;
+                    };
+                    if !envelope.follows(self.vv.get(&author)) {
+                        continue 'authors;
+                    }
+                    self.apply(&envelope);
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Applies the ops of `envelope` this replica does not hold yet (the caller has checked
@@ -178,6 +216,15 @@ impl Replica {
         }
         applied
     }
+}
+
+/// A replica rebuilt without the ops its membership refuses.
+#[derive(Debug)]
+pub(crate) struct Rebuilt {
+    /// The replica.
+    pub(crate) replica: Replica,
+    /// Per author whose envelopes were left out, the sequence number its kept ops end at.
+    pub(crate) dropped: Vec<(AgentId, u64)>,
 }
 
 /// Most passes of [`Replica::rebuild_accepting`] (each one a scan of the space's log).

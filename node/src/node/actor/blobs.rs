@@ -63,6 +63,12 @@ pub(crate) enum Completion {
     },
     /// Envelopes restated by checkpoint runs deleted off the actor: how many, or why not.
     Compacted(Result<usize, String>),
+    /// A members-only space rebuilt off the actor without the ops its membership refuses
+    /// (see `members.rs`): the replica and, per author, where its kept ops end.
+    Rebuilt {
+        space: knack_crdt::SpaceName,
+        result: Result<Box<crate::node::replica::Rebuilt>, String>,
+    },
     /// A space's search index, built off the actor after the start.
     SearchIndex {
         space: knack_crdt::SpaceName,
@@ -162,10 +168,12 @@ impl Actor {
                 return Ok(());
             }
         };
+        // A blob of a members-only space is asked of its members only (others would refuse,
+        // and would learn what this node looks for).
         let candidates: Vec<PeerId> = self
             .connected
             .keys()
-            .filter(|p| Some(**p) != relay_for)
+            .filter(|p| Some(**p) != relay_for && self.may_serve_blob(p, &hash))
             .copied()
             .collect();
         let fetch = BlobFetch::new(hash, size, partial.len(), candidates);
@@ -302,6 +310,7 @@ impl Actor {
             Completion::SearchIndex { space, result } => self.install_index(&space, result),
             Completion::Restated { space, result } => self.restated(space, result),
             Completion::Compacted(result) => self.compacted(result),
+            Completion::Rebuilt { space, result } => self.install_rebuilt(space, result),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
                     tracing::info!(%hash, size, "blob downloaded and verified");
@@ -313,11 +322,18 @@ impl Actor {
 
     /// A newly connected peer is asked by every download in progress.
     pub(super) fn blobs_peer_connected(&mut self, peer: PeerId) {
+        let allowed: Vec<ContentHash> = self
+            .blobs
+            .fetches
+            .keys()
+            .filter(|h| self.may_serve_blob(&peer, h))
+            .copied()
+            .collect();
         let hashes: Vec<ContentHash> = self
             .blobs
             .fetches
             .iter_mut()
-            .filter(|(_, a)| a.relay_for != Some(peer))
+            .filter(|(h, a)| a.relay_for != Some(peer) && allowed.contains(h))
             .map(|(h, a)| {
                 a.fetch.add_candidate(peer);
                 *h

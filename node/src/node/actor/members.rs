@@ -4,7 +4,7 @@
 use knack_crdt::{AgentId, CrdtError, Role, SpaceName};
 use libp2p::PeerId;
 
-use super::{Actor, wall_ms};
+use super::{Actor, Completion, wall_ms};
 use crate::error::NodeError;
 use crate::members::{MemberView, MembersView, RoleChange, SpaceView};
 use crate::metrics::Metrics;
@@ -89,7 +89,10 @@ impl Actor {
                 reason: "this node syncs as many spaces as it can already".into(),
             });
         }
-        self.joined.insert(name.clone(), root)?;
+        if let Err(e) = self.joined.insert(name.clone(), root) {
+            self.sync.engine_mut().remove_space(&name);
+            return Err(e);
+        }
         self.clock.observe(latest, wall_ms())?;
         if root.is_none() {
             // Open spaces travel by gossip; members-only ones only by anti-entropy with
@@ -186,14 +189,20 @@ impl Actor {
                 cutoff: self.replica(space)?.vv.get(&member),
             },
         };
-        self.write(space, |s, agent, at| s.set_member(agent, at, member, role))
+        self.write(space, |s, agent, at| s.set_member(agent, at, member, role))?;
+        // A removal or demotion can make records (and so ops) held here stop taking effect.
+        self.enforce_membership(space);
+        Ok(())
     }
 
     /// After ops were applied to a members-only space: if some author's held ops now go past
     /// what the membership accepts (a removal that arrived after its ops, or a record that no
-    /// longer takes effect), rebuilds the space from the log without them and deletes them
-    /// from the store, so this replica converges with those that never took them.
+    /// longer takes effect), rebuilds the space from the log without them on a blocking
+    /// thread (a scan of the space's log); [`Actor::install_rebuilt`] takes the result.
     pub(super) fn enforce_membership(&mut self, space: &SpaceName) {
+        if self.rebuilding.contains(space) {
+            return; // checked again when the rebuild in flight is installed
+        }
         let Some(replica) = self.spaces.get(space) else {
             return;
         };
@@ -201,44 +210,75 @@ impl Actor {
         else {
             return;
         };
-        let past: Vec<(AgentId, u64)> = replica
+        let past = replica
             .vv
             .iter()
-            .filter(|(author, seq)| *author != self.agent && !membership.accepts(author, *seq))
-            .collect();
-        if past.is_empty() {
+            .any(|(author, seq)| author != self.agent && !membership.accepts(&author, seq));
+        if !past {
             return;
         }
         let membership = membership.clone();
         // Own ops still in memory only must reach the log before it is replayed.
         self.commit();
-        let started = std::time::Instant::now();
-        let rebuilt =
-            Replica::rebuild_accepting(self.store.as_ref(), space, root, self.agent, membership);
-        let (replica, dropped) = match rebuilt {
-            Ok(done) => done,
+        self.rebuilding.insert(space.clone());
+        let (store, done, own) = (self.store.clone(), self.completions_tx.clone(), self.agent);
+        let space = space.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = Replica::rebuild_accepting(store.as_ref(), &space, root, own, membership)
+                .map(Box::new)
+                .map_err(|e| e.to_string());
+            tracing::info!(%space, elapsed = ?started.elapsed(), "members-only space rebuilt");
+            let _ = done.blocking_send(Completion::Rebuilt { space, result });
+        });
+    }
+
+    /// Installs a space rebuilt off the actor: catches it up with the envelopes stored
+    /// meanwhile, swaps it in, records the manifest, deletes the refused envelopes from the
+    /// store, writes a fresh snapshot and rebuilds the search index; so this replica
+    /// converges with those that never took the refused ops.
+    pub(super) fn install_rebuilt(
+        &mut self,
+        space: SpaceName,
+        result: Result<Box<crate::node::replica::Rebuilt>, String>,
+    ) {
+        self.rebuilding.remove(&space);
+        let mut rebuilt = match result {
+            Ok(rebuilt) => rebuilt,
             Err(e) => {
                 tracing::error!(%space, error = %e, "rebuilding after a removal failed");
                 return;
             }
         };
+        if !self.spaces.contains_key(&space) {
+            return;
+        }
+        // Own ops sealed since the scan are in the log now; catch up with the log's tail.
+        self.commit();
+        if let Err(e) = rebuilt
+            .replica
+            .catch_up(self.store.as_ref(), &space, self.agent)
+        {
+            tracing::error!(%space, error = %e, "catching up a rebuilt space failed");
+            return;
+        }
         // The manifest first (it may only be behind the store), then the deletions.
-        self.spaces.insert(space.clone(), replica);
+        self.spaces.insert(space.clone(), rebuilt.replica);
         self.record_manifest();
         let mut deleted = 0;
-        for (author, keep) in &dropped {
-            match self.store.remove_envelopes_after(space, author, *keep) {
+        for (author, keep) in &rebuilt.dropped {
+            match self.store.remove_envelopes_after(&space, author, *keep) {
                 Ok(n) => deleted += n,
                 Err(e) => tracing::error!(%space, error = %e, "deleting refused envelopes"),
             }
         }
         self.metrics.envelopes_dropped.inc_by(deleted as u64);
-        if let Some(replica) = self.spaces.get(space) {
+        if let Some(replica) = self.spaces.get(&space) {
             let snapshot = PendingSnapshot::of(replica, self.clock.last()).encode();
-            if let Err(e) = snapshot.and_then(|b| Ok(self.store.put_snapshot(space, &b)?)) {
+            if let Err(e) = snapshot.and_then(|b| Ok(self.store.put_snapshot(&space, &b)?)) {
                 tracing::warn!(%space, error = %e, "snapshot after a rebuild not written");
             }
-            if let Err(e) = self.discovery.rebuild(space, &replica.space) {
+            if let Err(e) = self.discovery.rebuild(&space, &replica.space) {
                 tracing::error!(%space, error = %e, "search index not rebuilt");
             }
         }
@@ -246,9 +286,11 @@ impl Actor {
             tracing::error!(error = %e, "flush after a rebuild failed");
         }
         tracing::info!(
-            %space, authors = past.len(), deleted, elapsed = ?started.elapsed(),
-            "rebuilt a members-only space without a removed member's later ops"
+            %space, authors = rebuilt.dropped.len(), deleted,
+            "a members-only space converged without a removed member's later ops"
         );
+        // The membership may have changed while the rebuild ran.
+        self.enforce_membership(&space);
     }
 }
 
