@@ -10,7 +10,7 @@ mod swarm;
 pub(crate) use behaviour::{Behaviour, BehaviourEvent};
 pub use frame_codec::FrameCodec;
 pub(crate) use private_network::PrivateNetwork;
-pub(crate) use swarm::{build_swarm, topic};
+pub(crate) use swarm::{REQUEST_TIMEOUT, build_swarm, topic};
 
 /// The anti-entropy protocol.
 pub const SYNC_PROTOCOL: &str = "/knack/sync/1";

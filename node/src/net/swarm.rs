@@ -29,8 +29,9 @@ const MAX_GOSSIP_BYTES: usize = knack_protocol::MAX_ENVELOPE_BYTES + 16 * 1024;
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// A ping unanswered this long fails and closes its connection.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
-/// A request-response exchange may take this long.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request-response exchange may take this long (sync and blob protocols alike; the sync
+/// engine's own round timeout is the same constant).
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The gossip topic of a space: `knack/1/<space>`.
 pub(crate) fn topic(space: &SpaceName) -> gossipsub::IdentTopic {

@@ -3,7 +3,7 @@
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, mdns};
+use libp2p::{PeerId, identify, mdns};
 
 use super::ingest::Ingested;
 use super::{Actor, inbound};
@@ -44,18 +44,25 @@ impl Actor {
                 peer_id,
                 num_established: 0,
                 ..
-            } => {
-                self.connected.remove(&peer_id);
-                self.metrics.peers.set(self.connected.len() as i64);
-                self.sync_peer_disconnected(&peer_id);
-                self.blobs_peer_disconnected(&peer_id);
-                self.emit(Event::PeerDisconnected {
-                    peer: peer_id.to_string(),
-                });
-            }
+            } => self.peer_gone(&peer_id),
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
         }
+    }
+
+    /// The one teardown of a peer: its last connection closed, or a stalled sync round made
+    /// us drop it. Anti-entropy and blob downloads forget it, and `PeerDisconnected` is emitted
+    /// once (a later `ConnectionClosed` of the dropped connection finds it gone).
+    pub(super) fn peer_gone(&mut self, peer: &PeerId) {
+        if self.connected.remove(peer).is_none() {
+            return;
+        }
+        self.metrics.peers.set(self.connected.len() as i64);
+        self.sync_peer_disconnected(peer);
+        self.blobs_peer_disconnected(peer);
+        self.emit(Event::PeerDisconnected {
+            peer: peer.to_string(),
+        });
     }
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {

@@ -28,7 +28,7 @@ impl SyncState {
             // A round in flight when a partition starts blocks the next one with that peer
             // until it times out, and failed rounds back off: both bound how long a healed
             // partition waits before anti-entropy resumes.
-            request_timeout_ms: 10_000,
+            request_timeout_ms: crate::net::REQUEST_TIMEOUT.as_millis() as u64,
             backoff_base_ms: 500,
             backoff_max_ms: 10_000,
             // The most a response may carry (half a sync message): a node catching up takes
@@ -235,10 +235,7 @@ impl Actor {
                     // The close is graceful and waits on the stalled connection too, so forget
                     // the peer now: the next redial tick dials it afresh.
                     let _ = self.swarm.disconnect_peer_id(peer);
-                    if self.connected.remove(&peer).is_some() {
-                        self.metrics.peers.set(self.connected.len() as i64);
-                        self.sync_peer_disconnected(&peer);
-                    }
+                    self.peer_gone(&peer);
                 }
             }
             request_response::Event::InboundFailure { .. }
