@@ -312,7 +312,13 @@ fn weights(c: &mut Criterion) {
         .unwrap();
     unweighted.apply(&d);
     group.bench_function("top 10 of 10k procedures, weighting off", |b| {
-        b.iter(|| black_box(unweighted.top(10, &Filter::default(), T0 + 20_000_000).len()))
+        b.iter(|| {
+            black_box(
+                unweighted
+                    .top(10, &Filter::default(), T0 + 20_000_000)
+                    .len(),
+            )
+        })
     });
     group.finish();
 }
