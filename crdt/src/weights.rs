@@ -29,7 +29,7 @@
 //!   while an honest agent that used three procedures others use, twice each, already
 //!   counts two thirds. (A Beta posterior mean with a prior strong enough to make a thousand
 //!   one-report identities weigh little, `A / (E + 300)`, would keep honest agents with 60
-//!   uses at 0.2: the ramp is what lets both hold.)
+//!   uses at 0.16: the ramp is what lets both hold.)
 //! - **Others weighted**: agreement is measured against the other agents' *weighted* rate,
 //!   iterated [`ITERATIONS`] times from `w = ramp(E)`, so a crowd of low-weight identities
 //!   does not vouch for itself.
