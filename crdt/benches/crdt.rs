@@ -306,6 +306,20 @@ fn weights(c: &mut Criterion) {
     group.bench_function("top 10 of 10k procedures, weights derived", |b| {
         b.iter(|| black_box(space.top(10, &Filter::default(), T0 + 20_000_000).len()))
     });
+    let mut unweighted = space.clone();
+    let d = unweighted
+        .update_settings(agent(0), Hlc::at(at + 1), SpaceSettings::default())
+        .unwrap();
+    unweighted.apply(&d);
+    group.bench_function("top 10 of 10k procedures, weighting off", |b| {
+        b.iter(|| {
+            black_box(
+                unweighted
+                    .top(10, &Filter::default(), T0 + 20_000_000)
+                    .len(),
+            )
+        })
+    });
     group.finish();
 }
 

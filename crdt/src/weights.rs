@@ -29,7 +29,7 @@
 //!   while an honest agent that used three procedures others use, twice each, already
 //!   counts two thirds. (A Beta posterior mean with a prior strong enough to make a thousand
 //!   one-report identities weigh little, `A / (E + 300)`, would keep honest agents with 60
-//!   uses at 0.2: the ramp is what lets both hold.)
+//!   uses at 0.16: the ramp is what lets both hold.)
 //! - **Others weighted**: agreement is measured against the other agents' *weighted* rate,
 //!   iterated [`ITERATIONS`] times from `w = ramp(E)`, so a crowd of low-weight identities
 //!   does not vouch for itself.
@@ -138,12 +138,6 @@ impl WeightedCounts {
     pub fn confidence(&self) -> f64 {
         crate::stats::confidence_of(self.successes_f64(), self.failures_f64())
     }
-
-    fn add(&mut self, weight: u64, counts: &Counts, cap: u64) {
-        let (s, f) = counted(counts, cap);
-        self.successes += u128::from(weight) * s / u128::from(SCALE);
-        self.failures += u128::from(weight) * f / u128::from(SCALE);
-    }
 }
 
 impl EvidenceWeights {
@@ -180,19 +174,14 @@ impl EvidenceWeights {
         u64::from(self.weight(agent)) >= TRUSTED_WEIGHT
     }
 
-    /// The most uses `agent`'s reports on one procedure count for.
-    fn cap(&self, agent: &AgentId) -> u64 {
-        self.get(agent)
-            .map_or(1, |a| a.history.clamp(1, MAX_COUNTED_USES))
-    }
-
     /// The weighted totals (`context` `None`) or one context's weighted counts of `slots`.
     pub fn weigh<'a>(
         &self,
         slots: impl IntoIterator<Item = (&'a AgentId, &'a OutcomeSlot)>,
         context: Option<&str>,
     ) -> WeightedCounts {
-        let mut sum = WeightedCounts::default();
+        // Sums of weight × counted uses in millionths of millionths, divided once at the end.
+        let (mut s, mut f) = (0u128, 0u128);
         for (agent, slot) in slots {
             let counts = match context {
                 None => &slot.totals.value,
@@ -201,12 +190,17 @@ impl EvidenceWeights {
                     None => continue,
                 },
             };
-            let w = u64::from(self.weight(agent));
-            if w > 0 {
-                sum.add(w, counts, self.cap(agent));
-            }
+            let Some(a) = self.get(agent).filter(|a| a.weight > 0) else {
+                continue;
+            };
+            let (cs, cf) = counted(counts, a.history.clamp(1, MAX_COUNTED_USES));
+            s += u128::from(a.weight) * cs;
+            f += u128::from(a.weight) * cf;
         }
-        sum
+        WeightedCounts {
+            successes: s / u128::from(SCALE),
+            failures: f / u128::from(SCALE),
+        }
     }
 
     /// Derives every agent's weight from the outcome slots of every procedure (each item:
@@ -299,10 +293,7 @@ impl Derivation {
         // History: co-reported uses, at most HISTORY_PER_PROCEDURE per procedure.
         let mut history = vec![0u64; n_agents];
         for slots in self.procedures() {
-            let all: u64 = slots
-                .iter()
-                .map(|s| s.successes.saturating_add(s.failures))
-                .fold(0, u64::saturating_add);
+            let all = total_uses(slots);
             for s in slots {
                 let n = s.successes.saturating_add(s.failures);
                 let e = n.min(all - n).min(HISTORY_PER_PROCEDURE);
@@ -310,49 +301,56 @@ impl Derivation {
             }
         }
         let ramp: Vec<u64> = history.iter().map(|&e| ramp(e)).collect();
-        let caps: Vec<u64> = history
-            .iter()
-            .map(|&e| e.clamp(1, MAX_COUNTED_USES))
+        let scale = u128::from(SCALE);
+        // Per slot, fixed across iterations: its history share and its counted uses
+        // (millionths, capped by the agent's history).
+        let fixed: Vec<(u64, u128, u128)> = self
+            .procedures()
+            .flat_map(|slots| {
+                let all = total_uses(slots);
+                slots.iter().map(move |s| {
+                    let n = s.successes.saturating_add(s.failures);
+                    let e = n.min(all - n).min(HISTORY_PER_PROCEDURE);
+                    (e, s)
+                })
+            })
+            .map(|(e, s)| {
+                let cap = history[s.agent as usize].clamp(1, MAX_COUNTED_USES);
+                let c = Counts {
+                    successes: s.successes,
+                    failures: s.failures,
+                    total_duration_ms: 0,
+                };
+                let (cs, cf) = counted(&c, cap);
+                (e, cs, cf)
+            })
             .collect();
         let mut weights = ramp.clone();
         let mut agreement = vec![SCALE as u32; n_agents];
+        let mut products: Vec<(u128, u128)> = Vec::new();
         for _ in 0..ITERATIONS {
             // Σ e · agreement (millionths) per agent.
             let mut agreeing = vec![0u128; n_agents];
-            for slots in self.procedures() {
-                let counted: Vec<(u128, u128)> = slots
-                    .iter()
-                    .map(|s| {
-                        let (cs, cf) = counted(
-                            &Counts {
-                                successes: s.successes,
-                                failures: s.failures,
-                                total_duration_ms: 0,
-                            },
-                            caps[s.agent as usize],
-                        );
-                        let w = u128::from(weights[s.agent as usize]);
-                        (w * cs / u128::from(SCALE), w * cf / u128::from(SCALE))
-                    })
-                    .collect();
-                let all_s: u128 = counted.iter().map(|c| c.0).sum();
-                let all_f: u128 = counted.iter().map(|c| c.1).sum();
-                let all: u64 = slots
-                    .iter()
-                    .map(|s| s.successes.saturating_add(s.failures))
-                    .fold(0, u64::saturating_add);
-                for (s, c) in slots.iter().zip(&counted) {
-                    let n = s.successes.saturating_add(s.failures);
-                    let e = n.min(all - n).min(HISTORY_PER_PROCEDURE);
+            for (b, slots) in self.bounds.windows(2).zip(self.procedures()) {
+                let fixed = &fixed[b[0]..b[1]];
+                // Weighted counted uses in millionths of millionths (no rounding).
+                products.clear();
+                products.extend(slots.iter().zip(fixed).map(|(s, &(_, cs, cf))| {
+                    let w = u128::from(weights[s.agent as usize]);
+                    (w * cs, w * cf)
+                }));
+                let all_s: u128 = products.iter().map(|c| c.0).sum();
+                let all_f: u128 = products.iter().map(|c| c.1).sum();
+                for ((s, &(e, _, _)), c) in slots.iter().zip(fixed).zip(&products) {
                     if e == 0 {
                         continue;
                     }
-                    let a = agreement_of(s.successes, n, all_s - c.0, all_f - c.1);
+                    let n = s.successes.saturating_add(s.failures);
+                    let a = agreement_of(s.successes, n, all_s - c.0, all_f - c.1, scale * scale);
                     agreeing[s.agent as usize] += u128::from(e) * u128::from(a);
                 }
             }
             for i in 0..n_agents {
-                let scale = u128::from(SCALE);
                 let mean = ((agreeing[i] + scale) / (u128::from(history[i]) + 1)).min(scale);
                 agreement[i] = mean as u32;
                 let square = mean * mean / scale;
@@ -374,6 +372,14 @@ impl Derivation {
     }
 }
 
+/// The uses of every slot of one procedure.
+fn total_uses(slots: &[Slot]) -> u64 {
+    slots
+        .iter()
+        .map(|s| s.successes.saturating_add(s.failures))
+        .fold(0, u64::saturating_add)
+}
+
 /// `E⁴ / (E⁴ + HISTORY_HALF⁴)` in millionths: the weight an identity's history allows.
 fn ramp(history: u64) -> u64 {
     // Past 100 × HISTORY_HALF the ramp is within a millionth of one.
@@ -382,20 +388,33 @@ fn ramp(history: u64) -> u64 {
     (e * u128::from(SCALE) / (e + h)) as u64
 }
 
-/// How well `successes` of `uses` agree with the others' weighted counts (millionths):
-/// `1 − max(0, |s − n·r| − sd − ½) / n` with `r` the others' Laplace rate and
-/// `sd = √(n·r·(1−r))`.
-fn agreement_of(successes: u64, uses: u64, others_s: u128, others_f: u128) -> u32 {
+/// How well `successes` of `uses` agree with the others' weighted counts `others_s`,
+/// `others_f` (in units of `1 / unit` uses), in millionths: `1 − max(0, |s − n·r| − sd − ½) / n`
+/// with `r` the others' Laplace rate and `sd = √(n·r·(1−r))`.
+fn agreement_of(successes: u64, uses: u64, others_s: u128, others_f: u128, unit: u128) -> u32 {
     let scale = u128::from(SCALE);
     let n = u128::from(uses);
     // The others' rate, millionths, in (0, 1).
-    let r = (others_s + scale) * scale / (others_s + others_f + 2 * scale);
+    let r = (others_s + unit) * scale / (others_s + others_f + 2 * unit);
     let expected = n * r;
     let observed = u128::from(successes) * scale;
     let deviation = expected.abs_diff(observed);
-    let sd = (n * r * (scale - r)).isqrt();
+    let sd = isqrt(n * r * (scale - r));
     let excess = deviation.saturating_sub(sd + scale / 2);
     (scale - (excess / n).min(scale)) as u32
+}
+
+/// `⌊√v⌋`, exact: a float estimate corrected with integer arithmetic (so the result does not
+/// depend on the platform's float rounding), several times faster than `u128::isqrt`.
+fn isqrt(v: u128) -> u128 {
+    let mut r = (v as f64).sqrt() as u128;
+    while r.checked_mul(r).is_none_or(|sq| sq > v) {
+        r -= 1;
+    }
+    while (r + 1).checked_mul(r + 1).is_some_and(|sq| sq <= v) {
+        r += 1;
+    }
+    r
 }
 
 /// A space's weights, cached: derived lazily after outcomes change (see
@@ -445,14 +464,37 @@ mod tests {
     }
 
     #[test]
+    fn isqrt_is_exact() {
+        for v in [
+            0u128,
+            1,
+            2,
+            3,
+            4,
+            15,
+            16,
+            17,
+            1 << 40,
+            (1 << 52) + 1,
+            u128::from(u64::MAX),
+        ] {
+            assert_eq!(isqrt(v), v.isqrt());
+        }
+        for k in [3u128, 1_000_003, 4_294_967_311, 1 << 60] {
+            assert_eq!(isqrt(k * k), k);
+            assert_eq!(isqrt(k * k - 1), k - 1);
+        }
+    }
+
+    #[test]
     fn agreement_tolerates_noise_and_not_lies() {
         let m = SCALE as u128;
         // One report agrees within noise: a failure of a procedure that succeeds 90 %.
-        assert!(agreement_of(0, 1, 90 * m, 10 * m) > 900_000);
-        assert_eq!(agreement_of(1, 1, 90 * m, 10 * m), SCALE as u32);
+        assert!(agreement_of(0, 1, 90 * m, 10 * m, m) > 900_000);
+        assert_eq!(agreement_of(1, 1, 90 * m, 10 * m, m), SCALE as u32);
         // 9 of 10 against others' 90 %: agrees.
-        assert_eq!(agreement_of(9, 10, 90 * m, 10 * m), SCALE as u32);
+        assert_eq!(agreement_of(9, 10, 90 * m, 10 * m, m), SCALE as u32);
         // 10 failures of a procedure others see succeed 90 %: strong disagreement.
-        assert!(agreement_of(0, 10, 90 * m, 10 * m) < 300_000);
+        assert!(agreement_of(0, 10, 90 * m, 10 * m, m) < 300_000);
     }
 }

@@ -301,8 +301,8 @@ impl Discovery {
     }
 }
 
-/// A Thompson draw for `p`: own counts (in `context` when it has outcomes there) plus the
-/// contagion prior.
+/// A Thompson draw for `p`: own counts (weighted when the space weights evidence; in
+/// `context` when it has outcomes there) plus the contagion prior.
 fn thompson_of(
     p: &Procedure<'_>,
     context: Option<&str>,
@@ -310,11 +310,11 @@ fn thompson_of(
     rng: &mut dyn rand::RngCore,
 ) -> f64 {
     let context = context.filter(|c| p.context_counts(c).uses() > 0);
-    let counts = context.map_or_else(|| p.counts(), |c| p.context_counts(c));
+    let counts = p.weighted_counts(context);
     let prior = p.prior(context, now_ms);
     knack_crdt::explore::thompson_draw(
-        counts.successes as f64 + prior.successes,
-        counts.failures as f64 + prior.failures,
+        counts.successes_f64() + prior.successes,
+        counts.failures_f64() + prior.failures,
         rng,
     )
 }
@@ -323,14 +323,13 @@ fn thompson_of(
 fn evidence_of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Evidence {
     let counts = p.counts();
     let outcomes = counts.successes + counts.failures;
-    let laplace = |s: u64, f: u64| (s as f64 + 1.0) / ((s + f) as f64 + 2.0);
     let context_rate = context.and_then(|c| {
         let cc = p.context_counts(c);
-        (cc.successes + cc.failures > 0).then(|| laplace(cc.successes, cc.failures))
+        (cc.successes + cc.failures > 0).then(|| p.weighted_counts(Some(c)).rate())
     });
     Evidence {
         score: p.score(now_ms),
-        success_rate: laplace(counts.successes, counts.failures),
+        success_rate: p.weighted_counts(None).rate(),
         context_rate,
         outcomes,
         crystallized: p.crystallized(),

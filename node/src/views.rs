@@ -26,9 +26,14 @@ pub struct ProcedureView {
     pub failures: u64,
     /// Mean duration of recorded uses, in milliseconds.
     pub mean_duration_ms: f64,
-    /// `(s + 1) / (s + f + 2)`.
+    /// Successes weighted by their agents' evidence weights (equal to `successes` unless the
+    /// space's `evidence_weighting` setting is on; see ARCHITECTURE.md "Weighted evidence").
+    pub weighted_successes: f64,
+    /// Failures weighted by their agents' evidence weights.
+    pub weighted_failures: f64,
+    /// `(s + 1) / (s + f + 2)` of the weighted counts.
     pub rate: f64,
-    /// Wilson lower bound.
+    /// Wilson lower bound of the weighted counts.
     pub confidence: f64,
     /// What contagion adds to the score now: `score - confidence`.
     pub boost: f64,
@@ -117,12 +122,17 @@ pub struct RankedView {
     /// The Thompson draw the row was ranked by, when the ranking explored.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub draw: Option<f64>,
-    /// Rate of the counts used.
+    /// Rate of the (weighted) counts used.
     pub rate: f64,
     /// Successes (of the counts used).
     pub successes: u64,
     /// Failures (of the counts used).
     pub failures: u64,
+    /// The successes used, weighted by their agents' evidence weights (equal to `successes`
+    /// unless the space's `evidence_weighting` setting is on).
+    pub weighted_successes: f64,
+    /// The failures used, weighted by their agents' evidence weights.
+    pub weighted_failures: f64,
     /// Whether crystallized.
     pub crystallized: bool,
     /// Relevance, for search results (the hybrid score) and similar procedures (the cosine).
@@ -151,6 +161,7 @@ impl ProcedureView {
         }
         let creation = p.creation();
         let prior = p.prior(None, now_ms);
+        let weighted = p.weighted_counts(None);
         ProcedureView {
             id: p.id().to_hex(),
             space: space.name().to_string(),
@@ -165,8 +176,10 @@ impl ProcedureView {
             } else {
                 counts.total_duration_ms as f64 / counts.uses() as f64
             },
-            rate: p.rate(),
-            confidence: p.confidence(),
+            weighted_successes: weighted.successes_f64(),
+            weighted_failures: weighted.failures_f64(),
+            rate: weighted.rate(),
+            confidence: weighted.confidence(),
             boost: p.boost(now_ms),
             score: p.score(now_ms),
             prior_successes: prior.successes,
@@ -231,6 +244,8 @@ impl RankedView {
             rate: row.rate,
             successes: row.counts.successes,
             failures: row.counts.failures,
+            weighted_successes: row.weighted.successes_f64(),
+            weighted_failures: row.weighted.failures_f64(),
             crystallized: row.crystallized,
             relevance,
             explain: None,

@@ -67,6 +67,17 @@ fn own_evidence_outranks_a_dense_cluster_and_contagion_only_lifts_the_unproven()
             prior <= 5.0 + 1e-9,
             "the prior is capped at contagion_prior_max: {row}"
         );
+        // Evidence weighting is off by default: the weighted counts are the raw ones.
+        assert_eq!(
+            row["weighted_successes"].as_f64(),
+            row["successes"].as_u64().map(|s| s as f64),
+            "{row}"
+        );
+        assert_eq!(
+            row["weighted_failures"].as_f64(),
+            row["failures"].as_u64().map(|f| f as f64),
+            "{row}"
+        );
     }
     let b_row = &rows[position(&rows, &b)];
     assert!(
@@ -84,6 +95,12 @@ fn own_evidence_outranks_a_dense_cluster_and_contagion_only_lifts_the_unproven()
     );
     let shown = node.show(&unused_neighbour);
     assert!(shown["prior_successes"].as_f64().unwrap() > 0.0, "{shown}");
+    let shown_a = node.show(&a);
+    assert_eq!(
+        shown_a["weighted_successes"].as_f64(),
+        Some(45.0),
+        "{shown_a}"
+    );
     assert_eq!(shown["crystallized"], false);
 }
 
