@@ -16,6 +16,7 @@
 //! | POST / GET | `/v1/spaces` | create or join a space (members-only: `{"name", "members_only": true}`) / the joined spaces |
 //! | GET / POST | `/v1/spaces/{space}/members` | the members / add one (`{"peer_id", "admin"}`, admins only) |
 //! | DELETE | `/v1/spaces/{space}/members/{peer_id}` | remove a member (admins only) |
+//! | GET / PATCH | `/v1/spaces/{space}/settings` | the replicated settings / change some (`{"evidence_weighting": true}`; admins only in a members-only space) |
 //! | GET | `/v1/events` | server-sent events of changes |
 //! | GET | `/v1/peers`, `/v1/status` | mesh and node state |
 //! | GET | `/v1/openapi.json` | this API's OpenAPI 3.1 description ([`openapi`]) |
@@ -32,6 +33,7 @@ mod member_routes;
 pub mod openapi;
 pub mod requests;
 mod routes;
+mod settings_routes;
 mod sse;
 
 use std::net::SocketAddr;
@@ -115,6 +117,10 @@ pub fn router_with_limits(node: Node, token: String, limits: &ApiLimits) -> Rout
         .route(
             "/spaces/{space}/members/{peer_id}",
             axum::routing::delete(member_routes::remove),
+        )
+        .route(
+            "/spaces/{space}/settings",
+            get(settings_routes::show).patch(settings_routes::update),
         )
         .route("/events", get(sse::events))
         .route("/peers", get(routes::peers))

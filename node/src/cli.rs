@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod members;
 mod print;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Manage the members of a members-only space (admins only).
     #[command(subcommand)]
     Members(MembersCommand),
+    /// Show a space's replicated settings, or change some with `--set KEY=VALUE` (e.g.
+    /// `--set evidence_weighting=true`; admins only in a members-only space).
+    Settings(SettingsArgs),
     /// Serve MCP (Model Context Protocol) on stdin/stdout for an agent: to the node running on
     /// the data directory, or to an embedded one started when none runs.
     Mcp,
@@ -149,6 +153,21 @@ pub struct MembersListArgs {
     /// The space.
     #[arg(long)]
     pub space: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub json: JsonFlag,
+}
+
+/// `knack settings`.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Change a setting: `KEY=VALUE`, repeatable (keys as `knack settings --json` prints
+    /// them; values are numbers or true/false).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub json: JsonFlag,

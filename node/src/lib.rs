@@ -51,6 +51,7 @@ pub mod metrics;
 mod net;
 mod node;
 pub mod peer_book;
+pub mod settings;
 pub mod status;
 pub mod store;
 pub mod swarm_key;

@@ -65,6 +65,8 @@ pub struct OkResponse {
         super::member_routes::members,
         super::member_routes::add,
         super::member_routes::remove,
+        super::settings_routes::show,
+        super::settings_routes::update,
         super::routes::metrics,
         super::health::healthz,
         super::health::readyz,
@@ -84,6 +86,7 @@ pub struct OkResponse {
         super::health::ProbeAnswer, crate::health::Health, CheckpointView,
         crate::members::SpaceView, crate::members::MembersView, crate::members::MemberView,
         crate::members::JoinRequest, crate::members::AddMemberRequest,
+        crate::settings::SettingsView, crate::settings::SettingsPatch,
     )),
     modifiers(&Bearer),
     security(("bearer" = []))

@@ -265,6 +265,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Space(command) => super::members::space(&dir, &mut out, command)?,
         Command::Members(command) => super::members::members(&dir, &mut out, command)?,
+        Command::Settings(a) => super::settings::settings(&dir, &mut out, a)?,
         Command::Status(a) => {
             let client = Client::from_dir(&dir)?;
             let status: StatusView = client.get("/v1/status")?;

@@ -12,6 +12,7 @@ mod health;
 mod ingest;
 mod members;
 mod peer_book;
+mod settings;
 mod swarm_events;
 mod sync;
 

@@ -137,6 +137,17 @@ pub(crate) enum Command {
         change: crate::members::RoleChange,
         reply: Reply<crate::members::MembersView>,
     },
+    /// A space's settings in effect.
+    Settings {
+        space: SpaceName,
+        reply: Reply<crate::settings::SettingsView>,
+    },
+    /// Changes a space's settings, signed by this node (an admin in a members-only space).
+    UpdateSettings {
+        space: SpaceName,
+        patch: crate::settings::SettingsPatch,
+        reply: Reply<crate::settings::SettingsView>,
+    },
     /// Records the IPFS CID of a body.
     RecordPin {
         space: SpaceName,

@@ -275,6 +275,31 @@ impl Node {
         .await
     }
 
+    /// A space's settings in effect.
+    pub async fn settings(
+        &self,
+        space: &SpaceName,
+    ) -> Result<crate::settings::SettingsView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::Settings { space, reply }).await
+    }
+
+    /// Changes a space's settings (the fields `patch` gives), signed by this node (which must
+    /// be an admin of a members-only space); answers once the change is durable.
+    pub async fn update_settings(
+        &self,
+        space: &SpaceName,
+        patch: crate::settings::SettingsPatch,
+    ) -> Result<crate::settings::SettingsView, NodeError> {
+        let space = space.clone();
+        self.ask(|reply| Command::UpdateSettings {
+            space,
+            patch,
+            reply,
+        })
+        .await
+    }
+
     /// The `n` procedures nearest in meaning to `id` (cosine in `relevance`).
     pub async fn similar(
         &self,

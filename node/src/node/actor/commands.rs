@@ -217,6 +217,18 @@ impl Actor {
                 let view = self.members_view(&space);
                 self.after_write(result, reply, move |()| view);
             }
+            Command::Settings { space, reply } => {
+                let _ = reply.send(self.settings_view(&space));
+            }
+            Command::UpdateSettings {
+                space,
+                patch,
+                reply,
+            } => {
+                let result = self.update_settings(&space, &patch);
+                let view = self.settings_view(&space);
+                self.after_write(result, reply, move |()| view);
+            }
             Command::RecordPin {
                 space,
                 hash,

@@ -295,6 +295,6 @@ impl Actor {
 }
 
 /// An agent's peer id as text (its hex id if it is no valid key).
-fn peer_string(agent: &AgentId) -> String {
+pub(super) fn peer_string(agent: &AgentId) -> String {
     knack_protocol::peer_id(agent).map_or_else(|_| agent.to_hex(), |p| p.to_string())
 }
