@@ -7,6 +7,7 @@ mod cold_tier;
 mod commands;
 mod discovery;
 mod disk_space;
+mod flusher;
 mod forks;
 mod health;
 mod ingest;
@@ -141,8 +142,10 @@ pub(crate) struct Actor {
     book: peer_book::BookKeeper,
     /// Own checkpoints in progress and op-log compaction.
     checkpoints: checkpoint::Checkpoints,
-    /// The own high-water marks, written after each commit of own ops.
-    own_seqs: super::own_seq::OwnSeqs,
+    /// Makes sealed batches durable off this thread, then answers their writers.
+    flusher: flusher::Flusher,
+    /// Batches handed to the flusher and not yet reported back flushed.
+    flushes_in_flight: usize,
     /// Per space, the own sequence number the log must reach before this node authors there.
     own_floor: BTreeMap<SpaceName, u64>,
     /// Forked authors, per space, with the first sequence number seen signed twice.
@@ -187,6 +190,13 @@ impl Actor {
             });
         }
         let book = peer_book::BookKeeper::load(parts.store.as_ref());
+        let flusher = flusher::Flusher::start(
+            parts.store.clone(),
+            parts.own_seqs,
+            parts.agent,
+            parts.metrics.store_flushes.clone(),
+            completions_tx.clone(),
+        );
         Actor {
             book,
             key: parts.key,
@@ -223,7 +233,8 @@ impl Actor {
             cold: cold_tier::ColdTier::new(parts.pins),
             discovery,
             checkpoints: checkpoint::Checkpoints::default(),
-            own_seqs: parts.own_seqs,
+            flusher,
+            flushes_in_flight: 0,
             own_floor: parts.own_floor,
             forks: BTreeMap::new(),
             manifest: parts.manifest,
@@ -298,6 +309,10 @@ impl Actor {
             }
         }
         self.commit();
+        // Writes sealed but not yet durable are flushed and answered before the thread ends
+        // (their envelopes are not published: peers get them by anti-entropy).
+        self.completions.close();
+        self.flusher.finish();
         self.peer_book_save();
         if self.write_fault.is_none() {
             // (With a write fault, memory is ahead of the log: a snapshot would claim ops the
@@ -358,7 +373,7 @@ impl Actor {
         if self.unflushed_remote || self.snapshot_due() {
             self.flush_remote_and_snapshot();
         }
-        if self.manifest_stale && !self.unflushed_remote {
+        if self.manifest_stale && !self.unflushed_remote && self.flushes_in_flight == 0 {
             self.record_manifest();
         }
         self.checkpoints_on_tick();
@@ -426,40 +441,44 @@ impl Actor {
         }
     }
 
-    /// Makes every write so far durable, then publishes the new envelopes and answers the
-    /// writers. A failed flush fails every waiting write (nothing is published).
+    /// Seals every write so far into the store and hands the batch to the flusher, which
+    /// makes it durable and answers the writers off this thread; [`Actor::flushed`] then
+    /// publishes the new envelopes. A failed seal fails every waiting write at once (nothing
+    /// of the batch is published).
     fn commit(&mut self) {
         if self.unacknowledged.is_empty() && self.unpublished.is_empty() && self.unsealed.is_empty()
         {
             return;
         }
         let sealed = self.seal_all();
-        let flushed = sealed.and_then(|()| self.store.flush().map_err(NodeError::from));
-        self.metrics.store_flushes.inc();
         let replies = std::mem::take(&mut self.unacknowledged);
         let envelopes = std::mem::take(&mut self.unpublished);
-        match flushed {
-            Ok(()) => {
-                self.save_own_seqs(&envelopes);
-                self.manifest_stale = true;
-                for envelope in envelopes {
-                    self.publish(&envelope);
-                }
-                self.start_compaction();
-                for reply in replies {
-                    reply(Ok(()));
-                }
+        if let Err(e) = sealed {
+            let message = e.to_string();
+            for reply in replies {
+                reply(Err(NodeError::Store(crate::store::StoreError::Write(
+                    message.clone(),
+                ))));
             }
-            Err(e) => {
-                tracing::error!(error = %e, "store flush failed: writes not acknowledged");
-                let message = e.to_string();
-                for reply in replies {
-                    reply(Err(NodeError::Store(crate::store::StoreError::Write(
-                        message.clone(),
-                    ))));
-                }
-            }
+            return;
         }
+        self.flushes_in_flight += 1;
+        self.flusher
+            .submit(flusher::FlushJob { replies, envelopes });
+    }
+
+    /// The flusher made `batches` batches durable (`ok`) and answered their writers: their
+    /// envelopes go to the peers, and the checkpoint runs among them may compact the log.
+    pub(super) fn flushed(&mut self, batches: usize, envelopes: Vec<Envelope>, ok: bool) {
+        self.flushes_in_flight = self.flushes_in_flight.saturating_sub(batches);
+        if !ok {
+            return;
+        }
+        self.manifest_stale = true;
+        for envelope in envelopes {
+            self.publish(&envelope);
+        }
+        self.start_compaction();
     }
 
     /// Seals every space's unsealed own ops into one envelope each and appends it to the

@@ -74,6 +74,13 @@ pub(crate) enum Completion {
         space: knack_crdt::SpaceName,
         result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
     },
+    /// Sealed batches made durable by the flusher (`ok`), their writers answered: the
+    /// envelopes to publish.
+    Flushed {
+        batches: usize,
+        envelopes: Vec<knack_protocol::Envelope>,
+        ok: bool,
+    },
 }
 
 /// One download in progress.
@@ -311,6 +318,11 @@ impl Actor {
             Completion::Restated { space, result } => self.restated(space, result),
             Completion::Compacted(result) => self.compacted(result),
             Completion::Rebuilt { space, result } => self.install_rebuilt(space, result),
+            Completion::Flushed {
+                batches,
+                envelopes,
+                ok,
+            } => self.flushed(batches, envelopes, ok),
             Completion::Stored { hash, result } => {
                 let result = result.map(|size| {
                     tracing::info!(%hash, size, "blob downloaded and verified");

@@ -147,15 +147,4 @@ impl Actor {
         let held = self.spaces.get(space).map_or(0, |r| r.vv.get(&self.agent));
         (held < written).then_some(OwnOpsMissing { held, written })
     }
-
-    /// Records the own envelopes of a commit in the high-water mark file (after the log's
-    /// flush). A failure is logged: the log is ahead of the mark then, which a start accepts.
-    pub(super) fn save_own_seqs(&mut self, envelopes: &[Envelope]) {
-        for envelope in envelopes.iter().filter(|e| e.author() == self.agent) {
-            self.own_seqs.raise(envelope.space(), envelope.last_seq());
-        }
-        if let Err(e) = self.own_seqs.save() {
-            tracing::warn!(error = %e, "own sequence high-water mark not written");
-        }
-    }
 }
