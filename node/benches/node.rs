@@ -136,10 +136,14 @@ fn http_writes(api: &str, token: &str, id: ProcedureId) -> Figures {
         let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
         let (url, auth) = (url.clone(), auth.clone());
         move |i| {
+            // Read to the end: only a read response returns its connection to the pool.
             agent
                 .post(&url)
                 .header("Authorization", &auth)
                 .send_json(serde_json::json!({ "success": i % 5 != 0, "duration_ms": 10 }))
+                .unwrap()
+                .body_mut()
+                .read_to_vec()
                 .unwrap();
         }
     })

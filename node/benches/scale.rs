@@ -449,13 +449,18 @@ fn http_writes(
                             "contexts": o.contexts,
                         });
                         let t = Instant::now();
-                        let response = agent
+                        let mut response = agent
                             .post(&url)
                             .header("Authorization", &auth)
                             .send_json(body)
                             .expect("the API answers");
+                        // Read to the end, as a client does: the answer is the body, and
+                        // only a connection whose response was read goes back to the pool
+                        // (an unread one is closed, and the next request connects again).
+                        let answer = response.body_mut().read_to_vec();
                         samples.push(t.elapsed());
                         assert_eq!(response.status(), 200, "an outcome write failed");
+                        answer.expect("the answer's body");
                     }
                     samples
                 })
@@ -906,6 +911,34 @@ fn run_size(
         Some(db as f64 / ops_held.max(1) as f64),
         "B",
     );
+    // What sled holds against what it takes: its space amplification (the node is
+    // stopped, so the database can be opened here).
+    match knack_node::store::SledStore::open(&dir.join(knack_node::dirs::DB_DIR))
+        .and_then(|store| store.usage())
+    {
+        Ok(usage) => {
+            r.fig(
+                "sled_logical_bytes_per_op",
+                "  bytes sled holds per op (keys + values)",
+                Some(usage.logical_bytes as f64 / ops_held.max(1) as f64),
+                "B",
+            );
+            r.fig(
+                "sled_amplification",
+                "  sled space amplification (disk / held)",
+                Some(usage.amplification()),
+                "x",
+            );
+            r.note(format!(
+                "sled holds {:.1} MiB: envelopes {:.1} MiB, snapshots {:.1} MiB; {:.1} MiB on disk",
+                usage.logical_bytes as f64 / (1 << 20) as f64,
+                usage.envelope_bytes as f64 / (1 << 20) as f64,
+                usage.snapshot_bytes as f64 / (1 << 20) as f64,
+                usage.disk_bytes as f64 / (1 << 20) as f64,
+            ));
+        }
+        Err(e) => r.note(format!("sled usage not measured: {e}")),
+    }
     let (mut d, restart) = Daemon::start(&dir, &logs.join("node.log"));
     r.goal(
         "restart_s",

@@ -14,7 +14,7 @@ use knack_crdt::{AgentId, ContentHash, SpaceName};
 use thiserror::Error;
 
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, SledUsage};
 
 /// Which ops an envelope holds: `first_seq..=last_seq` of `author` in `space`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

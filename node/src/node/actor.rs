@@ -308,7 +308,7 @@ impl Actor {
                 _ = tick.tick() => self.on_tick(),
             }
         }
-        self.commit();
+        self.commit_now();
         // Writes sealed but not yet durable are flushed and answered before the thread ends
         // (their envelopes are not published: peers get them by anti-entropy).
         self.completions.close();
@@ -441,11 +441,22 @@ impl Actor {
         }
     }
 
-    /// Seals every write so far into the store and hands the batch to the flusher, which
-    /// makes it durable and answers the writers off this thread; [`Actor::flushed`] then
-    /// publishes the new envelopes. A failed seal fails every waiting write at once (nothing
-    /// of the batch is published).
+    /// Group commit: seals every write so far into the store and hands the batch to the
+    /// flusher, which makes it durable and answers the writers off this thread
+    /// ([`Actor::flushed`] then publishes the new envelopes). While a flush runs, writes keep
+    /// being applied and wait for it to end: the next batch is sealed then, as one envelope
+    /// (so batches stay as large as when the actor itself waited for the disk, and the actor
+    /// serves the writes meanwhile).
     fn commit(&mut self) {
+        if self.flushes_in_flight == 0 {
+            self.commit_now();
+        }
+    }
+
+    /// Seals every write so far into the store and hands the batch to the flusher now, even
+    /// while a flush runs: for callers that read the log next and need every own op in it.
+    /// A failed seal fails every waiting write at once (nothing of the batch is published).
+    fn commit_now(&mut self) {
         if self.unacknowledged.is_empty() && self.unpublished.is_empty() && self.unsealed.is_empty()
         {
             return;
@@ -471,14 +482,15 @@ impl Actor {
     /// envelopes go to the peers, and the checkpoint runs among them may compact the log.
     pub(super) fn flushed(&mut self, batches: usize, envelopes: Vec<Envelope>, ok: bool) {
         self.flushes_in_flight = self.flushes_in_flight.saturating_sub(batches);
-        if !ok {
-            return;
+        if ok {
+            self.manifest_stale = true;
+            for envelope in envelopes {
+                self.publish(&envelope);
+            }
+            self.start_compaction();
         }
-        self.manifest_stale = true;
-        for envelope in envelopes {
-            self.publish(&envelope);
-        }
-        self.start_compaction();
+        // The writes applied while the flush ran.
+        self.commit();
     }
 
     /// Seals every space's unsealed own ops into one envelope each and appends it to the

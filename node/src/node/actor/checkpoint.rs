@@ -61,7 +61,7 @@ impl Actor {
             return;
         }
         // Every own op in the store, so the replay sees them (and the tail is short).
-        self.commit();
+        self.commit_now();
         self.checkpoints
             .building
             .insert(space.clone(), reply.into_iter().collect());
@@ -113,7 +113,7 @@ impl Actor {
         restated: &mut Restated,
     ) -> Result<CheckpointView, NodeError> {
         self.writable(space)?;
-        self.commit();
+        self.commit_now();
         replay_own(self.store.as_ref(), space, &self.agent, restated)?;
         let first = self.replica(space)?.vv.get(&self.agent) + 1;
         if restated.known + 1 != first {
@@ -164,7 +164,7 @@ impl Actor {
             .push((space.clone(), self.agent, span.first));
         self.metrics.checkpoints.inc();
         // Durable, published, and then the restated envelopes go.
-        self.commit();
+        self.commit_now();
         tracing::info!(%space, first = span.first, last = span.last, envelopes, bytes, "checkpoint sealed");
         Ok(CheckpointView {
             space: space.to_string(),

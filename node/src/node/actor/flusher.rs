@@ -1,11 +1,12 @@
 //! Group commit off the actor's thread: the actor seals a batch of own ops into the store and
 //! hands the batch's waiting replies here; a thread of its own makes the store durable
-//! (`Store::flush`, an fsync), records the own high-water marks (`own_seq.json`, another
-//! fsync), answers the writers, and hands the envelopes back to the actor to publish.
+//! (`Store::flush`, an fsync), answers the writers, records the own high-water marks
+//! (`own_seq.json`, another fsync) and hands the envelopes back to the actor to publish.
 //!
-//! So the actor serves the next batch while the previous one is being synced: with writers
-//! waiting on a flush each, the actor no longer sits idle through every fsync. Batches that
-//! queue up while a flush runs are made durable by one flush together. Nothing is answered
+//! So the actor applies the next writes while the previous batch is being synced, instead of
+//! sitting idle through every fsync; it seals them as the next batch when the flush ends
+//! (`Actor::commit`). Batches sealed early (by a caller that needs the log complete) share
+//! the next flush. Nothing is answered
 //! nor published before the flush that covers it; a failed flush fails the writers of every
 //! batch it covered, as a synchronous one did.
 
@@ -69,10 +70,13 @@ impl Flusher {
                     }
                     match flushed {
                         Ok(()) => {
-                            save_marks(&mut own_seqs, agent, &envelopes);
+                            // Durable: the writers may go on. The marks must cover the
+                            // envelopes before any peer sees them (a mark behind the log is
+                            // accepted at start), so they are written before the publish.
                             for reply in replies {
                                 reply(Ok(()));
                             }
+                            save_marks(&mut own_seqs, agent, &envelopes);
                             let _ = done.blocking_send(Completion::Flushed {
                                 batches: count,
                                 envelopes,

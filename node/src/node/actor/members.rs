@@ -219,7 +219,7 @@ impl Actor {
         }
         let membership = membership.clone();
         // Own ops still in memory only must reach the log before it is replayed.
-        self.commit();
+        self.commit_now();
         self.rebuilding.insert(space.clone());
         let (store, done, own) = (self.store.clone(), self.completions_tx.clone(), self.agent);
         let space = space.clone();
@@ -254,7 +254,7 @@ impl Actor {
             return;
         }
         // Own ops sealed since the scan are in the log now; catch up with the log's tail.
-        self.commit();
+        self.commit_now();
         if let Err(e) = rebuilt
             .replica
             .catch_up(self.store.as_ref(), &space, self.agent)
