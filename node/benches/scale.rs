@@ -939,6 +939,27 @@ fn run_size(
         }
         Err(e) => r.note(format!("sled usage not measured: {e}")),
     }
+    let sled_dir = dir.join(knack_node::dirs::DB_DIR);
+    let files: Vec<String> = std::fs::read_dir(&sled_dir)
+        .map(|entries| {
+            let mut files: Vec<(String, u64)> = entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        disk_bytes(&e.path()),
+                    )
+                })
+                .collect();
+            files.sort_by_key(|f| std::cmp::Reverse(f.1));
+            files
+                .into_iter()
+                .take(6)
+                .map(|(name, bytes)| format!("{name} {:.1} MiB", bytes as f64 / (1 << 20) as f64))
+                .collect()
+        })
+        .unwrap_or_default();
+    r.note(format!("sled's largest files: {}", files.join(", ")));
     let (mut d, restart) = Daemon::start(&dir, &logs.join("node.log"));
     r.goal(
         "restart_s",

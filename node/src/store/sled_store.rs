@@ -33,6 +33,7 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(SLED_CACHE_BYTES)
+            .mode(sled::Mode::LowSpace)
             .open()?;
         Ok(SledStore {
             envelopes: db.open_tree("envelopes")?,

@@ -336,12 +336,15 @@ impl Actor {
             .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))
     }
 
+    /// `id` as `show` answers it, from a settled replica: a neighbourhood left stale (by a
+    /// relation change, or a backlog of pushes) is recomputed once and kept, rather than
+    /// walked again for each of the view's derived values.
     fn view(
-        &self,
+        &mut self,
         space: &SpaceName,
         id: knack_crdt::ProcedureId,
     ) -> Result<ProcedureView, NodeError> {
-        let replica = self.replica(space)?;
+        let replica = self.settled(space)?;
         let p = replica
             .space
             .procedure(&id)
