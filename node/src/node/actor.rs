@@ -383,6 +383,9 @@ impl Actor {
     /// tick rather than costing a flush each), and every `snapshot_every_ops` applied ops
     /// snapshots the spaces between two flushes, so a snapshot never covers an op the log lacks.
     fn flush_remote_and_snapshot(&mut self) {
+        // Own writes applied while a flush runs are in memory only: into the log with them,
+        // so the flush below covers every op a snapshot taken after it may hold.
+        self.commit_now();
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "store flush failed");
             return;
