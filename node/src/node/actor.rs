@@ -168,7 +168,7 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    pub(crate) fn new(parts: Parts) -> Actor {
+    pub(crate) fn new(parts: Parts) -> Result<Actor, NodeError> {
         let sync = sync::SyncState::new(&parts.config, parts.spaces.keys());
         let (completions_tx, completions) = mpsc::channel(COMPLETIONS);
         let mut discovery = crate::discovery::Discovery::new(&parts.config.search);
@@ -196,8 +196,9 @@ impl Actor {
             parts.agent,
             parts.metrics.store_flushes.clone(),
             completions_tx.clone(),
-        );
-        Actor {
+        )
+        .map_err(|e| NodeError::io(std::path::Path::new("the flush thread"), e))?;
+        Ok(Actor {
             book,
             key: parts.key,
             agent: parts.agent,
@@ -244,7 +245,7 @@ impl Actor {
             private_network: parts.private_network,
             joined: parts.joined,
             rebuilding: std::collections::BTreeSet::new(),
-        }
+        })
     }
 
     /// Listens, subscribes to every space's topic and dials the bootstrap peers.

@@ -156,7 +156,7 @@ impl NodeBuilder {
                 fingerprint: p.fingerprint,
             }),
             joined,
-        });
+        })?;
         actor.start()?;
         let done = tokio::spawn(actor.run());
         let mut tier = None;

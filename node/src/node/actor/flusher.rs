@@ -42,7 +42,7 @@ pub(super) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the thread. `done` takes each flushed batch's envelopes back to the actor;
+    /// Starts the thread (an error only if the OS refuses one). `done` takes each flushed batch's envelopes back to the actor;
     /// `agent`'s envelopes raise the marks in `own_seqs`.
     pub(super) fn start(
         store: Arc<dyn Store>,
@@ -50,7 +50,7 @@ impl Flusher {
         agent: knack_crdt::AgentId,
         flushes: Counter,
         done: mpsc::Sender<Completion>,
-    ) -> Flusher {
+    ) -> std::io::Result<Flusher> {
         let (jobs, queue) = std_mpsc::sync_channel::<FlushJob>(WAITING_BATCHES);
         let thread = std::thread::Builder::new()
             .name("knack-flush".into())
@@ -97,12 +97,11 @@ impl Flusher {
                         }
                     }
                 }
-            })
-            .expect("spawning the flush thread");
-        Flusher {
+            })?;
+        Ok(Flusher {
             jobs: Some(jobs),
             thread: Some(thread),
-        }
+        })
     }
 
     /// Queues a sealed batch to be made durable (waiting while [`WAITING_BATCHES`] wait).
