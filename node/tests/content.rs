@@ -29,15 +29,6 @@ fn start_isolated(name: &str, bootstrap: &[String]) -> TestNode {
     node
 }
 
-fn peers_of(node: &TestNode) -> Vec<String> {
-    node.status()["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn a_ten_mib_body_reaches_a_node_that_never_talked_to_its_author() {
     let a = start_isolated("a", &[]);
@@ -61,7 +52,7 @@ fn a_ten_mib_body_reaches_a_node_that_never_talked_to_its_author() {
 
     // C got it through B (which fetched it from A and kept it), never from A directly.
     let a_peer = a.peer_id().to_string();
-    assert!(!peers_of(&c).contains(&a_peer), "c connected to a");
+    assert!(!c.peers().contains(&a_peer), "c connected to a");
     assert!(c.metric("knack_blob_bytes_total{direction=\"in\"}") >= (10 << 20) as f64);
     assert!(b.metric("knack_blob_bytes_total{direction=\"in\"}") >= (10 << 20) as f64);
     assert!(b.metric("knack_blob_bytes_total{direction=\"out\"}") >= (10 << 20) as f64);
@@ -131,7 +122,7 @@ fn a_peer_serving_corrupt_chunks_is_dropped_and_another_serves() {
 
     let (served, evil) = corrupt_peer(c.multiaddr().parse().unwrap(), body.clone());
     let evil = evil.to_string();
-    wait_for(WAIT, || peers_of(&c).contains(&evil).then_some(()))
+    wait_for(WAIT, || c.peers().contains(&evil).then_some(()))
         .expect("the corrupt peer never connected");
 
     let (code, _) = c.call(

@@ -31,23 +31,6 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// A TCP multiaddr of `node` with its peer id, once it listens (the listen address is
-/// reported a moment after the API answers).
-fn addr(node: &TestNode) -> String {
-    wait_for(WAIT, || {
-        let status = node.status();
-        let peer = status["peer_id"].as_str()?.to_owned();
-        let tcp = status["listen_addrs"]
-            .as_array()?
-            .iter()
-            .filter_map(|a| a.as_str())
-            .find(|a| a.contains("/tcp/"))?
-            .to_owned();
-        Some(format!("{tcp}/p2p/{peer}"))
-    })
-    .unwrap_or_else(|| panic!("{} does not listen on TCP", node.name))
-}
-
 fn team() -> SpaceName {
     SpaceName::new("team").unwrap()
 }
@@ -212,8 +195,8 @@ fn agent(key: &Keypair) -> AgentId {
 #[test]
 fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manage_it() {
     let mut a = TestNode::start("a", &[]);
-    let b = TestNode::start("b", &[addr(&a)]);
-    let c = TestNode::start("c", &[addr(&a), addr(&b)]);
+    let b = TestNode::start("b", &[a.multiaddr()]);
+    let c = TestNode::start("c", &[a.multiaddr(), b.multiaddr()]);
     let (peer_a, peer_b, peer_c) = (a.peer_id(), b.peer_id(), c.peer_id());
 
     // The root creates the space; the others join it by the printed address.
@@ -298,7 +281,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
         .unwrap();
     let outsider = Keypair::generate_ed25519();
     for node in [&a, &b] {
-        let target: Multiaddr = addr(node).parse().unwrap();
+        let target: Multiaddr = node.multiaddr().parse().unwrap();
         let answer = ask_blob(&target, &outsider, hash);
         assert!(
             matches!(
@@ -316,7 +299,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     let b_key =
         Keypair::from_protobuf_encoding(&std::fs::read(b.dir.join("identity.key")).unwrap())
             .unwrap();
-    let target: Multiaddr = addr(&a).parse().unwrap();
+    let target: Multiaddr = a.multiaddr().parse().unwrap();
     assert!(matches!(
         ask_blob(&target, &b_key, hash),
         BlobResponse::Chunk { .. }
@@ -332,7 +315,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     for node in [&a, &b] {
         let before = refused(node);
         common::push_envelopes(
-            addr(node).parse().unwrap(),
+            node.multiaddr().parse().unwrap(),
             &c_key,
             &[crafted_add(&c_key, 1, "pushed by a non-member")],
         );
@@ -388,7 +371,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     }]);
     let settings_op = Envelope::seal(&d_key, team(), 1, vec![(at, settings)]).unwrap();
     let before = team_of(&a)["ops"].as_u64().unwrap();
-    common::push_envelopes(addr(&a).parse().unwrap(), &d_key, &[settings_op]);
+    common::push_envelopes(a.multiaddr().parse().unwrap(), &d_key, &[settings_op]);
     wait_team_converged(&[&a, &b], before + 1);
     assert_eq!(team_of(&a).get("settings_by"), None, "{}", team_of(&a));
     assert_eq!(team_of(&b).get("settings_by"), None, "{}", team_of(&b));
@@ -432,7 +415,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
     .unwrap();
     let later = crafted_add(&b_key, held_b + 2, "signed by b after its removal");
     let before = refused(&a);
-    common::push_envelopes(addr(&a).parse().unwrap(), &b_key, &[later]);
+    common::push_envelopes(a.multiaddr().parse().unwrap(), &b_key, &[later]);
     assert!(refused(&a) > before);
     assert_eq!(team_of(&a)["ops"], b_before + 1);
     let (code, _) = a.call(
@@ -485,7 +468,7 @@ fn only_members_are_served_and_write_a_members_only_space_and_admins_alone_manag
 #[test]
 fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges() {
     let mut a = TestNode::start("a", &[]);
-    let mut b = TestNode::start("b", &[addr(&a)]);
+    let mut b = TestNode::start("b", &[a.multiaddr()]);
     let address = cli_ok(&a, &["space", "create", "team", "--members-only"]);
     cli_ok(&b, &["space", "join", address.trim()]);
     cli_ok(
@@ -513,7 +496,7 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
     let a_key =
         Keypair::from_protobuf_encoding(&std::fs::read(a.dir.join("identity.key")).unwrap())
             .unwrap();
-    common::push_envelopes(addr(&b).parse().unwrap(), &a_key, &ops[..1]);
+    common::push_envelopes(b.multiaddr().parse().unwrap(), &a_key, &ops[..1]);
     assert_eq!(b.metric(not_member), 1.0, "{}", b.metrics());
     assert_eq!(team_of(&b)["ops"], 1);
     cli_ok(
@@ -523,12 +506,12 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
     wait_role(&b, &peer_d, "member");
     // The first 1,000 are pushed to A only: B gets them (the refused one included) by
     // anti-entropy.
-    common::push_envelopes(addr(&a).parse().unwrap(), &d_key, &ops[..1_000]);
+    common::push_envelopes(a.multiaddr().parse().unwrap(), &d_key, &ops[..1_000]);
     wait_team_converged(&[&a, &b], 2 + 1_000);
 
     // A stops; D's later ops reach B only.
     a.stop();
-    common::push_envelopes(addr(&b).parse().unwrap(), &d_key, &ops[1_000..]);
+    common::push_envelopes(b.multiaddr().parse().unwrap(), &d_key, &ops[1_000..]);
     wait_for(WAIT, || {
         (team_of(&b)["ops"].as_u64() == Some(2 + 2_000)).then_some(())
     })
@@ -556,7 +539,7 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
 
     // B comes back: it learns the removal after having applied D's ops 1,001..=2,000, drops them
     // (from its state and its store), and both replicas converge; A refused them from B.
-    b.bootstrap_to(addr(&a));
+    b.bootstrap_to(a.multiaddr());
     b.launch();
     wait_team_converged(&[&a, &b], 2 + 1_000 + 1);
     assert_eq!(
@@ -583,7 +566,7 @@ fn a_removal_that_arrives_after_the_members_later_ops_drops_them_and_converges()
 #[test]
 fn open_spaces_are_joined_at_runtime_and_kept_across_a_restart() {
     let a = TestNode::start("a", &[]);
-    let mut b = TestNode::start("b", &[addr(&a)]);
+    let mut b = TestNode::start("b", &[a.multiaddr()]);
     for node in [&a, &b] {
         let joined = cli_ok(node, &["space", "join", "ops"]);
         assert!(joined.contains("joined ops"), "{joined}");

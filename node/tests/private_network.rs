@@ -50,15 +50,6 @@ fn start_private(name: &str, key: &Path, bootstrap: &[String]) -> TestNode {
     node
 }
 
-fn peers_of(node: &TestNode) -> Vec<String> {
-    node.status()["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The default space's procedure count.
 fn procedures(node: &TestNode) -> u64 {
     node.status()["spaces"][0]["procedures"].as_u64().unwrap()
@@ -139,7 +130,7 @@ fn nodes_with_the_same_key_connect_and_converge() {
     let (ok, _, err) = b.cli(&["show", &big, "--body-out", out.to_str().unwrap()]);
     assert!(ok, "b could not fetch the body: {err}\n{}", b.log());
     assert!(std::fs::read(&out).unwrap() == body, "fetched body differs");
-    assert_eq!(peers_of(&a), [b.peer_id().to_string()]);
+    assert_eq!(a.peers(), [b.peer_id().to_string()]);
 
     for node in [&a, &b] {
         // The status shows the fingerprint, the log too; neither shows the key.
@@ -216,14 +207,14 @@ fn peers_without_the_key_or_with_another_key_cannot_connect_in_either_direction(
 
     // Not one connection completed between the networks, and no op crossed.
     for node in [&c, &d] {
-        assert!(peers_of(node).is_empty(), "{} has peers", node.name);
+        assert!(node.peers().is_empty(), "{} has peers", node.name);
         assert_eq!(node.metric(ESTABLISHED), 0.0, "{}", node.metrics());
         assert_eq!(procedures(node), 1, "{} received procedures", node.name);
         assert_eq!(node.ops(), 1, "{} received ops", node.name);
         assert_ne!(node.digest(), a.digest());
     }
-    assert_eq!(peers_of(&a), [b.peer_id().to_string()]);
-    assert_eq!(peers_of(&b), [a.peer_id().to_string()]);
+    assert_eq!(a.peers(), [b.peer_id().to_string()]);
+    assert_eq!(b.peers(), [a.peer_id().to_string()]);
     assert_eq!(procedures(&a), 2, "a received c's or d's procedure");
     let authors = a.status()["spaces"][0]["version_vector"].clone();
     assert_eq!(authors.as_object().unwrap().len(), 2, "{authors}");

@@ -30,26 +30,10 @@ fn settings(node: &TestNode, space: &str, args: &[&str]) -> Value {
     serde_json::from_str(&cli_ok(node, &all)).unwrap()
 }
 
-/// A TCP multiaddr of `node` with its peer id, once it listens.
-fn addr(node: &TestNode) -> String {
-    wait_for(WAIT, || {
-        let status = node.status();
-        let peer = status["peer_id"].as_str()?.to_owned();
-        let tcp = status["listen_addrs"]
-            .as_array()?
-            .iter()
-            .filter_map(|a| a.as_str())
-            .find(|a| a.contains("/tcp/"))?
-            .to_owned();
-        Some(format!("{tcp}/p2p/{peer}"))
-    })
-    .unwrap_or_else(|| panic!("{} does not listen on TCP", node.name))
-}
-
 #[test]
 fn settings_are_shown_changed_replicated_acted_on_and_checked() {
     let a = TestNode::start("a", &[]);
-    let b = TestNode::start("b", &[addr(&a)]);
+    let b = TestNode::start("b", &[a.multiaddr()]);
     let peer_a = a.peer_id().to_string();
 
     // The defaults, and nobody who set them.
@@ -203,7 +187,7 @@ fn settings_are_shown_changed_replicated_acted_on_and_checked() {
 #[test]
 fn in_a_members_only_space_only_admins_change_the_settings() {
     let a = TestNode::start("a", &[]);
-    let b = TestNode::start("b", &[addr(&a)]);
+    let b = TestNode::start("b", &[a.multiaddr()]);
     let (peer_a, peer_b) = (a.peer_id().to_string(), b.peer_id().to_string());
     let address = cli_ok(&a, &["space", "create", "team", "--members-only"]);
     cli_ok(&b, &["space", "join", address.trim()]);

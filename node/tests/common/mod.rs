@@ -223,18 +223,31 @@ impl TestNode {
         }
     }
 
-    /// A multiaddr peers can bootstrap to (TCP, with the peer id).
+    /// A multiaddr peers can bootstrap to (TCP, with the peer id), once the node listens (the
+    /// listen address is reported a moment after the API answers).
     pub fn multiaddr(&self) -> String {
-        let status = self.status();
-        let peer = status["peer_id"].as_str().unwrap();
-        let addr = status["listen_addrs"]
+        wait_for(Duration::from_secs(60), || {
+            let status = self.status();
+            let peer = status["peer_id"].as_str()?.to_owned();
+            let tcp = status["listen_addrs"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str())
+                .find(|a| a.contains("/tcp/"))?
+                .to_owned();
+            Some(format!("{tcp}/p2p/{peer}"))
+        })
+        .unwrap_or_else(|| panic!("{} does not listen on TCP", self.name))
+    }
+
+    /// The peer ids the node is connected to, as its status lists them.
+    pub fn peers(&self) -> Vec<String> {
+        self.status()["peers"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|a| a.as_str().unwrap())
-            .find(|a| a.contains("/tcp/"))
-            .unwrap();
-        format!("{addr}/p2p/{peer}")
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect()
     }
 
     fn agent(&self) -> ureq::Agent {
