@@ -75,6 +75,24 @@ def test_errors_carry_knack_kind_and_status(node: LocalNode) -> None:
         assert (denied.value.kind, denied.value.status) == ("unauthorized", 401)
 
 
+def test_space_settings_are_read_and_changed(node: LocalNode) -> None:
+    with node.client() as knack:
+        before = knack.settings()
+        assert before["space"] == "default" and "evidence_weighting" in before
+        after = knack.update_settings(evidence_weighting=True, crystallize_min_outcomes=12)
+        assert after["evidence_weighting"] is True and after["crystallize_min_outcomes"] == 12
+        assert after["set_by"] == knack.status().peer_id
+        assert knack.settings() == after
+        with pytest.raises(BadRequest) as unknown:
+            knack.update_settings(evidence_weight=False)
+        assert unknown.value.kind == "bad_request"
+        with pytest.raises(BadRequest) as out_of_range:
+            knack.update_settings(contagion_factor=1.5)
+        assert out_of_range.value.kind == "invalid"
+        assert knack.settings() == after
+        knack.update_settings(evidence_weighting=False, crystallize_min_outcomes=20)
+
+
 def test_reads_api_addr_and_token_from_the_data_dir(
     node: LocalNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,7 @@ from ._dirs import resolve_data_dir
 from .errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     KnackError,
     NotFound,
     TooLarge,
@@ -45,6 +46,7 @@ __all__ = [
     "Conflict",
     "ContextCounts",
     "Event",
+    "Forbidden",
     "KnackError",
     "LocalNode",
     "NotFound",

@@ -145,6 +145,14 @@ def pin(space: str, id: str, cid: str | None) -> Call:
     return Call("POST", _space_path(space, f"procedures/{_seg(id)}/pin"), lambda d: d, json=payload)
 
 
+def settings(space: str) -> Call:
+    return Call("GET", _space_path(space, "settings"), lambda d: d)
+
+
+def update_settings(space: str, changes: dict[str, Any]) -> Call:
+    return Call("PATCH", _space_path(space, "settings"), lambda d: d, json=changes)
+
+
 def status() -> Call:
     return Call("GET", "/v1/status", Status.from_dict)
 

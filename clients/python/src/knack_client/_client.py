@@ -225,6 +225,16 @@ class Client:
         """Queues the body for IPFS, or records a CID it already has there."""
         return self._run(_calls.pin(self._sp(space), id, cid))
 
+    def settings(self, *, space: str | None = None) -> dict[str, Any]:
+        """The space's replicated settings in effect (and `set_by`, who set them)."""
+        return self._run(_calls.settings(self._sp(space)))
+
+    def update_settings(self, *, space: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Changes some settings (e.g. `evidence_weighting=True`); returns them all after.
+        Unknown keys and values out of range raise `BadRequest`; a node that is no admin of a
+        members-only space gets `Forbidden` (kind `not_admin`)."""
+        return self._run(_calls.update_settings(self._sp(space), changes))
+
     def status(self) -> Status:
         """The node's status: identity, addresses, peers, spaces and their digests."""
         return self._run(_calls.status())
@@ -400,6 +410,14 @@ class AsyncClient:
     async def similar(self, id: str, n: int = 10, *, space: str | None = None) -> list[Ranked]:
         """The procedures nearest in meaning to one."""
         return await self._run(_calls.similar(self._sp(space), id, n))
+
+    async def settings(self, *, space: str | None = None) -> dict[str, Any]:
+        """The space's replicated settings in effect."""
+        return await self._run(_calls.settings(self._sp(space)))
+
+    async def update_settings(self, *, space: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Changes some settings; returns them all after."""
+        return await self._run(_calls.update_settings(self._sp(space), changes))
 
     async def status(self) -> Status:
         """The node's status."""

@@ -33,6 +33,10 @@ class Unauthorized(KnackError):
     """HTTP 401: missing or wrong API token."""
 
 
+class Forbidden(KnackError):
+    """HTTP 403: not allowed in a members-only space (`not_admin`, `not_member`)."""
+
+
 class NotFound(KnackError):
     """HTTP 404: unknown procedure, space or route; or a body no peer has."""
 
@@ -59,6 +63,7 @@ class Unreachable(KnackError):
 _BY_STATUS: dict[int, type[KnackError]] = {
     400: BadRequest,
     401: Unauthorized,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     413: TooLarge,
