@@ -5,6 +5,7 @@ mod blobs;
 mod checkpoint;
 mod cold_tier;
 mod commands;
+mod completion;
 mod discovery;
 mod disk_space;
 mod flusher;
@@ -29,7 +30,8 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub(crate) use blobs::{BlobState, BlobWaiter, Completion};
+pub(crate) use blobs::{BlobState, BlobWaiter};
+pub(crate) use completion::Completion;
 
 use super::command::Command;
 use super::replica::Replica;

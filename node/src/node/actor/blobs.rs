@@ -21,7 +21,7 @@ use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, inbound, out, wall_ms};
+use super::{Actor, Completion, inbound, out, wall_ms};
 use crate::content::{BlobStore, ContentError, PartialBlob};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
@@ -38,50 +38,6 @@ const MAX_RELAYS: usize = 8;
 
 /// A reader waiting for a blob to be local.
 pub(crate) type BlobWaiter = oneshot::Sender<Result<(), NodeError>>;
-
-/// Work done off the actor, coming back to it.
-pub(crate) enum Completion {
-    /// A chunk read for a peer, to send.
-    Served {
-        channel: ResponseChannel<Vec<u8>>,
-        response: Vec<u8>,
-        bytes: u64,
-    },
-    /// An eviction pass ended.
-    Evicted,
-    /// A finished download, stored (or refused by the final check).
-    Stored {
-        hash: ContentHash,
-        result: Result<u64, ContentError>,
-    },
-    /// Periodic snapshots, encoded and written off the actor: their total size, or why not.
-    Snapshotted(Result<u64, String>),
-    /// Own ops of a space restated off the actor, for a checkpoint run.
-    Restated {
-        space: knack_crdt::SpaceName,
-        result: Result<Box<super::checkpoint::Restated>, String>,
-    },
-    /// Envelopes restated by checkpoint runs deleted off the actor: how many, or why not.
-    Compacted(Result<usize, String>),
-    /// A members-only space rebuilt off the actor without the ops its membership refuses
-    /// (see `members.rs`): the replica and, per author, where its kept ops end.
-    Rebuilt {
-        space: knack_crdt::SpaceName,
-        result: Result<Box<crate::node::replica::Rebuilt>, String>,
-    },
-    /// A space's search index, built off the actor after the start.
-    SearchIndex {
-        space: knack_crdt::SpaceName,
-        result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
-    },
-    /// Sealed batches made durable by the flusher (`ok`), their writers answered: the
-    /// envelopes to publish.
-    Flushed {
-        batches: usize,
-        envelopes: Vec<knack_protocol::Envelope>,
-        ok: bool,
-    },
-}
 
 /// One download in progress.
 struct ActiveFetch {
@@ -297,39 +253,27 @@ impl Actor {
         }
     }
 
-    /// Work done off the actor.
-    pub(super) fn on_completion(&mut self, completion: Completion) {
-        match completion {
-            Completion::Served {
-                channel,
-                response,
-                bytes,
-            } => {
-                self.metrics.blob_bytes.get_or_create(&out()).inc_by(bytes);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .blob
-                    .send_response(channel, response);
-            }
-            Completion::Evicted => self.cold_evicted(),
-            Completion::Snapshotted(result) => self.snapshotted(result),
-            Completion::SearchIndex { space, result } => self.install_index(&space, result),
-            Completion::Restated { space, result } => self.restated(space, result),
-            Completion::Compacted(result) => self.compacted(result),
-            Completion::Rebuilt { space, result } => self.install_rebuilt(space, result),
-            Completion::Flushed {
-                batches,
-                envelopes,
-                ok,
-            } => self.flushed(batches, envelopes, ok),
-            Completion::Stored { hash, result } => {
-                let result = result.map(|size| {
-                    tracing::info!(%hash, size, "blob downloaded and verified");
-                });
-                self.end_fetch(&hash, result.map_err(NodeError::from));
-            }
-        }
+    /// A chunk read for a peer off the actor: sent.
+    pub(super) fn blob_served(
+        &mut self,
+        channel: ResponseChannel<Vec<u8>>,
+        response: Vec<u8>,
+        bytes: u64,
+    ) {
+        self.metrics.blob_bytes.get_or_create(&out()).inc_by(bytes);
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .blob
+            .send_response(channel, response);
+    }
+
+    /// A finished download, stored off the actor (or refused by the final check).
+    pub(super) fn blob_stored(&mut self, hash: &ContentHash, result: Result<u64, ContentError>) {
+        let result = result.map(|size| {
+            tracing::info!(%hash, size, "blob downloaded and verified");
+        });
+        self.end_fetch(hash, result.map_err(NodeError::from));
     }
 
     /// A newly connected peer is asked by every download in progress.

@@ -1,0 +1,78 @@
+//! Work finished off the actor's thread (blob chunks read, downloads stored, snapshots,
+//! checkpoint restatements, compaction, membership rebuilds, search indexes, flushes), coming
+//! back to it as one message type, and the actor's dispatch of each to its owner.
+
+use knack_crdt::ContentHash;
+use libp2p::request_response::ResponseChannel;
+
+use super::Actor;
+use crate::content::ContentError;
+
+/// Work done off the actor, coming back to it.
+pub(crate) enum Completion {
+    /// A chunk read for a peer, to send.
+    Served {
+        channel: ResponseChannel<Vec<u8>>,
+        response: Vec<u8>,
+        bytes: u64,
+    },
+    /// An eviction pass ended.
+    Evicted,
+    /// A finished download, stored (or refused by the final check).
+    Stored {
+        hash: ContentHash,
+        result: Result<u64, ContentError>,
+    },
+    /// Periodic snapshots, encoded and written off the actor: their total size, or why not.
+    Snapshotted(Result<u64, String>),
+    /// Own ops of a space restated off the actor, for a checkpoint run.
+    Restated {
+        space: knack_crdt::SpaceName,
+        result: Result<Box<super::checkpoint::Restated>, String>,
+    },
+    /// Envelopes restated by checkpoint runs deleted off the actor: how many, or why not.
+    Compacted(Result<usize, String>),
+    /// A members-only space rebuilt off the actor without the ops its membership refuses
+    /// (see `members.rs`): the replica and, per author, where its kept ops end.
+    Rebuilt {
+        space: knack_crdt::SpaceName,
+        result: Result<Box<crate::node::replica::Rebuilt>, String>,
+    },
+    /// A space's search index, built off the actor after the start.
+    SearchIndex {
+        space: knack_crdt::SpaceName,
+        result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
+    },
+    /// Sealed batches made durable by the flusher (`ok`), their writers answered: the
+    /// envelopes to publish.
+    Flushed {
+        batches: usize,
+        envelopes: Vec<knack_protocol::Envelope>,
+        ok: bool,
+    },
+}
+
+impl Actor {
+    /// Work done off the actor.
+    pub(super) fn on_completion(&mut self, completion: Completion) {
+        match completion {
+            Completion::Served {
+                channel,
+                response,
+                bytes,
+            } => self.blob_served(channel, response, bytes),
+            Completion::Evicted => self.cold_evicted(),
+            Completion::Snapshotted(result) => self.snapshotted(result),
+            Completion::SearchIndex { space, result } => self.install_index(&space, result),
+            Completion::Restated { space, result } => self.restated(space, result),
+            Completion::Compacted(result) => self.compacted(result),
+            Completion::Rebuilt { space, result } => self.install_rebuilt(space, result),
+            Completion::Flushed {
+                batches,
+                envelopes,
+                ok,
+            } => self.flushed(batches, envelopes, ok),
+            Completion::Stored { hash, result } => self.blob_stored(&hash, result),
+        }
+    }
+}
