@@ -42,36 +42,16 @@ fn patch_of(pairs: &[String]) -> anyhow::Result<serde_json::Map<String, serde_js
     Ok(patch)
 }
 
+/// The settings as `KEY VALUE` lines, the keys those `--set` takes (every field of the view
+/// but `space` and `set_by`, so a new setting is listed without being named here).
 fn print(o: &mut dyn Write, v: &SettingsView) -> std::io::Result<()> {
     let by = v.set_by.as_deref().unwrap_or("nobody: the defaults");
     writeln!(o, "{} (set by {by})", v.space)?;
-    let rows: [(&str, String); 11] = [
-        ("contagion_factor", v.contagion_factor.to_string()),
-        ("contagion_hops", v.contagion_hops.to_string()),
-        ("negative_contagion", v.negative_contagion.to_string()),
-        (
-            "contagion_half_life_ms",
-            v.contagion_half_life_ms.to_string(),
-        ),
-        ("contagion_prior_max", v.contagion_prior_max.to_string()),
-        (
-            "crystallize_min_outcomes",
-            v.crystallize_min_outcomes.to_string(),
-        ),
-        (
-            "crystallize_confidence",
-            v.crystallize_confidence.to_string(),
-        ),
-        (
-            "crystallize_min_agents",
-            v.crystallize_min_agents.to_string(),
-        ),
-        ("melt_confidence", v.melt_confidence.to_string()),
-        ("inline_max_bytes", v.inline_max_bytes.to_string()),
-        ("evidence_weighting", v.evidence_weighting.to_string()),
-    ];
-    for (key, value) in rows {
-        writeln!(o, "  {key:<26} {value}")?;
+    let fields = serde_json::to_value(v).map_err(std::io::Error::other)?;
+    for (key, value) in fields.as_object().into_iter().flatten() {
+        if key != "space" && key != "set_by" {
+            writeln!(o, "  {key:<26} {value}")?;
+        }
     }
     Ok(())
 }

@@ -471,12 +471,7 @@ impl Actor {
         let replies = std::mem::take(&mut self.unacknowledged);
         let envelopes = std::mem::take(&mut self.unpublished);
         if let Err(e) = sealed {
-            let message = e.to_string();
-            for reply in replies {
-                reply(Err(NodeError::Store(crate::store::StoreError::Write(
-                    message.clone(),
-                ))));
-            }
+            flusher::fail_writes(replies, &e.to_string());
             return;
         }
         self.flushes_in_flight += 1;

@@ -58,12 +58,7 @@ impl Replica {
                     if key.last_seq <= replica.vv.get(&author) {
                         continue; // covered by the snapshot
                     }
-                    let envelope = Envelope::decode(&bytes).map_err(|e| {
-                        NodeError::Store(crate::store::StoreError::Corrupt(format!(
-                            "envelope {}..{} of {} in {name}: {e}",
-                            key.first_seq, key.last_seq, key.author
-                        )))
-                    })?;
+                    let envelope = decode_stored(&key, &bytes)?;
                     if !envelope.follows(replica.vv.get(&author)) {
                         // A hole in the log (not written by this node's code; a compacted log
                         // resumes at a checkpoint run, which `follows` accepts): stop this
@@ -118,12 +113,7 @@ impl Replica {
                             dropped.push((author, replica.vv.get(&author)));
                             continue 'authors;
                         }
-                        let envelope = Envelope::decode(&bytes).map_err(|e| {
-                            NodeError::Store(crate::store::StoreError::Corrupt(format!(
-                                "envelope {}..{} of {} in {name}: {e}",
-                                key.first_seq, key.last_seq, key.author
-                            )))
-                        })?;
+                        let envelope = decode_stored(&key, &bytes)?;
                         if !envelope.follows(replica.vv.get(&author)) {
                             continue 'authors; // a hole: anti-entropy refetches the rest
                         }
@@ -232,6 +222,17 @@ const MAX_REBUILD_PASSES: u32 = 4;
 
 /// Bytes of stored envelopes read at a time while restoring.
 const RESTORE_BATCH_BYTES: usize = 4 << 20;
+
+/// Decodes an envelope read from the store under `key`; one that does not decode is a corrupt
+/// store, named by its key.
+pub(crate) fn decode_stored(key: &EnvelopeKey, bytes: &[u8]) -> Result<Envelope, NodeError> {
+    Envelope::decode(bytes).map_err(|e| {
+        NodeError::Store(crate::store::StoreError::Corrupt(format!(
+            "envelope {}..{} of {} in {}: {e}",
+            key.first_seq, key.last_seq, key.author, key.space
+        )))
+    })
+}
 
 /// The store key of an envelope.
 pub(crate) fn key_of(envelope: &Envelope) -> EnvelopeKey {

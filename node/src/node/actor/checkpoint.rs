@@ -280,12 +280,7 @@ fn replay_own(
             if key.last_seq <= restated.known {
                 continue;
             }
-            let envelope = Envelope::decode(&bytes).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "own envelope {}..{} in {space}: {e}",
-                    key.first_seq, key.last_seq
-                ))
-            })?;
+            let envelope = crate::node::replica::decode_stored(&key, &bytes)?;
             if !envelope.follows(restated.known) {
                 return Err(NodeError::Store(StoreError::Corrupt(format!(
                     "gap in the own op log of {space} after {}",

@@ -85,10 +85,7 @@ impl Flusher {
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "store flush failed: writes not acknowledged");
-                            let message = e.to_string();
-                            for reply in replies {
-                                reply(Err(NodeError::Store(StoreError::Write(message.clone()))));
-                            }
+                            fail_writes(replies, &e.to_string());
                             let _ = done.blocking_send(Completion::Flushed {
                                 batches: count,
                                 envelopes: Vec::new(),
@@ -126,6 +123,13 @@ impl Flusher {
 impl Drop for Flusher {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// Answers every writer of `replies` that its write is not durable (the store refused it).
+pub(super) fn fail_writes(replies: Vec<PendingReply>, message: &str) {
+    for reply in replies {
+        reply(Err(NodeError::Store(StoreError::Write(message.to_owned()))));
     }
 }
 
