@@ -893,7 +893,7 @@ fn run_size(
     let all = disk_bytes(&dir);
     let db = disk_bytes(&dir.join(knack_node::dirs::DB_DIR));
     r.note(format!(
-        "{ops_held} ops held; data directory {:.1} MiB, sled {:.1} MiB",
+        "{ops_held} ops held; data directory {:.1} MiB, store {:.1} MiB",
         all as f64 / (1 << 20) as f64,
         db as f64 / (1 << 20) as f64
     ));
@@ -906,60 +906,48 @@ fn run_size(
         |v| v <= 1024.0,
     );
     r.fig(
-        "sled_bytes_per_op",
-        "  sled directory alone",
+        "store_bytes_per_op",
+        "  store directory alone",
         Some(db as f64 / ops_held.max(1) as f64),
         "B",
     );
-    // What sled holds against what it takes: its space amplification (the node is
+    // What the store holds against what it takes: its space amplification (the node is
     // stopped, so the database can be opened here).
-    match knack_node::store::SledStore::open(&dir.join(knack_node::dirs::DB_DIR))
+    match knack_node::store::FjallStore::open(&dir.join(knack_node::dirs::DB_DIR))
         .and_then(|store| store.usage())
     {
         Ok(usage) => {
             r.fig(
-                "sled_logical_bytes_per_op",
-                "  bytes sled holds per op (keys + values)",
+                "store_logical_bytes_per_op",
+                "  bytes the store holds per op (keys + values)",
                 Some(usage.logical_bytes as f64 / ops_held.max(1) as f64),
                 "B",
             );
             r.fig(
-                "sled_amplification",
-                "  sled space amplification (disk / held)",
+                "store_amplification",
+                "  store space amplification (disk / held)",
                 Some(usage.amplification()),
                 "x",
             );
             r.note(format!(
-                "sled holds {:.1} MiB: envelopes {:.1} MiB, snapshots {:.1} MiB; {:.1} MiB on disk",
+                "the store holds {:.1} MiB: envelopes {:.1} MiB, snapshots {:.1} MiB; {:.1} MiB on disk",
                 usage.logical_bytes as f64 / (1 << 20) as f64,
                 usage.envelope_bytes as f64 / (1 << 20) as f64,
                 usage.snapshot_bytes as f64 / (1 << 20) as f64,
                 usage.disk_bytes as f64 / (1 << 20) as f64,
             ));
         }
-        Err(e) => r.note(format!("sled usage not measured: {e}")),
+        Err(e) => r.note(format!("store usage not measured: {e}")),
     }
-    let sled_dir = dir.join(knack_node::dirs::DB_DIR);
-    let files: Vec<String> = std::fs::read_dir(&sled_dir)
-        .map(|entries| {
-            let mut files: Vec<(String, u64)> = entries
-                .filter_map(Result::ok)
-                .map(|e| {
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        disk_bytes(&e.path()),
-                    )
-                })
-                .collect();
-            files.sort_by_key(|f| std::cmp::Reverse(f.1));
-            files
-                .into_iter()
-                .take(6)
-                .map(|(name, bytes)| format!("{name} {:.1} MiB", bytes as f64 / (1 << 20) as f64))
-                .collect()
-        })
-        .unwrap_or_default();
-    r.note(format!("sled's largest files: {}", files.join(", ")));
+    let mut files = Vec::new();
+    largest_files(&dir, &dir, &mut files);
+    files.sort_by_key(|f| std::cmp::Reverse(f.1));
+    let files: Vec<String> = files
+        .into_iter()
+        .take(6)
+        .map(|(name, bytes)| format!("{name} {:.1} MiB", bytes as f64 / (1 << 20) as f64))
+        .collect();
+    r.note(format!("largest files: {}", files.join(", ")));
     let (mut d, restart) = Daemon::start(&dir, &logs.join("node.log"));
     r.goal(
         "restart_s",
@@ -1107,5 +1095,21 @@ fn write_json(settings: &Settings, reports: &[SizeReport]) {
     }
     if let Err(e) = std::fs::write(&settings.out, serde_json::to_string_pretty(&doc).unwrap()) {
         eprintln!("could not write {}: {e}", settings.out.display());
+    }
+}
+
+/// Every file under `dir`, by path relative to `root`, with its size on disk.
+fn largest_files(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            largest_files(root, &path, out);
+        } else {
+            let name = path.strip_prefix(root).unwrap_or(&path);
+            out.push((name.display().to_string(), disk_bytes(&path)));
+        }
     }
 }

@@ -1,20 +1,45 @@
 //! Where a node keeps what must survive a restart: per-author op logs (as the signed envelopes
 //! that carried them), space snapshots, small blobs and node metadata.
 //!
-//! The [`Store`] trait is small on purpose (STYLE.md 6): the sled backend is the product's, the
-//! in-memory one serves tests and the model check that holds the sled backend to the same
-//! behaviour, reboots included.
+//! The [`Store`] trait is small on purpose (STYLE.md 6): the fjall backend is the product's
+//! (opened with [`open`], which migrates a sled store from before 0.5), the in-memory one
+//! serves tests and the model check that holds the disk backends to the same behaviour,
+//! reboots included.
 
+mod fjall_store;
 pub mod integrity;
 mod keys;
 mod memory;
+pub mod migrate;
 mod sled_store;
 
 use knack_crdt::{AgentId, ContentHash, SpaceName};
 use thiserror::Error;
 
+pub use fjall_store::FjallStore;
 pub use memory::MemoryStore;
-pub use sled_store::{SledStore, SledUsage};
+pub use migrate::open;
+pub use sled_store::SledStore;
+
+/// What a disk store holds, against what it takes on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreUsage {
+    /// Bytes of the keys and values it holds, as written.
+    pub logical_bytes: u64,
+    /// Envelope bytes among them (op-log tail and checkpoint runs).
+    pub envelope_bytes: u64,
+    /// Snapshot bytes among them.
+    pub snapshot_bytes: u64,
+    /// Bytes its files take on disk.
+    pub disk_bytes: u64,
+}
+
+impl StoreUsage {
+    /// Disk bytes per logical byte: the engine's space amplification.
+    pub fn amplification(&self) -> f64 {
+        self.disk_bytes as f64 / self.logical_bytes.max(1) as f64
+    }
+}
 
 /// Which ops an envelope holds: `first_seq..=last_seq` of `author` in `space`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,9 +58,12 @@ pub struct EnvelopeKey {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The sled database failed.
+    /// The sled database (a store from before 0.5, being migrated) failed.
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    /// The storage engine (fjall) failed.
+    #[error("store engine: {0}")]
+    Engine(String),
     /// A write or flush that did not complete (the store is unusable until it is fixed).
     #[error("store write failed: {0}")]
     Write(String),

@@ -1,5 +1,5 @@
-//! A damaged store is never silently started on: one flipped byte in sled's `db` file gives a
-//! clear refusal naming the recovery path, or a start with everything intact; `knack repair`
+//! A damaged store is never silently started on: one flipped byte in the store's largest file
+//! (fjall's journal, or the table holding the op log) gives a clear refusal naming the recovery path, or a start with everything intact; `knack repair`
 //! then lets the node start empty and re-sync from a peer, without forking itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
@@ -25,6 +25,27 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// The file under `dir` with the most bytes written, and how many (allocated blocks, not the
+/// apparent length: fjall preallocates its journal as a sparse file).
+fn largest_file(dir: &Path) -> (std::path::PathBuf, usize) {
+    use std::os::unix::fs::MetadataExt;
+    let mut best = (dir.to_path_buf(), 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let found = if path.is_dir() {
+            largest_file(&path)
+        } else {
+            let meta = std::fs::metadata(&path).unwrap();
+            let written = (meta.blocks() * 512).min(meta.len()) as usize;
+            (path, written)
+        };
+        if found.1 > best.1 {
+            best = found;
+        }
+    }
+    best
 }
 
 /// Starts `knack run` on `dir`: its status once it serves (then it is stopped), or its
@@ -78,16 +99,20 @@ fn a_flipped_byte_in_the_store_is_refused_or_recovered_never_silently_emptied() 
     let ops = a.ops();
     let digest = a.digest();
     a.stop();
-    let db_file = a.dir.join("db/db");
-    let len = std::fs::metadata(&db_file).unwrap().len() as usize;
+    let (db_file, len) = largest_file(&a.dir.join("db"));
+    let relative = db_file.strip_prefix(&a.dir).unwrap().to_path_buf();
+    eprintln!(
+        "flipping bytes in {} ({len} bytes written)",
+        relative.display()
+    );
 
     // One flipped byte at several places, each in a fresh copy of the data directory.
     let mut refusals = 0;
-    let mut refused_at = None;
+    let mut refused_copy = None;
     for tenth in 1..10 {
         let copy = tempfile::tempdir().unwrap();
         copy_dir(&a.dir, copy.path());
-        let file = copy.path().join("db/db");
+        let file = copy.path().join(&relative);
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[len * tenth / 10] ^= 0x01;
         std::fs::write(&file, bytes).unwrap();
@@ -99,7 +124,7 @@ fn a_flipped_byte_in_the_store_is_refused_or_recovered_never_silently_emptied() 
                     "byte at {tenth}/10: {stderr}"
                 );
                 refusals += 1;
-                refused_at.get_or_insert(len * tenth / 10);
+                refused_copy.get_or_insert(copy);
             }
             // ... or a start with everything there.
             Ok(status) => {
@@ -121,10 +146,10 @@ fn a_flipped_byte_in_the_store_is_refused_or_recovered_never_silently_emptied() 
     b.launch();
     wait_converged(&[&a, &b], ops, WAIT);
     a.stop();
-    let mut bytes = std::fs::read(&db_file).unwrap();
-    let at = refused_at.expect("no flipped byte was refused: nothing to repair");
-    bytes[at] ^= 0x01;
-    std::fs::write(&db_file, bytes).unwrap();
+    // The disk damages the store as it damaged the first refused copy.
+    let refused = refused_copy.expect("no flipped byte was refused: nothing to repair");
+    std::fs::remove_dir_all(a.dir.join("db")).unwrap();
+    copy_dir(&refused.path().join("db"), &a.dir.join("db"));
     let stderr = common::run_refused(&a.dir);
     assert!(stderr.contains("knack repair"), "{stderr}");
     let (ok, out, err) = a.cli(&["repair"]);

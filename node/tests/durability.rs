@@ -131,7 +131,7 @@ fn periodic_snapshots_bound_replay_and_survive_kill_9() {
     std::thread::sleep(Duration::from_secs(1));
     a.kill9();
     let space = knack_crdt::SpaceName::new("default").unwrap();
-    let store = knack_node::store::SledStore::open(&a.dir.join(knack_node::dirs::DB_DIR)).unwrap();
+    let store = knack_node::store::FjallStore::open(&a.dir.join(knack_node::dirs::DB_DIR)).unwrap();
     let snapshot = knack_node::store::Store::snapshot(&store, &space).unwrap();
     drop(store);
     assert!(snapshot.is_some(), "no periodic snapshot before the kill");

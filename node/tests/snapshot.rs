@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use knack_crdt::{Body, Outcome, ProcedureKind, SpaceName};
-use knack_node::store::{SledStore, Store};
+use knack_node::store::{FjallStore, Store};
 use knack_node::{Config, NewProcedureRequest, Node, NodeBuilder};
 
 fn config() -> Config {
@@ -31,8 +31,8 @@ async fn digest_and_ops(node: &Node) -> (String, u64) {
     (status.spaces[0].digest.clone(), status.spaces[0].ops)
 }
 
-fn with_store<T>(dir: &Path, f: impl FnOnce(&SledStore) -> T) -> T {
-    let store = SledStore::open(&dir.join(knack_node::dirs::DB_DIR)).unwrap();
+fn with_store<T>(dir: &Path, f: impl FnOnce(&FjallStore) -> T) -> T {
+    let store = FjallStore::open(&dir.join(knack_node::dirs::DB_DIR)).unwrap();
     let out = f(&store);
     store.flush().unwrap();
     out

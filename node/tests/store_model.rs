@@ -1,10 +1,11 @@
-//! The sled store checked against the in-memory model: random operations with reboots (the
-//! database closed and reopened), every observation compared.
+//! The disk stores (fjall, the product's; sled, kept to migrate old stores) checked against the
+//! in-memory model: random operations with reboots (the database closed and reopened), every
+//! observation compared.
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 use knack_crdt::{AgentId, ContentHash, SpaceName};
-use knack_node::store::{EnvelopeKey, MemoryStore, SledStore, Store};
+use knack_node::store::{EnvelopeKey, FjallStore, MemoryStore, SledStore, Store};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -30,6 +31,18 @@ enum Op {
         key: u8,
         byte: u8,
     },
+    /// A checkpoint run from `first` restates the author's earlier ops.
+    RemoveBelow {
+        space: usize,
+        author: u8,
+        first: u64,
+    },
+    /// A removed member's ops after its cutoff go.
+    RemoveAfter {
+        space: usize,
+        author: u8,
+        after: u64,
+    },
     Flush,
     Reboot,
 }
@@ -42,6 +55,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|byte| Op::PinJob { byte }),
         1 => any::<u8>().prop_map(|byte| Op::PinDone { byte }),
         1 => (0..4u8, any::<u8>()).prop_map(|(key, byte)| Op::Meta { key, byte }),
+        1 => (0..3usize, 0..3u8, 0..45u64)
+            .prop_map(|(space, author, first)| Op::RemoveBelow { space, author, first }),
+        1 => (0..3usize, 0..3u8, 0..45u64)
+            .prop_map(|(space, author, after)| Op::RemoveAfter { space, author, after }),
         1 => Just(Op::Flush),
         1 => Just(Op::Reboot),
     ]
@@ -87,7 +104,7 @@ fn observe(store: &dyn Store) -> Vec<String> {
 /// Opens the sled store again after a drop. sled releases its file lock only when its
 /// background flusher thread lets go of the database (it wakes every 500 ms), so on a loaded
 /// machine the lock can still be held for a moment: retry while it is, for up to 10 s.
-fn reopen(dir: &std::path::Path) -> SledStore {
+fn reopen_sled(dir: &std::path::Path) -> SledStore {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match SledStore::open(dir) {
@@ -103,49 +120,111 @@ fn reopen(dir: &std::path::Path) -> SledStore {
     }
 }
 
+/// Runs `ops` on the model and on the disk store `open` opens (again at each reboot),
+/// comparing every observation.
+fn behaves_like_the_model<S: Store>(
+    ops: Vec<Op>,
+    open: impl Fn(&std::path::Path) -> S,
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let model = MemoryStore::new();
+    let mut disk = open(dir.path());
+    for op in ops {
+        let stores: [&dyn Store; 2] = [&model, &disk];
+        match op {
+            Op::Append {
+                space: i,
+                author,
+                first,
+                len,
+                byte,
+            } => {
+                let key = EnvelopeKey {
+                    space: space(i),
+                    author: AgentId([author; 32]),
+                    first_seq: first,
+                    last_seq: first + len - 1,
+                };
+                let bytes = vec![byte; 3 + len as usize];
+                for s in stores {
+                    s.append_envelope(&key, &bytes).unwrap();
+                }
+            }
+            Op::Snapshot { space: i, byte } => {
+                for s in stores {
+                    s.put_snapshot(&space(i), &[byte; 4]).unwrap();
+                }
+            }
+            Op::PinJob { byte } => {
+                for s in stores {
+                    s.put_pin_job(&ContentHash::of(&[byte % 8]), &[byte, byte])
+                        .unwrap();
+                }
+            }
+            Op::PinDone { byte } => {
+                for s in stores {
+                    s.remove_pin_job(&ContentHash::of(&[byte % 8])).unwrap();
+                }
+            }
+            Op::Meta { key, byte } => {
+                for s in stores {
+                    s.put_meta(&key.to_string(), &[byte]).unwrap();
+                }
+            }
+            Op::RemoveBelow {
+                space: i,
+                author,
+                first,
+            } => {
+                let removed: Vec<usize> = stores
+                    .iter()
+                    .map(|s| {
+                        s.remove_envelopes_below(&space(i), &AgentId([author; 32]), first)
+                            .unwrap()
+                    })
+                    .collect();
+                prop_assert_eq!(removed[0], removed[1], "entries removed below");
+            }
+            Op::RemoveAfter {
+                space: i,
+                author,
+                after,
+            } => {
+                let removed: Vec<usize> = stores
+                    .iter()
+                    .map(|s| {
+                        s.remove_envelopes_after(&space(i), &AgentId([author; 32]), after)
+                            .unwrap()
+                    })
+                    .collect();
+                prop_assert_eq!(removed[0], removed[1], "entries removed after");
+            }
+            Op::Flush => {
+                for s in stores {
+                    s.flush().unwrap();
+                }
+            }
+            Op::Reboot => {
+                disk.flush().unwrap();
+                drop(disk);
+                disk = open(dir.path());
+            }
+        }
+        prop_assert_eq!(observe(&model), observe(&disk));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
+    fn fjall_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        behaves_like_the_model(ops, |dir| FjallStore::open(dir).unwrap())?;
+    }
+
+    #[test]
     fn sled_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..60)) {
-        let dir = tempfile::tempdir().unwrap();
-        let model = MemoryStore::new();
-        let mut sled = SledStore::open(dir.path()).unwrap();
-        for op in ops {
-            let stores: [&dyn Store; 2] = [&model, &sled];
-            match op {
-                Op::Append { space: i, author, first, len, byte } => {
-                    let key = EnvelopeKey {
-                        space: space(i),
-                        author: AgentId([author; 32]),
-                        first_seq: first,
-                        last_seq: first + len - 1,
-                    };
-                    let bytes = vec![byte; 3 + len as usize];
-                    for s in stores { s.append_envelope(&key, &bytes).unwrap(); }
-                }
-                Op::Snapshot { space: i, byte } => {
-                    for s in stores { s.put_snapshot(&space(i), &[byte; 4]).unwrap(); }
-                }
-                Op::PinJob { byte } => {
-                    for s in stores { s.put_pin_job(&ContentHash::of(&[byte % 8]), &[byte, byte]).unwrap(); }
-                }
-                Op::PinDone { byte } => {
-                    for s in stores { s.remove_pin_job(&ContentHash::of(&[byte % 8])).unwrap(); }
-                }
-                Op::Meta { key, byte } => {
-                    for s in stores { s.put_meta(&key.to_string(), &[byte]).unwrap(); }
-                }
-                Op::Flush => {
-                    for s in stores { s.flush().unwrap(); }
-                }
-                Op::Reboot => {
-                    sled.flush().unwrap();
-                    drop(sled);
-                    sled = reopen(dir.path());
-                }
-            }
-            prop_assert_eq!(observe(&model), observe(&sled));
-        }
+        behaves_like_the_model(ops, reopen_sled)?;
     }
 }

@@ -17,7 +17,7 @@ use crate::content::{PinQueue, PinWorker};
 use crate::dirs::{BLOBS_DIR, DB_DIR};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
-use crate::store::{SledStore, Store};
+use crate::store::Store;
 
 /// Commands waiting for the actor.
 const COMMAND_QUEUE: usize = 1024;
@@ -63,7 +63,7 @@ impl NodeBuilder {
         })?;
         let peer_id = key.public().to_peer_id();
         let db = self.dir.join(DB_DIR);
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&db).map_err(|e| damaged(&db, e))?);
+        let store: Arc<dyn Store> = Arc::new(crate::store::open(&db).map_err(|e| damaged(&db, e))?);
         let blobs = Arc::new(crate::content::BlobStore::open(&self.dir.join(BLOBS_DIR))?);
 
         let mut spaces = BTreeMap::new();

@@ -1,4 +1,5 @@
-//! The sled backend: the product's store (the design card's choice).
+//! The sled backend: the store of knack before 0.5, kept to migrate such stores to fjall
+//! (`migrate.rs`) and checked against the model like the product's backend.
 //!
 //! Caveats measured on these machines (shared notes): sled flushes in the background only every
 //! 500 ms, so [`Store::flush`] is called before any write is acknowledged; its default cache is
@@ -11,7 +12,7 @@ use knack_crdt::{AgentId, ContentHash, SpaceName};
 use super::keys::{
     decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError};
+use super::{EnvelopeKey, Store, StoreError, StoreUsage};
 
 /// Cache of the sled page cache, in bytes.
 const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -46,30 +47,22 @@ impl SledStore {
     }
 }
 
-/// What a sled database holds, against what it takes on disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SledUsage {
-    /// Bytes of the keys and values it holds (every tree), as written.
-    pub logical_bytes: u64,
-    /// Envelope bytes among them (op-log tail and checkpoint runs).
-    pub envelope_bytes: u64,
-    /// Snapshot bytes among them.
-    pub snapshot_bytes: u64,
-    /// Bytes its files take on disk (`Db::size_on_disk`).
-    pub disk_bytes: u64,
-}
-
-impl SledUsage {
-    /// Disk bytes per logical byte: sled's space amplification.
-    pub fn amplification(&self) -> f64 {
-        self.disk_bytes as f64 / self.logical_bytes.max(1) as f64
-    }
-}
-
 impl SledStore {
+    /// The tree named `name` (one of the fjall backend's keyspace names).
+    pub(crate) fn tree(&self, name: &str) -> Result<&sled::Tree, StoreError> {
+        match name {
+            "envelopes" => Ok(&self.envelopes),
+            "spaces" => Ok(&self.spaces),
+            "snapshots" => Ok(&self.snapshots),
+            "pin_jobs" => Ok(&self.pin_jobs),
+            "meta" => Ok(&self.meta),
+            _ => Err(StoreError::Corrupt(format!("no tree {name}"))),
+        }
+    }
+
     /// What the database holds and what it takes on disk: a scan of every tree (for
     /// benchmarks and diagnostics, not for a hot path).
-    pub fn usage(&self) -> Result<SledUsage, StoreError> {
+    pub fn usage(&self) -> Result<StoreUsage, StoreError> {
         let tree_bytes = |tree: &sled::Tree| -> Result<u64, StoreError> {
             let mut bytes = 0;
             for entry in tree.iter() {
@@ -85,7 +78,7 @@ impl SledStore {
             logical_bytes += tree_bytes(tree)?;
         }
         logical_bytes += tree_bytes(&self.db)?;
-        Ok(SledUsage {
+        Ok(StoreUsage {
             logical_bytes,
             envelope_bytes,
             snapshot_bytes,

@@ -1,0 +1,323 @@
+//! The fjall backend: the product's store.
+//!
+//! fjall is an LSM tree: writes go to a journal and a memtable, memtables are flushed to sorted
+//! tables, and compaction merges tables and drops what deletes and overwrites superseded. That
+//! is why knack moved to it from sled: sled held 230 B per op but took 4.6-5.9 times that on
+//! disk, because space freed by deleted tail envelopes and rewritten snapshots was not given
+//! back (ARCHITECTURE.md, "Storage").
+//!
+//! Writes are visible at once and durable at [`Store::flush`] (`persist(SyncAll)`), as with
+//! sled. A failed persist poisons the database (fjall refuses every later write rather than
+//! risk an inconsistent journal): the node reports the store unusable, as it does for any
+//! failed flush.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use knack_crdt::{AgentId, ContentHash, SpaceName};
+
+use super::keys::{
+    decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
+};
+use super::{EnvelopeKey, Store, StoreError, StoreUsage};
+
+/// The block cache, in bytes.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The most journal bytes kept before memtables are flushed to free them (fjall's floor).
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+/// The memtable of the op log: the log's recent tail lives here until it is flushed.
+const ENVELOPE_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// The memtable of the small keyspaces (spaces, pin jobs, metadata).
+const SMALL_MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
+/// The memtable of snapshots: small, so a snapshot (tens of MB at 10k procedures) goes to a
+/// table of its own at once rather than holding the journal.
+const SNAPSHOT_MEMTABLE_BYTES: u64 = 1024 * 1024;
+
+/// The keyspace names (the same trees sled had, so a migration copies entry for entry).
+pub(crate) const KEYSPACES: [&str; 5] = ["envelopes", "spaces", "snapshots", "pin_jobs", "meta"];
+
+/// A [`Store`] in a fjall database.
+pub struct FjallStore {
+    db: Database,
+    envelopes: Keyspace,
+    spaces: Keyspace,
+    snapshots: Keyspace,
+    pin_jobs: Keyspace,
+    meta: Keyspace,
+    /// Serialises "append unless present" (fjall has no compare-and-swap outside
+    /// transactions) and snapshot replacement (insert, then compact away the old one).
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for FjallStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallStore").finish_non_exhaustive()
+    }
+}
+
+impl From<fjall::Error> for StoreError {
+    fn from(e: fjall::Error) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
+impl FjallStore {
+    /// Opens (or creates) the database in `dir`. Does not migrate a sled store found there:
+    /// see [`super::open`].
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = Database::builder(dir)
+            .cache_size(CACHE_BYTES)
+            .max_journaling_size(MAX_JOURNAL_BYTES)
+            .open()?;
+        let keyspace = |name: &str, memtable: u64| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(memtable)
+            })
+        };
+        Ok(FjallStore {
+            envelopes: keyspace("envelopes", ENVELOPE_MEMTABLE_BYTES)?,
+            spaces: keyspace("spaces", SMALL_MEMTABLE_BYTES)?,
+            snapshots: keyspace("snapshots", SNAPSHOT_MEMTABLE_BYTES)?,
+            pin_jobs: keyspace("pin_jobs", SMALL_MEMTABLE_BYTES)?,
+            meta: keyspace("meta", SMALL_MEMTABLE_BYTES)?,
+            db,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// The keyspace named `name` (one of [`KEYSPACES`]).
+    pub(crate) fn keyspace(&self, name: &str) -> Option<&Keyspace> {
+        match name {
+            "envelopes" => Some(&self.envelopes),
+            "spaces" => Some(&self.spaces),
+            "snapshots" => Some(&self.snapshots),
+            "pin_jobs" => Some(&self.pin_jobs),
+            "meta" => Some(&self.meta),
+            _ => None,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What the database holds and what it takes on disk: a scan of every keyspace (for
+    /// benchmarks and diagnostics, not for a hot path).
+    pub fn usage(&self) -> Result<StoreUsage, StoreError> {
+        let bytes = |keyspace: &Keyspace| -> Result<u64, StoreError> {
+            let mut total = 0;
+            for entry in keyspace.iter() {
+                let (k, v) = entry.into_inner()?;
+                total += (k.len() + v.len()) as u64;
+            }
+            Ok(total)
+        };
+        let envelope_bytes = bytes(&self.envelopes)?;
+        let snapshot_bytes = bytes(&self.snapshots)?;
+        let mut logical_bytes = envelope_bytes + snapshot_bytes;
+        for keyspace in [&self.spaces, &self.pin_jobs, &self.meta] {
+            logical_bytes += bytes(keyspace)?;
+        }
+        Ok(StoreUsage {
+            logical_bytes,
+            envelope_bytes,
+            snapshot_bytes,
+            disk_bytes: self.db.disk_space()?,
+        })
+    }
+
+    /// Removes every key of `keys` from the op log in one batch.
+    fn remove_envelope_keys(&self, keys: Vec<fjall::UserKey>) -> Result<usize, StoreError> {
+        let count = keys.len();
+        if count > 0 {
+            let mut batch = self.db.batch();
+            for key in keys {
+                batch.remove(&self.envelopes, key);
+            }
+            batch.commit()?;
+        }
+        Ok(count)
+    }
+
+    fn keys_in(
+        &self,
+        range: impl std::ops::RangeBounds<Vec<u8>>,
+    ) -> Result<Vec<fjall::UserKey>, StoreError> {
+        self.envelopes
+            .range(range)
+            .map(|guard| Ok(guard.key()?))
+            .collect()
+    }
+}
+
+impl Store for FjallStore {
+    fn append_envelope(&self, key: &EnvelopeKey, bytes: &[u8]) -> Result<(), StoreError> {
+        let k = envelope_key(&key.space, &key.author, key.last_seq);
+        let _guard = self.lock();
+        // Keep the first envelope stored under a key (see the trait's contract).
+        if !self.envelopes.contains_key(&k)? {
+            self.envelopes
+                .insert(k, envelope_value(key.first_seq, bytes))?;
+        }
+        if !self.spaces.contains_key(key.space.as_str())? {
+            self.spaces.insert(key.space.as_str(), [])?;
+        }
+        Ok(())
+    }
+
+    fn envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+        budget_bytes: usize,
+    ) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
+        let start = envelope_key(space, author, after_seq.saturating_add(1));
+        let entries = self
+            .envelopes
+            .range(start..)
+            .map(|guard| guard.into_inner().map_err(StoreError::from));
+        take_within_budget(space, author, entries, budget_bytes)
+    }
+
+    fn remove_envelopes_below(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        first: u64,
+    ) -> Result<usize, StoreError> {
+        let keys =
+            self.keys_in(envelope_key(space, author, 0)..envelope_key(space, author, first))?;
+        self.remove_envelope_keys(keys)
+    }
+
+    fn remove_envelopes_after(
+        &self,
+        space: &SpaceName,
+        author: &AgentId,
+        after_seq: u64,
+    ) -> Result<usize, StoreError> {
+        let from = envelope_key(space, author, after_seq.saturating_add(1));
+        let to = envelope_key(space, author, u64::MAX);
+        let keys = self.keys_in(from..=to)?;
+        self.remove_envelope_keys(keys)
+    }
+
+    fn scan_envelopes(&self, space: &SpaceName) -> Result<Vec<(EnvelopeKey, Vec<u8>)>, StoreError> {
+        self.envelopes
+            .prefix(envelope_prefix(space, None))
+            .map(|guard| {
+                let (key, value) = guard.into_inner()?;
+                decode_envelope(space, &key, &value)
+            })
+            .collect()
+    }
+
+    fn authors(&self, space: &SpaceName) -> Result<Vec<AgentId>, StoreError> {
+        // One seek per author: from each author's first key, jump past its last possible key.
+        let prefix = envelope_prefix(space, None);
+        let mut authors = Vec::new();
+        let mut cursor = prefix.clone();
+        while let Some(guard) = self.envelopes.range(cursor.clone()..).next() {
+            let (key, value) = guard.into_inner()?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (key, _) = decode_envelope(space, &key, &value)?;
+            cursor = envelope_key(space, &key.author, u64::MAX);
+            cursor.push(0);
+            authors.push(key.author);
+        }
+        Ok(authors)
+    }
+
+    fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError> {
+        // The last key of each author, found by seeking backwards from past its keys.
+        let prefix = envelope_prefix(space, None);
+        let mut heads = Vec::new();
+        for author in self.authors(space)? {
+            let from = envelope_key(space, &author, 0);
+            let to = envelope_key(space, &author, u64::MAX);
+            if let Some(guard) = self.envelopes.range(from..=to).next_back() {
+                let (key, value) = guard.into_inner()?;
+                debug_assert!(key.starts_with(&prefix));
+                let (key, _) = decode_envelope(space, &key, &value)?;
+                heads.push((author, key.last_seq));
+            }
+        }
+        Ok(heads)
+    }
+
+    fn spaces(&self) -> Result<Vec<SpaceName>, StoreError> {
+        self.spaces
+            .iter()
+            .map(|guard| {
+                let key = guard.key()?;
+                let name = String::from_utf8_lossy(&key).into_owned();
+                SpaceName::new(name).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        self.snapshots.insert(space.as_str(), bytes)?;
+        if !self.spaces.contains_key(space.as_str())? {
+            self.spaces.insert(space.as_str(), [])?;
+        }
+        // A snapshot replaces the previous one whole: flush it to a table and merge the
+        // tables, so the one it replaces leaves the disk now, not at some later compaction.
+        // (Callers write snapshots off the actor's thread; see `node/actor.rs`.)
+        self.snapshots.rotate_memtable_and_wait()?;
+        if self.snapshots.table_count() > 1 {
+            self.snapshots.major_compact()?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.snapshots.get(space.as_str())?.map(|v| v.to_vec()))
+    }
+
+    fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {
+        self.pin_jobs.insert(hash.0, job)?;
+        Ok(())
+    }
+
+    fn remove_pin_job(&self, hash: &ContentHash) -> Result<(), StoreError> {
+        self.pin_jobs.remove(hash.0)?;
+        Ok(())
+    }
+
+    fn pin_jobs(&self) -> Result<Vec<(ContentHash, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self.pin_jobs.iter() {
+            let (key, value) = guard.into_inner()?;
+            let hash = <[u8; 32]>::try_from(key.as_ref())
+                .map_err(|_| StoreError::Corrupt("pin job key is not a hash".into()))?;
+            out.push((ContentHash(hash), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key, value)?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.disk_space().unwrap_or(0)
+    }
+}
