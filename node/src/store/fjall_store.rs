@@ -30,8 +30,7 @@ const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 const ENVELOPE_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 /// The memtable of the small keyspaces (spaces, pin jobs, metadata).
 const SMALL_MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
-/// The memtable of snapshots: small, so a snapshot (tens of MB at 10k procedures) goes to a
-/// table of its own at once rather than holding the journal.
+/// The memtable of snapshots (which are ingested as tables, so it stays empty).
 const SNAPSHOT_MEMTABLE_BYTES: u64 = 1024 * 1024;
 
 /// The keyspace names (the same trees sled had, so a migration copies entry for entry).
@@ -46,8 +45,11 @@ pub struct FjallStore {
     pin_jobs: Keyspace,
     meta: Keyspace,
     /// Serialises "append unless present" (fjall has no compare-and-swap outside
-    /// transactions) and snapshot replacement (insert, then compact away the old one).
-    write_lock: Mutex<()>,
+    /// transactions).
+    append_lock: Mutex<()>,
+    /// Serialises snapshot replacement (insert, then compact away the old one), apart from
+    /// appends, so a compaction never holds up the op log.
+    snapshot_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for FjallStore {
@@ -82,7 +84,8 @@ impl FjallStore {
             pin_jobs: keyspace("pin_jobs", SMALL_MEMTABLE_BYTES)?,
             meta: keyspace("meta", SMALL_MEMTABLE_BYTES)?,
             db,
-            write_lock: Mutex::new(()),
+            append_lock: Mutex::new(()),
+            snapshot_lock: Mutex::new(()),
         })
     }
 
@@ -98,10 +101,17 @@ impl FjallStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Takes `lock` (a panic while holding one of these locks leaves nothing half done).
+    fn lock(lock: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+        lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records `space` as holding something (once).
+    fn note_space(&self, space: &SpaceName) -> Result<(), StoreError> {
+        if !self.spaces.contains_key(space.as_str())? {
+            self.spaces.insert(space.as_str(), [])?;
+        }
+        Ok(())
     }
 
     /// What the database holds and what it takes on disk: a scan of every keyspace (for
@@ -156,16 +166,15 @@ impl FjallStore {
 impl Store for FjallStore {
     fn append_envelope(&self, key: &EnvelopeKey, bytes: &[u8]) -> Result<(), StoreError> {
         let k = envelope_key(&key.space, &key.author, key.last_seq);
-        let _guard = self.lock();
-        // Keep the first envelope stored under a key (see the trait's contract).
-        if !self.envelopes.contains_key(&k)? {
-            self.envelopes
-                .insert(k, envelope_value(key.first_seq, bytes))?;
+        {
+            let _guard = Self::lock(&self.append_lock);
+            // Keep the first envelope stored under a key (see the trait's contract).
+            if !self.envelopes.contains_key(&k)? {
+                self.envelopes
+                    .insert(k, envelope_value(key.first_seq, bytes))?;
+            }
         }
-        if !self.spaces.contains_key(key.space.as_str())? {
-            self.spaces.insert(key.space.as_str(), [])?;
-        }
-        Ok(())
+        self.note_space(&key.space)
     }
 
     fn envelopes_after(
@@ -263,18 +272,18 @@ impl Store for FjallStore {
     }
 
     fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.snapshots.insert(space.as_str(), bytes)?;
-        if !self.spaces.contains_key(space.as_str())? {
-            self.spaces.insert(space.as_str(), [])?;
-        }
-        // A snapshot replaces the previous one whole: flush it to a table and merge the
-        // tables, so the one it replaces leaves the disk now, not at some later compaction.
+        let _guard = Self::lock(&self.snapshot_lock);
+        // A snapshot replaces the previous one whole and can be tens of MB: it is ingested as a
+        // table of its own (not through the journal, which would hold it until every memtable
+        // is flushed), then the keyspace is merged so the one it replaces leaves the disk now.
         // (Callers write snapshots off the actor's thread; see `node/actor.rs`.)
-        self.snapshots.rotate_memtable_and_wait()?;
+        let mut ingestion = self.snapshots.start_ingestion()?;
+        ingestion.write(space.as_str(), bytes)?;
+        ingestion.finish()?;
         if self.snapshots.table_count() > 1 {
             self.snapshots.major_compact()?;
         }
+        self.note_space(space)?;
         Ok(())
     }
 
