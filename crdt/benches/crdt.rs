@@ -303,6 +303,23 @@ fn weights(c: &mut Criterion) {
             })
         },
     );
+    // The read-after-write path: a node answers an outcome write with the procedure's view,
+    // whose weighted counts need the weights as of that write.
+    group.bench_function(
+        "apply one outcome then read weights, 10k procedures, 200k outcomes, 50 agents",
+        |b| {
+            b.iter(|| {
+                at += 1;
+                let id = ids[pick.below(ids.len())];
+                let delta = space
+                    .record_outcome(agent(pick.below(50)), Hlc::at(at), id, &outcome)
+                    .unwrap();
+                space.apply(&delta);
+                let view = space.procedure(&id).unwrap();
+                black_box((view.weighted_counts(None), space.evidence_weights().len()))
+            })
+        },
+    );
     group.bench_function("top 10 of 10k procedures, weights derived", |b| {
         b.iter(|| black_box(space.top(10, &Filter::default(), T0 + 20_000_000).len()))
     });
