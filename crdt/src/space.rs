@@ -230,7 +230,7 @@ impl Space {
                     procedure.merge_outcome(*agent, slot);
                     let after = &procedure.outcomes[agent];
                     if after.totals.value != totals_before {
-                        self.weights.invalidate();
+                        self.weights.touch(id);
                     }
                     let mut delta = EvidenceChange::default();
                     (delta.successes, delta.failures) =
@@ -295,9 +295,15 @@ impl Space {
     /// if they changed since the last derivation (the same whether or not the space's
     /// `evidence_weighting` setting uses them).
     pub fn evidence_weights(&self) -> &EvidenceWeights {
-        self.weights.get(|| {
-            EvidenceWeights::derive(self.state.procedures.values().map(|p| p.outcomes.iter()))
-        })
+        self.weights.get(&self.state.procedures)
+    }
+
+    /// Every agent's evidence weight derived from scratch from the outcome slots, by the
+    /// reference derivation ([`EvidenceWeights::derive`]): equal to
+    /// [`Space::evidence_weights`], which is maintained incrementally, unless that is broken
+    /// (a check for tests).
+    pub fn evidence_weights_from_scratch(&self) -> EvidenceWeights {
+        EvidenceWeights::derive(self.state.procedures.values().map(|p| p.outcomes.iter()))
     }
 
     /// The weights the space's rankings use: `None` when `evidence_weighting` is off.
@@ -358,12 +364,14 @@ impl Space {
         }
         index.mark_all_stale();
         self.contagion = index;
-        self.weights.invalidate();
     }
 
     /// Joins a whole other replica of the same space into this one.
     pub fn merge(&mut self, other: &Space) {
         for (id, theirs) in &other.state.procedures {
+            if !theirs.outcomes.is_empty() {
+                self.weights.touch(*id);
+            }
             match self.state.procedures.get_mut(id) {
                 Some(mine) => Arc::make_mut(mine).merge(theirs),
                 None => {
@@ -626,6 +634,7 @@ impl Space {
         }
         let mut space = Space::new(state.name.clone());
         space.state = state;
+        space.weights.reset();
         space.refresh_membership();
         space.rebuild_contagion();
         Ok(space)

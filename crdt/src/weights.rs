@@ -50,10 +50,14 @@
 //! evidence on the other side: the agent gains no history there, but its reports still count
 //! with its weight).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use crate::ids::AgentId;
+use crate::ids::{AgentId, ProcedureId};
 use crate::outcome::{Counts, OutcomeSlot};
+use crate::procedure::ProcedureState;
+
+mod index;
 
 /// The denominator of weights and weighted counts: one million.
 pub const SCALE: u64 = 1_000_000;
@@ -417,18 +421,84 @@ fn isqrt(v: u128) -> u128 {
     r
 }
 
-/// A space's weights, cached: derived lazily after outcomes change (see
-/// [`crate::Space::settle`]); the last derived weights are kept for crystallization proposals
-/// made between two derivations.
-#[derive(Clone, Debug, Default)]
+/// A space's weights, cached, and the derivation's state kept between reads
+/// ([`index::WeightIndex`]): an outcome that changes a slot queues its procedure, and the
+/// next read (see [`crate::Space::settle`]) brings the weights up to date by recomputing only
+/// what that can have changed. The last derived weights are kept for crystallization proposals
+/// made between two reads.
+#[derive(Debug, Default)]
 pub(crate) struct WeightCache {
     current: std::sync::OnceLock<Arc<EvidenceWeights>>,
     last: Arc<EvidenceWeights>,
+    /// Behind a lock because reads (`&Space`) bring it up to date.
+    maintained: Mutex<Maintained>,
+}
+
+/// The derivation's state and what changed since it was last brought up to date.
+#[derive(Clone, Debug)]
+struct Maintained {
+    /// Shared by clones of a space until one of them reads again.
+    index: Arc<index::WeightIndex>,
+    /// Procedures whose outcome slots changed since (duplicates allowed).
+    pending: Vec<ProcedureId>,
+    /// Derive everything again (the state was replaced, or a read failed).
+    rebuild: bool,
+}
+
+impl Default for Maintained {
+    fn default() -> Self {
+        Maintained {
+            index: Arc::default(),
+            pending: Vec::new(),
+            rebuild: true,
+        }
+    }
+}
+
+impl Clone for WeightCache {
+    fn clone(&self) -> Self {
+        WeightCache {
+            current: self.current.clone(),
+            last: self.last.clone(),
+            maintained: Mutex::new(lock(&self.maintained).clone()),
+        }
+    }
+}
+
+/// The maintained state; a read that panicked left it half updated, so derive it again.
+fn lock(maintained: &Mutex<Maintained>) -> std::sync::MutexGuard<'_, Maintained> {
+    maintained.lock().unwrap_or_else(|poisoned| {
+        let mut guard = poisoned.into_inner();
+        guard.rebuild = true;
+        guard
+    })
 }
 
 impl WeightCache {
-    /// Outcomes changed: the weights must be derived again.
-    pub(crate) fn invalidate(&mut self) {
+    /// The outcome slots of procedure `id` changed: the weights must be brought up to date.
+    pub(crate) fn touch(&mut self, id: ProcedureId) {
+        self.invalidate();
+        let maintained = self
+            .maintained
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !maintained.rebuild {
+            maintained.pending.push(id);
+        }
+    }
+
+    /// The whole state changed (restored from a snapshot): derive everything again.
+    pub(crate) fn reset(&mut self) {
+        self.invalidate();
+        let maintained = self
+            .maintained
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        maintained.pending = Vec::new();
+        maintained.rebuild = true;
+    }
+
+    fn invalidate(&mut self) {
         if let Some(w) = self.current.take() {
             self.last = w;
         }
@@ -439,9 +509,25 @@ impl WeightCache {
         self.current.get().is_none()
     }
 
-    /// The current weights, derived by `derive` if stale.
-    pub(crate) fn get(&self, derive: impl FnOnce() -> EvidenceWeights) -> &EvidenceWeights {
-        self.current.get_or_init(|| Arc::new(derive()))
+    /// The current weights, brought up to date with the outcome slots of `procedures` if
+    /// stale.
+    pub(crate) fn get(
+        &self,
+        procedures: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
+    ) -> &EvidenceWeights {
+        self.current.get_or_init(|| {
+            let mut maintained = lock(&self.maintained);
+            let Maintained {
+                index,
+                pending,
+                rebuild,
+            } = &mut *maintained;
+            // A panic below leaves the lock poisoned, and `lock` then asks for a rebuild.
+            let weights = Arc::make_mut(index).refresh(procedures, pending, *rebuild);
+            pending.clear();
+            *rebuild = false;
+            Arc::new(weights)
+        })
     }
 
     /// The current weights if derived, else the last derived ones (for proposals between
