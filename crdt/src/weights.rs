@@ -396,10 +396,19 @@ fn ramp(history: u64) -> u64 {
 /// `others_f` (in units of `1 / unit` uses), in millionths: `1 − max(0, |s − n·r| − sd − ½) / n`
 /// with `r` the others' Laplace rate and `sd = √(n·r·(1−r))`.
 fn agreement_of(successes: u64, uses: u64, others_s: u128, others_f: u128, unit: u128) -> u32 {
+    agreement_at(successes, uses, rate_of(others_s, others_f, unit))
+}
+
+/// The Laplace rate of `others_s` successes and `others_f` failures (in units of `1 / unit`
+/// uses), in millionths, in (0, 1).
+fn rate_of(others_s: u128, others_f: u128, unit: u128) -> u128 {
+    (others_s + unit) * u128::from(SCALE) / (others_s + others_f + 2 * unit)
+}
+
+/// [`agreement_of`] given the others' rate `r` in millionths.
+fn agreement_at(successes: u64, uses: u64, r: u128) -> u32 {
     let scale = u128::from(SCALE);
     let n = u128::from(uses);
-    // The others' rate, millionths, in (0, 1).
-    let r = (others_s + unit) * scale / (others_s + others_f + 2 * unit);
     let expected = n * r;
     let observed = u128::from(successes) * scale;
     let deviation = expected.abs_diff(observed);
@@ -411,7 +420,11 @@ fn agreement_of(successes: u64, uses: u64, others_s: u128, others_f: u128, unit:
 /// `⌊√v⌋`, exact: a float estimate corrected with integer arithmetic (so the result does not
 /// depend on the platform's float rounding), several times faster than `u128::isqrt`.
 fn isqrt(v: u128) -> u128 {
-    let mut r = (v as f64).sqrt() as u128;
+    // Through u64 when it fits: u128 <-> f64 conversions are software routines.
+    let mut r = match u64::try_from(v) {
+        Ok(small) => u128::from((small as f64).sqrt() as u64),
+        Err(_) => (v as f64).sqrt() as u128,
+    };
     while r.checked_mul(r).is_none_or(|sq| sq > v) {
         r -= 1;
     }

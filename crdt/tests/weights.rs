@@ -475,7 +475,10 @@ proptest! {
 #[test]
 fn weights_read_after_every_write_equal_a_derivation_from_scratch() {
     let mut w = World::new(true);
-    assert_eq!(w.space.evidence_weights(), &w.space.evidence_weights_from_scratch());
+    assert_eq!(
+        w.space.evidence_weights(),
+        &w.space.evidence_weights_from_scratch()
+    );
     for i in 0..40 {
         w.report(LIAR, i % PROCEDURES, i % 3 == 0, 1);
         w.space.evidence_weights();
@@ -513,9 +516,15 @@ fn weights_read_after_every_write_equal_a_derivation_from_scratch() {
             failures: 1,
         },
     ));
-    assert_eq!(small.evidence_weights(), &small.evidence_weights_from_scratch());
+    assert_eq!(
+        small.evidence_weights(),
+        &small.evidence_weights_from_scratch()
+    );
     small.merge(&big);
-    assert_eq!(small.evidence_weights(), &small.evidence_weights_from_scratch());
+    assert_eq!(
+        small.evidence_weights(),
+        &small.evidence_weights_from_scratch()
+    );
     assert_eq!(small.evidence_weights(), big.evidence_weights());
     assert!(big.evidence_weights().len() == 12);
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use super::{
     AgentWeight, EvidenceWeights, HISTORY_PER_PROCEDURE, ITERATIONS, MAX_COUNTED_USES, SCALE,
-    agreement_of, counted, ramp,
+    agreement_at, counted, ramp, rate_of,
 };
 use crate::ids::{AgentId, ProcedureId};
 use crate::outcome::Counts;
@@ -39,24 +39,35 @@ use crate::procedure::ProcedureState;
 /// the procedures).
 const REBUILD_MIN_PENDING: usize = 256;
 
-/// One agent's slot on one procedure, as the derivation reads it.
+/// One agent's slot on one procedure, as the derivation reads it (48 bytes: a read after a
+/// write walks the slots of thousands of procedures, and is bound by memory).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// The agent's dense index.
     agent: u32,
+    /// Its history share `e = min(n, N', 2)`.
+    history: u32,
     successes: u64,
     failures: u64,
-    /// Its history share `e = min(n, N', 2)`.
-    history: u64,
     /// `e · agreement` (millionths) it added to its agent's agreeing sum in each round.
-    agreeing: [u64; ITERATIONS],
+    agreeing: [u32; ITERATIONS],
+    /// The others' rate (millionths) that agreement was measured against in each round
+    /// ([`UNKNOWN_RATE`] before the first): an equal rate gives an equal agreement, so the
+    /// agreement is recomputed only when the rate moved.
+    rate: [u32; ITERATIONS],
 }
+
+// `e · agreement` fits an entry's `u32`.
+const _: () = assert!(HISTORY_PER_PROCEDURE * SCALE <= u32::MAX as u64);
 
 impl Entry {
     fn uses(&self) -> u64 {
         self.successes.saturating_add(self.failures)
     }
 }
+
+/// A rate no agreement was measured against (rates are below one million).
+const UNKNOWN_RATE: u32 = u32::MAX;
 
 /// One agent's derivation state.
 #[derive(Clone, Debug)]
@@ -93,6 +104,18 @@ pub(crate) struct WeightIndex {
     generation: u32,
 }
 
+/// Whether [`rate_of`]`(others_s, others_f, unit)` is `rate`, without its division:
+/// `⌊x / d⌋ = r ⇔ r·d ≤ x < (r + 1)·d`.
+fn rate_is(rate: u32, others_s: u128, others_f: u128, unit: u128) -> bool {
+    if rate == UNKNOWN_RATE {
+        return false;
+    }
+    let x = (others_s + unit) * u128::from(SCALE);
+    let d = others_s + others_f + 2 * unit;
+    let r = u128::from(rate);
+    r * d <= x && x < (r + 1) * d
+}
+
 /// Marks `i` in `marks` for `generation` and pushes it onto `set` if it was not marked.
 fn mark(marks: &mut [u32], generation: u32, set: &mut Vec<u32>, i: u32) {
     let m = &mut marks[i as usize];
@@ -112,8 +135,7 @@ impl WeightIndex {
         pending: &[ProcedureId],
         rebuild: bool,
     ) -> EvidenceWeights {
-        if rebuild
-            || (pending.len() > REBUILD_MIN_PENDING && pending.len() > procedures.len() / 4)
+        if rebuild || (pending.len() > REBUILD_MIN_PENDING && pending.len() > procedures.len() / 4)
         {
             *self = WeightIndex::default();
             let all: Vec<ProcedureId> = procedures.keys().copied().collect();
@@ -209,17 +231,16 @@ impl WeightIndex {
                         failures: c.failures,
                         history: 0,
                         agreeing: [0; ITERATIONS],
+                        rate: [UNKNOWN_RATE; ITERATIONS],
                     });
                 }
             }
             fresh.sort_unstable_by_key(|e| e.agent);
-            let all = fresh
-                .iter()
-                .map(Entry::uses)
-                .fold(0, u64::saturating_add);
+            let all = fresh.iter().map(Entry::uses).fold(0, u64::saturating_add);
             for e in &mut fresh {
                 let n = e.uses();
-                e.history = n.min(all - n).min(HISTORY_PER_PROCEDURE);
+                // At most HISTORY_PER_PROCEDURE.
+                e.history = n.min(all - n).min(HISTORY_PER_PROCEDURE) as u32;
             }
             mark(&mut self.procedure_marks, generation, &mut touched, p);
             let old = std::mem::take(&mut self.procedures[p as usize]);
@@ -228,7 +249,7 @@ impl WeightIndex {
                 if self.agent_marks[e.agent as usize] != generation {
                     history_before.push((e.agent, a.history));
                 }
-                a.history -= e.history;
+                a.history -= u64::from(e.history);
                 for (sum, added) in a.agreeing.iter_mut().zip(&e.agreeing) {
                     *sum -= u128::from(*added);
                 }
@@ -242,7 +263,7 @@ impl WeightIndex {
                 if self.agent_marks[e.agent as usize] != generation {
                     history_before.push((e.agent, a.history));
                 }
-                a.history += e.history;
+                a.history += u64::from(e.history);
                 if old.binary_search_by_key(&e.agent, |o| o.agent).is_err() {
                     a.procedures.push(p);
                 }
@@ -308,18 +329,17 @@ impl WeightIndex {
                 let all_s: u128 = products.iter().map(|c| c.0).sum();
                 let all_f: u128 = products.iter().map(|c| c.1).sum();
                 for (e, c) in entries.iter_mut().zip(&products) {
-                    let new = if e.history == 0 {
-                        0
-                    } else {
-                        let a = agreement_of(
-                            e.successes,
-                            e.uses(),
-                            all_s - c.0,
-                            all_f - c.1,
-                            scale * scale,
-                        );
-                        e.history * u64::from(a)
-                    };
+                    if e.history == 0 {
+                        continue;
+                    }
+                    let (others_s, others_f) = (all_s - c.0, all_f - c.1);
+                    if rate_is(e.rate[round], others_s, others_f, scale * scale) {
+                        continue;
+                    }
+                    let r = rate_of(others_s, others_f, scale * scale);
+                    e.rate[round] = r as u32;
+                    // At most HISTORY_PER_PROCEDURE · SCALE (checked above to fit).
+                    let new = e.history * agreement_at(e.successes, e.uses(), r);
                     let old = std::mem::replace(&mut e.agreeing[round], new);
                     if new != old {
                         let sum = &mut self.agents[e.agent as usize].agreeing[round];
