@@ -50,7 +50,7 @@
 //! evidence on the other side: the agent gains no history there, but its reports still count
 //! with its weight).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::ids::{AgentId, ProcedureId};
@@ -452,8 +452,10 @@ pub(crate) struct WeightCache {
 struct Maintained {
     /// Shared by clones of a space until one of them reads again.
     index: Arc<index::WeightIndex>,
-    /// Procedures whose outcome slots changed since (duplicates allowed).
-    pending: Vec<ProcedureId>,
+    /// Procedures whose outcome slots changed since (at most
+    /// [`index::WeightIndex::worth_rebuilding`] of them: past that, `rebuild`, so that a space
+    /// whose weights are never read does not collect every procedure it changes).
+    pending: BTreeSet<ProcedureId>,
     /// Derive everything again (the state was replaced, or a read failed).
     rebuild: bool,
 }
@@ -462,7 +464,7 @@ impl Default for Maintained {
     fn default() -> Self {
         Maintained {
             index: Arc::default(),
-            pending: Vec::new(),
+            pending: BTreeSet::new(),
             rebuild: true,
         }
     }
@@ -496,7 +498,11 @@ impl WeightCache {
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if !maintained.rebuild {
-            maintained.pending.push(id);
+            maintained.pending.insert(id);
+            if maintained.index.worth_rebuilding(maintained.pending.len()) {
+                maintained.pending.clear();
+                maintained.rebuild = true;
+            }
         }
     }
 
@@ -507,7 +513,7 @@ impl WeightCache {
             .maintained
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        maintained.pending = Vec::new();
+        maintained.pending.clear();
         maintained.rebuild = true;
     }
 
@@ -536,7 +542,7 @@ impl WeightCache {
                 rebuild,
             } = &mut *maintained;
             // A panic below leaves the lock poisoned, and `lock` then asks for a rebuild.
-            let weights = Arc::make_mut(index).refresh(procedures, pending, *rebuild);
+            let weights = Arc::make_mut(index).refresh(procedures, pending.iter(), *rebuild);
             pending.clear();
             *rebuild = false;
             Arc::new(weights)

@@ -21,8 +21,10 @@
 //!   spreading to the whole space. In the worst case (every weight moves) a read costs what a
 //!   derivation from scratch costs.
 //!
-//! A read that finds more than a quarter of the procedures queued (a merge of a large
-//! replica, a restored snapshot, a replay) derives everything again through the same code.
+//! When more than a quarter of the procedures (and more than 256) changed between two reads
+//! (a merge of a large replica, a replay, a space whose weights are not read), or the state
+//! was replaced (a restored snapshot), the next read derives everything again through the
+//! same code.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,8 +37,8 @@ use crate::ids::{AgentId, ProcedureId};
 use crate::outcome::Counts;
 use crate::procedure::ProcedureState;
 
-/// Queued procedures past which a read derives everything again (and past a quarter of
-/// the procedures).
+/// Changed procedures past which everything is derived again (when they are also more than a
+/// quarter of the procedures).
 const REBUILD_MIN_PENDING: usize = 256;
 
 /// One agent's slot on one procedure, as the derivation reads it (48 bytes: a read after a
@@ -127,23 +129,27 @@ fn mark(marks: &mut [u32], generation: u32, set: &mut Vec<u32>, i: u32) {
 
 impl WeightIndex {
     /// Brings the derivation up to date with `pending` (procedures whose slots may have
-    /// changed; duplicates allowed) and returns the weights. With `rebuild`, or when many
-    /// procedures are pending, everything is derived again.
-    pub(crate) fn refresh(
+    /// changed) and returns the weights; with `rebuild`, derives everything again.
+    pub(crate) fn refresh<'a>(
         &mut self,
         procedures: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
-        pending: &[ProcedureId],
+        pending: impl IntoIterator<Item = &'a ProcedureId>,
         rebuild: bool,
     ) -> EvidenceWeights {
-        if rebuild || (pending.len() > REBUILD_MIN_PENDING && pending.len() > procedures.len() / 4)
-        {
+        if rebuild {
             *self = WeightIndex::default();
-            let all: Vec<ProcedureId> = procedures.keys().copied().collect();
-            self.update(procedures, &all);
+            self.update(procedures, procedures.keys());
         } else {
             self.update(procedures, pending);
         }
         self.weights()
+    }
+
+    /// Whether, with `pending` procedures changed, deriving everything again costs about as
+    /// much as bringing the derivation up to date (more than a quarter of the procedures, and
+    /// more than [`REBUILD_MIN_PENDING`]).
+    pub(crate) fn worth_rebuilding(&self, pending: usize) -> bool {
+        pending > REBUILD_MIN_PENDING && pending > self.procedures.len() / 4
     }
 
     /// The weights as derived (agents with at least one slot with uses, by id).
@@ -201,10 +207,10 @@ impl WeightIndex {
         i
     }
 
-    fn update(
+    fn update<'a>(
         &mut self,
         states: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
-        pending: &[ProcedureId],
+        pending: impl IntoIterator<Item = &'a ProcedureId>,
     ) {
         // 1. The pending procedures' slots and history shares. Their old contributions leave
         //    their agents' sums here; the rounds below put the new ones in.
