@@ -69,8 +69,8 @@ pub struct Space {
     relations_by_procedure: BTreeMap<ProcedureId, Vec<RelationKey>>,
     /// The effective settings register's value or the defaults, cached.
     settings: SpaceSettings,
-    /// Agents' evidence weights (derived from the outcome slots, lazily; see
-    /// [`crate::weights`]). Used only when `settings.evidence_weighting` is on.
+    /// Agents' evidence weights (derived from the outcome slots lazily, and maintained between
+    /// reads; see [`crate::weights`]). Used only when `settings.evidence_weighting` is on.
     weights: WeightCache,
     /// The author of the effective settings register (derived).
     settings_author: Option<AgentId>,
@@ -291,9 +291,11 @@ impl Space {
         self.contagion.has_stale() || (self.settings.evidence_weighting && self.weights.is_stale())
     }
 
-    /// Every agent's evidence weight (see [`crate::weights`]), derived from the outcome slots
-    /// if they changed since the last derivation (the same whether or not the space's
-    /// `evidence_weighting` setting uses them).
+    /// Every agent's evidence weight (see [`crate::weights`]), brought up to date with the
+    /// outcome slots if they changed since the last read: only what the changed slots can have
+    /// changed is recomputed (see `crdt/src/weights/index.rs`), with the same result as
+    /// [`Space::evidence_weights_from_scratch`]. The same whether or not the space's
+    /// `evidence_weighting` setting uses them.
     pub fn evidence_weights(&self) -> &EvidenceWeights {
         self.weights.get(&self.state.procedures)
     }

@@ -40,6 +40,10 @@
 //! Weighted counts `Σ_a w_a · counted(a)` feed the score, the ranking and crystallization
 //! (weighted uses and their confidence; `success_agents` counts agents of weight ≥ ½ only).
 //!
+//! A space keeps what the derivation reads between reads (`index.rs`): an outcome that changes
+//! a slot queues its procedure, and the next read recomputes only what that can have changed,
+//! with the same result, bit for bit, as [`EvidenceWeights::derive`] from scratch.
+//!
 //! **What it does not stop** (see ARCHITECTURE.md, "Weighted evidence"): a patient liar that
 //! agrees on most procedures and lies on a few (its agreement stays high; the caps bound each
 //! lie to `min(64, E)` uses); colluding majorities (weights follow the weighted majority, so a
