@@ -296,9 +296,8 @@ impl WeightIndex {
                 }
             }
         }
-        // Agents whose mean must be recomputed every round: those whose history or slots
-        // changed (`agents`, still marked with `generation`).
-        // 3. The rounds.
+        // 3. The rounds. Every round recomputes the mean of the agents whose history or slots
+        //    changed (`agents`) and of those whose agreeing sum moved in it.
         let scale = u128::from(SCALE);
         let mut products: Vec<(u128, u128)> = Vec::new();
         for round in 0..ITERATIONS {
