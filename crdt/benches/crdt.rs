@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the memory model: apply throughput of outcome deltas, merge of two
 //! 10k-procedure replicas, the digest of a 100k-procedure space, contagion over a
 //! 100k-edge relation graph, and evidence weights at 10k procedures / 200k outcomes / 50
-//! agents. Run: `cargo bench -p knack-crdt`.
+//! agents (from scratch, and brought up to date after one outcome: the read-after-write path).
+//! Run: `cargo bench -p knack-crdt` (`-- weights` for the weights only).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -284,7 +285,11 @@ fn weights(c: &mut Criterion) {
     let mut at = T0 + 10_000_000;
     let mut pick = XorShift(17);
     group.bench_function(
-        "derive after one outcome, 10k procedures, 200k outcomes, 50 agents",
+        "derive from scratch, 10k procedures, 200k outcomes, 50 agents",
+        |b| b.iter(|| black_box(space.evidence_weights_from_scratch().len())),
+    );
+    group.bench_function(
+        "settle after one outcome, 10k procedures, 200k outcomes, 50 agents",
         |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -300,6 +305,23 @@ fn weights(c: &mut Criterion) {
                     total += started.elapsed();
                 }
                 total
+            })
+        },
+    );
+    // The read-after-write path: a node answers an outcome write with the procedure's view,
+    // whose weighted counts need the weights as of that write.
+    group.bench_function(
+        "apply one outcome then read weights, 10k procedures, 200k outcomes, 50 agents",
+        |b| {
+            b.iter(|| {
+                at += 1;
+                let id = ids[pick.below(ids.len())];
+                let delta = space
+                    .record_outcome(agent(pick.below(50)), Hlc::at(at), id, &outcome)
+                    .unwrap();
+                space.apply(&delta);
+                let view = space.procedure(&id).unwrap();
+                black_box((view.weighted_counts(None), space.evidence_weights().len()))
             })
         },
     );

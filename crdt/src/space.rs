@@ -69,8 +69,8 @@ pub struct Space {
     relations_by_procedure: BTreeMap<ProcedureId, Vec<RelationKey>>,
     /// The effective settings register's value or the defaults, cached.
     settings: SpaceSettings,
-    /// Agents' evidence weights (derived from the outcome slots, lazily; see
-    /// [`crate::weights`]). Used only when `settings.evidence_weighting` is on.
+    /// Agents' evidence weights (derived from the outcome slots lazily, and maintained between
+    /// reads; see [`crate::weights`]). Used only when `settings.evidence_weighting` is on.
     weights: WeightCache,
     /// The author of the effective settings register (derived).
     settings_author: Option<AgentId>,
@@ -230,7 +230,7 @@ impl Space {
                     procedure.merge_outcome(*agent, slot);
                     let after = &procedure.outcomes[agent];
                     if after.totals.value != totals_before {
-                        self.weights.invalidate();
+                        self.weights.touch(id);
                     }
                     let mut delta = EvidenceChange::default();
                     (delta.successes, delta.failures) =
@@ -291,13 +291,21 @@ impl Space {
         self.contagion.has_stale() || (self.settings.evidence_weighting && self.weights.is_stale())
     }
 
-    /// Every agent's evidence weight (see [`crate::weights`]), derived from the outcome slots
-    /// if they changed since the last derivation (the same whether or not the space's
-    /// `evidence_weighting` setting uses them).
+    /// Every agent's evidence weight (see [`crate::weights`]), brought up to date with the
+    /// outcome slots if they changed since the last read: only what the changed slots can have
+    /// changed is recomputed (see `crdt/src/weights/index.rs`), with the same result as
+    /// [`Space::evidence_weights_from_scratch`]. The same whether or not the space's
+    /// `evidence_weighting` setting uses them.
     pub fn evidence_weights(&self) -> &EvidenceWeights {
-        self.weights.get(|| {
-            EvidenceWeights::derive(self.state.procedures.values().map(|p| p.outcomes.iter()))
-        })
+        self.weights.get(&self.state.procedures)
+    }
+
+    /// Every agent's evidence weight derived from scratch from the outcome slots, by the
+    /// reference derivation ([`EvidenceWeights::derive`]): equal to
+    /// [`Space::evidence_weights`], which is maintained incrementally, unless that is broken
+    /// (a check for tests).
+    pub fn evidence_weights_from_scratch(&self) -> EvidenceWeights {
+        EvidenceWeights::derive(self.state.procedures.values().map(|p| p.outcomes.iter()))
     }
 
     /// The weights the space's rankings use: `None` when `evidence_weighting` is off.
@@ -358,12 +366,14 @@ impl Space {
         }
         index.mark_all_stale();
         self.contagion = index;
-        self.weights.invalidate();
     }
 
     /// Joins a whole other replica of the same space into this one.
     pub fn merge(&mut self, other: &Space) {
         for (id, theirs) in &other.state.procedures {
+            if !theirs.outcomes.is_empty() {
+                self.weights.touch(*id);
+            }
             match self.state.procedures.get_mut(id) {
                 Some(mine) => Arc::make_mut(mine).merge(theirs),
                 None => {
@@ -626,6 +636,7 @@ impl Space {
         }
         let mut space = Space::new(state.name.clone());
         space.state = state;
+        space.weights.reset();
         space.refresh_membership();
         space.rebuild_contagion();
         Ok(space)

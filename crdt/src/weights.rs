@@ -40,6 +40,10 @@
 //! Weighted counts `Σ_a w_a · counted(a)` feed the score, the ranking and crystallization
 //! (weighted uses and their confidence; `success_agents` counts agents of weight ≥ ½ only).
 //!
+//! A space keeps what the derivation reads between reads (`index.rs`): an outcome that changes
+//! a slot queues its procedure, and the next read recomputes only what that can have changed,
+//! with the same result, bit for bit, as [`EvidenceWeights::derive`] from scratch.
+//!
 //! **What it does not stop** (see ARCHITECTURE.md, "Weighted evidence"): a patient liar that
 //! agrees on most procedures and lies on a few (its agreement stays high; the caps bound each
 //! lie to `min(64, E)` uses); colluding majorities (weights follow the weighted majority, so a
@@ -50,10 +54,14 @@
 //! evidence on the other side: the agent gains no history there, but its reports still count
 //! with its weight).
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
-use crate::ids::AgentId;
+use crate::ids::{AgentId, ProcedureId};
 use crate::outcome::{Counts, OutcomeSlot};
+use crate::procedure::ProcedureState;
+
+mod index;
 
 /// The denominator of weights and weighted counts: one million.
 pub const SCALE: u64 = 1_000_000;
@@ -392,10 +400,19 @@ fn ramp(history: u64) -> u64 {
 /// `others_f` (in units of `1 / unit` uses), in millionths: `1 − max(0, |s − n·r| − sd − ½) / n`
 /// with `r` the others' Laplace rate and `sd = √(n·r·(1−r))`.
 fn agreement_of(successes: u64, uses: u64, others_s: u128, others_f: u128, unit: u128) -> u32 {
+    agreement_at(successes, uses, rate_of(others_s, others_f, unit))
+}
+
+/// The Laplace rate of `others_s` successes and `others_f` failures (in units of `1 / unit`
+/// uses), in millionths, in (0, 1).
+fn rate_of(others_s: u128, others_f: u128, unit: u128) -> u128 {
+    (others_s + unit) * u128::from(SCALE) / (others_s + others_f + 2 * unit)
+}
+
+/// [`agreement_of`] given the others' rate `r` in millionths.
+fn agreement_at(successes: u64, uses: u64, r: u128) -> u32 {
     let scale = u128::from(SCALE);
     let n = u128::from(uses);
-    // The others' rate, millionths, in (0, 1).
-    let r = (others_s + unit) * scale / (others_s + others_f + 2 * unit);
     let expected = n * r;
     let observed = u128::from(successes) * scale;
     let deviation = expected.abs_diff(observed);
@@ -407,7 +424,11 @@ fn agreement_of(successes: u64, uses: u64, others_s: u128, others_f: u128, unit:
 /// `⌊√v⌋`, exact: a float estimate corrected with integer arithmetic (so the result does not
 /// depend on the platform's float rounding), several times faster than `u128::isqrt`.
 fn isqrt(v: u128) -> u128 {
-    let mut r = (v as f64).sqrt() as u128;
+    // Through u64 when it fits: u128 <-> f64 conversions are software routines.
+    let mut r = match u64::try_from(v) {
+        Ok(small) => u128::from((small as f64).sqrt() as u64),
+        Err(_) => (v as f64).sqrt() as u128,
+    };
     while r.checked_mul(r).is_none_or(|sq| sq > v) {
         r -= 1;
     }
@@ -417,18 +438,90 @@ fn isqrt(v: u128) -> u128 {
     r
 }
 
-/// A space's weights, cached: derived lazily after outcomes change (see
-/// [`crate::Space::settle`]); the last derived weights are kept for crystallization proposals
-/// made between two derivations.
-#[derive(Clone, Debug, Default)]
+/// A space's weights, cached, and the derivation's state kept between reads
+/// ([`index::WeightIndex`]): an outcome that changes a slot queues its procedure, and the
+/// next read (see [`crate::Space::settle`]) brings the weights up to date by recomputing only
+/// what that can have changed. The last derived weights are kept for crystallization proposals
+/// made between two reads.
+#[derive(Debug, Default)]
 pub(crate) struct WeightCache {
     current: std::sync::OnceLock<Arc<EvidenceWeights>>,
     last: Arc<EvidenceWeights>,
+    /// Behind a lock because reads (`&Space`) bring it up to date.
+    maintained: Mutex<Maintained>,
+}
+
+/// The derivation's state and what changed since it was last brought up to date.
+#[derive(Clone, Debug)]
+struct Maintained {
+    /// Shared by clones of a space until one of them reads again.
+    index: Arc<index::WeightIndex>,
+    /// Procedures whose outcome slots changed since (at most
+    /// [`index::WeightIndex::worth_rebuilding`] of them: past that, `rebuild`, so that a space
+    /// whose weights are never read does not collect every procedure it changes).
+    pending: BTreeSet<ProcedureId>,
+    /// Derive everything again (the state was replaced, or a read failed).
+    rebuild: bool,
+}
+
+impl Default for Maintained {
+    fn default() -> Self {
+        Maintained {
+            index: Arc::default(),
+            pending: BTreeSet::new(),
+            rebuild: true,
+        }
+    }
+}
+
+impl Clone for WeightCache {
+    fn clone(&self) -> Self {
+        WeightCache {
+            current: self.current.clone(),
+            last: self.last.clone(),
+            maintained: Mutex::new(lock(&self.maintained).clone()),
+        }
+    }
+}
+
+/// The maintained state; a read that panicked left it half updated, so derive it again.
+fn lock(maintained: &Mutex<Maintained>) -> std::sync::MutexGuard<'_, Maintained> {
+    maintained.lock().unwrap_or_else(|poisoned| {
+        let mut guard = poisoned.into_inner();
+        guard.rebuild = true;
+        guard
+    })
 }
 
 impl WeightCache {
-    /// Outcomes changed: the weights must be derived again.
-    pub(crate) fn invalidate(&mut self) {
+    /// The outcome slots of procedure `id` changed: the weights must be brought up to date.
+    pub(crate) fn touch(&mut self, id: ProcedureId) {
+        self.invalidate();
+        let maintained = self
+            .maintained
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !maintained.rebuild {
+            maintained.pending.insert(id);
+            if maintained.index.worth_rebuilding(maintained.pending.len()) {
+                maintained.pending.clear();
+                maintained.rebuild = true;
+            }
+        }
+    }
+
+    /// The whole state changed (restored from a snapshot): derive everything again.
+    pub(crate) fn reset(&mut self) {
+        self.invalidate();
+        let maintained = self
+            .maintained
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        maintained.pending.clear();
+        maintained.rebuild = true;
+    }
+
+    fn invalidate(&mut self) {
         if let Some(w) = self.current.take() {
             self.last = w;
         }
@@ -439,9 +532,25 @@ impl WeightCache {
         self.current.get().is_none()
     }
 
-    /// The current weights, derived by `derive` if stale.
-    pub(crate) fn get(&self, derive: impl FnOnce() -> EvidenceWeights) -> &EvidenceWeights {
-        self.current.get_or_init(|| Arc::new(derive()))
+    /// The current weights, brought up to date with the outcome slots of `procedures` if
+    /// stale.
+    pub(crate) fn get(
+        &self,
+        procedures: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
+    ) -> &EvidenceWeights {
+        self.current.get_or_init(|| {
+            let mut maintained = lock(&self.maintained);
+            let Maintained {
+                index,
+                pending,
+                rebuild,
+            } = &mut *maintained;
+            // A panic below leaves the lock poisoned, and `lock` then asks for a rebuild.
+            let weights = Arc::make_mut(index).refresh(procedures, pending.iter(), *rebuild);
+            pending.clear();
+            *rebuild = false;
+            Arc::new(weights)
+        })
     }
 
     /// The current weights if derived, else the last derived ones (for proposals between

@@ -6,9 +6,10 @@
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 use knack_crdt::{
-    AgentId, Body, Delta, Filter, Hlc, NewProcedure, Outcome, ProcedureId, ProcedureKind, Space,
-    SpaceName, SpaceSettings,
+    AgentId, Body, Change, Counts, Delta, Filter, Hlc, NewProcedure, Outcome, OutcomeSlot,
+    ProcedureId, ProcedureKind, Space, SpaceName, SpaceSettings, Versioned,
 };
+use proptest::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -308,4 +309,222 @@ fn weights_are_the_same_whatever_order_outcomes_arrive_in() {
             }
         }
     }
+}
+
+/// One write of an outcome slot: `agent`'s totals on procedure `proc` (any counts, as a forged
+/// or restated slot may carry; the join keeps the larger of each counter).
+#[derive(Clone, Debug)]
+struct SlotWrite {
+    agent: usize,
+    proc: usize,
+    successes: u64,
+    failures: u64,
+}
+
+/// The delta of a slot write (the totals, and one context so that a slot with no uses
+/// exists too).
+fn slot_delta(ids: &[ProcedureId], w: &SlotWrite) -> Delta {
+    let counts = Counts {
+        successes: w.successes,
+        failures: w.failures,
+        total_duration_ms: 0,
+    };
+    let mut slot = OutcomeSlot {
+        totals: Versioned {
+            seq: w.successes + w.failures,
+            value: counts,
+        },
+        ..OutcomeSlot::default()
+    };
+    slot.contexts.insert(
+        "t".into(),
+        Versioned {
+            seq: 1,
+            value: Counts::default(),
+        },
+    );
+    Delta::new(vec![Change::Outcome {
+        id: ids[w.proc % ids.len()],
+        agent: agent(w.agent),
+        slot,
+    }])
+}
+
+/// `procedures` procedures (their creations as deltas) and their ids.
+fn creations(procedures: usize) -> (Vec<ProcedureId>, Vec<Delta>) {
+    let mut space = Space::new(SpaceName::new("weights").unwrap());
+    let (mut ids, mut deltas) = (Vec::new(), Vec::new());
+    let settings = SpaceSettings {
+        evidence_weighting: true,
+        ..SpaceSettings::default()
+    };
+    deltas.push(
+        space
+            .update_settings(agent(0), Hlc::at(1), settings)
+            .unwrap(),
+    );
+    for i in 0..procedures {
+        let new = NewProcedure {
+            nonce: i as u64,
+            name: format!("procedure {i}"),
+            description: String::new(),
+            kind: ProcedureKind::Steps,
+            tags: vec![],
+            body: Body::Inline(vec![i as u8]),
+        };
+        let (id, d) = space
+            .add_procedure(agent(0), Hlc::at(2 + i as u64), new)
+            .unwrap();
+        space.apply(&d);
+        ids.push(id);
+        deltas.push(d);
+    }
+    (ids, deltas)
+}
+
+/// The incrementally maintained weights of `space` equal a derivation from scratch.
+fn check(space: &Space) -> Result<(), TestCaseError> {
+    let scratch = space.evidence_weights_from_scratch();
+    prop_assert_eq!(space.evidence_weights(), &scratch);
+    Ok(())
+}
+
+fn slot_writes() -> impl Strategy<Value = Vec<SlotWrite>> {
+    prop::collection::vec(
+        (0..8usize, 0..12usize, 0..9u64, 0..9u64).prop_map(|(agent, proc, successes, failures)| {
+            SlotWrite {
+                agent,
+                proc,
+                successes,
+                failures,
+            }
+        }),
+        1..80,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Random slot writes applied in random orders to two replicas, read at random points,
+    /// merged, restored from a snapshot and cloned, and written again: the weights maintained
+    /// between reads always equal a derivation from scratch, and the replicas that hold the
+    /// same slots hold the same weights.
+    #[test]
+    fn maintained_weights_equal_a_derivation_from_scratch(
+        procedures in 1..12usize,
+        writes in slot_writes(),
+        later in slot_writes(),
+        seed in any::<u64>(),
+        split in 0.0..1.0f64,
+        read_every in 1..5usize,
+    ) {
+        let (ids, setup) = creations(procedures);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut deltas: Vec<Delta> = setup.clone();
+        deltas.extend(writes.iter().map(|w| slot_delta(&ids, w)));
+        deltas.shuffle(&mut rng);
+        let at = (deltas.len() as f64 * split) as usize;
+        let mut a = Space::new(SpaceName::new("weights").unwrap());
+        let mut b = Space::new(SpaceName::new("weights").unwrap());
+        for (i, d) in deltas.iter().enumerate() {
+            let replica = if i < at { &mut a } else { &mut b };
+            replica.apply(d);
+            if rng.gen_range(0..read_every) == 0 {
+                check(replica)?;
+            }
+        }
+        check(&a)?;
+        check(&b)?;
+        // A clone shares the maintained state until it reads again; both go on correctly.
+        let mut c = b.clone();
+        b.merge(&a);
+        check(&b)?;
+        for d in deltas[..at].iter().rev() {
+            c.apply(d);
+            if rng.gen_range(0..read_every) == 0 {
+                check(&c)?;
+            }
+        }
+        check(&c)?;
+        prop_assert_eq!(c.evidence_weights(), b.evidence_weights());
+        // A restored snapshot, then more writes on it and on the live replica.
+        let mut restored = Space::decode(&b.encode()).unwrap();
+        check(&restored)?;
+        let mut more: Vec<Delta> = later.iter().map(|w| slot_delta(&ids, w)).collect();
+        for d in &more {
+            restored.apply(d);
+            if rng.gen_range(0..read_every) == 0 {
+                check(&restored)?;
+            }
+        }
+        check(&restored)?;
+        more.shuffle(&mut rng);
+        for d in &more {
+            b.apply(d);
+        }
+        b.settle();
+        check(&b)?;
+        prop_assert_eq!(b.evidence_weights(), restored.evidence_weights());
+    }
+}
+
+/// Weights maintained through the honest world's writes, a liar's and a burst of fresh
+/// identities, read after every write, equal a derivation from scratch; so do those of a
+/// replica that merges a large one (more than 256 procedures changed: derived again).
+#[test]
+fn weights_read_after_every_write_equal_a_derivation_from_scratch() {
+    let mut w = World::new(true);
+    assert_eq!(
+        w.space.evidence_weights(),
+        &w.space.evidence_weights_from_scratch()
+    );
+    for i in 0..40 {
+        w.report(LIAR, i % PROCEDURES, i % 3 == 0, 1);
+        w.space.evidence_weights();
+        w.report(sybil(i), BAD, true, 1);
+        assert_eq!(
+            w.space.evidence_weights(),
+            &w.space.evidence_weights_from_scratch()
+        );
+    }
+    let (ids, setup) = creations(400);
+    let mut big = Space::new(SpaceName::new("weights").unwrap());
+    for d in &setup {
+        big.apply(d);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for _ in 0..3_000 {
+        let write = SlotWrite {
+            agent: rng.gen_range(0..12),
+            proc: rng.gen_range(0..ids.len()),
+            successes: rng.gen_range(0..6),
+            failures: rng.gen_range(0..3),
+        };
+        big.apply(&slot_delta(&ids, &write));
+    }
+    let mut small = Space::new(SpaceName::new("weights").unwrap());
+    for d in &setup[..10] {
+        small.apply(d);
+    }
+    small.apply(&slot_delta(
+        &ids,
+        &SlotWrite {
+            agent: 1,
+            proc: 2,
+            successes: 3,
+            failures: 1,
+        },
+    ));
+    assert_eq!(
+        small.evidence_weights(),
+        &small.evidence_weights_from_scratch()
+    );
+    small.merge(&big);
+    assert_eq!(
+        small.evidence_weights(),
+        &small.evidence_weights_from_scratch()
+    );
+    assert_eq!(small.evidence_weights(), big.evidence_weights());
+    assert!(big.evidence_weights().len() == 12);
 }
