@@ -96,6 +96,11 @@ impl Actor {
         }
     }
 
+    /// `peer` was seen at `now_ms` (it just left).
+    pub(super) fn peer_book_seen(&mut self, peer: PeerId, now_ms: u64) {
+        self.book.dirty |= self.book.book.record(peer, [], now_ms);
+    }
+
     /// Saves a changed book, refreshes connected peers, and redials when short of peers.
     pub(super) fn peer_book_on_tick(&mut self) {
         if self.book.last_refresh.elapsed() >= REFRESH_EVERY {
