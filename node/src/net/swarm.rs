@@ -25,6 +25,10 @@ use crate::metrics::Metrics;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest gossip message: an envelope at its limit plus gossipsub's framing.
 const MAX_GOSSIP_BYTES: usize = knack_protocol::MAX_ENVELOPE_BYTES + 16 * 1024;
+/// How often gossipsub runs its heartbeat (mesh upkeep, gossip of message ids).
+const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(500);
+/// How often Kademlia (when on) bootstraps again.
+const KAD_BOOTSTRAP_EVERY: Duration = Duration::from_secs(60);
 /// How often connections are pinged.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// A ping unanswered this long fails and closes its connection.
@@ -50,7 +54,7 @@ pub(crate) fn build_swarm(
     let behaviour = |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .heartbeat_interval(Duration::from_millis(500))
+            .heartbeat_interval(GOSSIP_HEARTBEAT)
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)
@@ -68,7 +72,7 @@ pub(crate) fn build_swarm(
             identify::Behaviour::new(identify::Config::new("/knack/id/1".into(), key.public()));
         let kad = kad_on.then(|| {
             let mut cfg = kad::Config::new(StreamProtocol::new("/knack/kad/1"));
-            cfg.set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
+            cfg.set_periodic_bootstrap_interval(Some(KAD_BOOTSTRAP_EVERY));
             let mut k = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), cfg);
             k.set_mode(Some(kad::Mode::Server));
             k
