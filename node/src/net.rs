@@ -9,6 +9,8 @@ mod private_network;
 mod request_response;
 mod swarm;
 pub(crate) mod sync;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use behaviour::{Behaviour, BehaviourEvent};
 pub use frame_codec::FrameCodec;

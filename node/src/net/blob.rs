@@ -19,7 +19,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{THandlerInEvent, ToSwarm};
 
 use super::BLOB_PROTOCOL;
-use super::request_response::{Inner, InnerEvent, inner, wrap_request_response};
+use super::request_response::{Inner, InnerEvent, REQUEST_TIMEOUT, inner, wrap_request_response};
 use crate::metrics::{DirectionLabel, Metrics};
 use crate::node::wall_ms;
 
@@ -103,7 +103,7 @@ impl Behaviour {
     /// The behaviour, counting into `metrics`.
     pub(crate) fn new(metrics: Metrics) -> Self {
         Behaviour {
-            inner: inner(BLOB_PROTOCOL),
+            inner: inner(BLOB_PROTOCOL, REQUEST_TIMEOUT),
             fetches: HashMap::new(),
             requests: HashMap::new(),
             not_found: HashMap::new(),

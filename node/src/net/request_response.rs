@@ -20,13 +20,13 @@ pub(crate) type Inner = request_response::Behaviour<FrameCodec>;
 /// What the inner behaviour emits.
 pub(crate) type InnerEvent = request_response::Event<Vec<u8>, Vec<u8>>;
 
-/// A request-response behaviour for `protocol` (both directions), timing out after
-/// [`REQUEST_TIMEOUT`].
-pub(crate) fn inner(protocol: &'static str) -> Inner {
+/// A request-response behaviour for `protocol` (both directions), timing out after `timeout`
+/// ([`REQUEST_TIMEOUT`] but in tests).
+pub(crate) fn inner(protocol: &'static str, timeout: Duration) -> Inner {
     request_response::Behaviour::with_codec(
         FrameCodec::new(MAX_FRAME_BYTES),
         [(StreamProtocol::new(protocol), ProtocolSupport::Full)],
-        request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+        request_response::Config::default().with_request_timeout(timeout),
     )
 }
 

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::task::Waker;
+use std::time::Duration;
 
 use knack_crdt::SpaceName;
 use knack_protocol::sync::{MAX_SYNC_MESSAGE_BYTES, RefuseReason};
@@ -89,12 +90,18 @@ impl Behaviour {
     /// The behaviour with a round per peer and space every `interval_ms` (aiming at the
     /// protocol's default fanout), counting into `metrics`.
     pub(crate) fn new(interval_ms: u64, metrics: Metrics) -> Self {
+        Self::with_timeout(interval_ms, metrics, REQUEST_TIMEOUT)
+    }
+
+    /// The behaviour with rounds timing out after `timeout` rather than [`REQUEST_TIMEOUT`]
+    /// (for tests that wait for a timeout).
+    pub(super) fn with_timeout(interval_ms: u64, metrics: Metrics, timeout: Duration) -> Self {
         let engine = SyncEngine::new(SyncConfig {
             interval_ms,
             // A round in flight when a partition starts blocks the next one with that peer
             // until it times out, and failed rounds back off: both bound how long a healed
             // partition waits before anti-entropy resumes.
-            request_timeout_ms: REQUEST_TIMEOUT.as_millis() as u64,
+            request_timeout_ms: timeout.as_millis() as u64,
             backoff_base_ms: BACKOFF_BASE_MS,
             backoff_max_ms: BACKOFF_MAX_MS,
             // The most a response may carry (half a sync message): a node catching up takes
@@ -103,7 +110,7 @@ impl Behaviour {
             fanout: knack_protocol::sync::DEFAULT_SYNC_FANOUT,
         });
         Behaviour {
-            inner: inner(SYNC_PROTOCOL),
+            inner: inner(SYNC_PROTOCOL, timeout),
             engine,
             metrics,
             events: VecDeque::new(),
