@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod mcp_stdio;
 mod members;
 mod print;
 mod settings;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use libp2p::Multiaddr;
 
-pub use commands::execute;
+pub(crate) use commands::execute;
 
 /// knack: a peer-to-peer procedural memory for AI agents.
 #[derive(Debug, Parser)]
@@ -22,18 +23,18 @@ pub use commands::execute;
     about = "knack: a peer-to-peer procedural memory for AI agents",
     long_about = None
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The data directory (default: $KNACK_DIR, else the platform data dir + "knack").
     #[arg(long, global = true)]
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create the data directory: identity key, config file, API token.
     Init(InitArgs),
     /// Run the node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
@@ -85,7 +86,7 @@ pub enum Command {
 
 /// `knack space ...`.
 #[derive(Debug, Subcommand)]
-pub enum SpaceCommand {
+pub(crate) enum SpaceCommand {
     /// Create a space on the running node and join it for good; with --members-only this
     /// node is its root admin, and the command prints `NAME@PEER_ID` for others to join.
     Create(SpaceCreateArgs),
@@ -98,31 +99,31 @@ pub enum SpaceCommand {
 
 /// `knack space create`.
 #[derive(Debug, Args)]
-pub struct SpaceCreateArgs {
+pub(crate) struct SpaceCreateArgs {
     /// The space's name (1 to 64 of a-z, 0-9, '.', '_', '-').
-    pub name: String,
+    pub(crate) name: String,
     /// Only members are served its ops and blobs and may write it; this node is its root
     /// admin.
     #[arg(long)]
-    pub members_only: bool,
+    pub(crate) members_only: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack space join`.
 #[derive(Debug, Args)]
-pub struct SpaceJoinArgs {
+pub(crate) struct SpaceJoinArgs {
     /// `NAME` or `NAME@ROOT_PEER_ID`.
-    pub space: String,
+    pub(crate) space: String,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack members ...`.
 #[derive(Debug, Subcommand)]
-pub enum MembersCommand {
+pub(crate) enum MembersCommand {
     /// Add a member (or make it an admin with --admin).
     Add(MemberArgs),
     /// Remove a member: its ops this node holds are kept, its later ones refused everywhere.
@@ -133,346 +134,346 @@ pub enum MembersCommand {
 
 /// `knack members add|remove`.
 #[derive(Debug, Args)]
-pub struct MemberArgs {
+pub(crate) struct MemberArgs {
     /// The member's peer id (`knack status` prints a node's).
-    pub peer_id: String,
+    pub(crate) peer_id: String,
     /// Make it an admin (add only).
     #[arg(long)]
-    pub admin: bool,
+    pub(crate) admin: bool,
     /// The space.
     #[arg(long)]
-    pub space: String,
+    pub(crate) space: String,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack members list`.
 #[derive(Debug, Args)]
-pub struct MembersListArgs {
+pub(crate) struct MembersListArgs {
     /// The space.
     #[arg(long)]
-    pub space: String,
+    pub(crate) space: String,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack settings`.
 #[derive(Debug, Args)]
-pub struct SettingsArgs {
+pub(crate) struct SettingsArgs {
     /// Change a setting: `KEY=VALUE`, repeatable (keys as `knack settings --json` prints
     /// them; values are numbers or true/false).
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack checkpoint`.
 #[derive(Debug, Args)]
-pub struct CheckpointArgs {
+pub(crate) struct CheckpointArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack similar`.
 #[derive(Debug, Args)]
-pub struct SimilarArgs {
+pub(crate) struct SimilarArgs {
     /// Procedure id.
-    pub id: String,
+    pub(crate) id: String,
     /// How many.
     #[arg(short, default_value_t = 10)]
-    pub n: usize,
+    pub(crate) n: usize,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack pin`.
 #[derive(Debug, Args)]
-pub struct PinArgs {
+pub(crate) struct PinArgs {
     /// Procedure id.
-    pub id: String,
+    pub(crate) id: String,
     /// Record this CID instead of adding the body to IPFS (readers verify it).
     #[arg(long)]
-    pub cid: Option<String>,
+    pub(crate) cid: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `--json`.
 #[derive(Debug, Args)]
-pub struct JsonFlag {
+pub(crate) struct JsonFlag {
     /// Print JSON for machines.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `--body TEXT | --body-file FILE`.
 #[derive(Debug, Args)]
-pub struct BodyArgs {
+pub(crate) struct BodyArgs {
     /// Body text.
     #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
+    pub(crate) body: Option<String>,
     /// Read the body from a file, of any size (small ones travel inline, as text or base64;
     /// large ones are uploaded to the node's blob store and referenced by hash).
     #[arg(long)]
-    pub body_file: Option<PathBuf>,
+    pub(crate) body_file: Option<PathBuf>,
 }
 
 /// `--space`.
 #[derive(Debug, Args)]
-pub struct SpaceFlag {
+pub(crate) struct SpaceFlag {
     /// The space.
     #[arg(long, default_value = "default")]
-    pub space: String,
+    pub(crate) space: String,
 }
 
 /// `knack init`.
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Also write a new random swarm key (pre-shared key of a private network, IPFS
     /// `swarm.key` format, mode 0600) to FILE. Give the file to every node of the network and
     /// start each with `knack run --swarm-key FILE`. An existing file is not replaced.
     #[arg(long, value_name = "FILE")]
-    pub swarm_key: Option<PathBuf>,
+    pub(crate) swarm_key: Option<PathBuf>,
     /// With --swarm-key: replace an existing key file (nodes holding the old key can no
     /// longer connect to nodes started with the new one).
     #[arg(long, requires = "swarm_key")]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// `knack run`.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// libp2p listen address (repeatable; replaces the config's).
     #[arg(long)]
-    pub listen: Vec<Multiaddr>,
+    pub(crate) listen: Vec<Multiaddr>,
     /// HTTP API address (HOST:PORT; port 0 picks one).
     #[arg(long)]
-    pub api: Option<std::net::SocketAddr>,
+    pub(crate) api: Option<std::net::SocketAddr>,
     /// Peer to dial, with or without /p2p/PEER_ID (repeatable; adds to the config's).
     #[arg(long)]
-    pub bootstrap: Vec<Multiaddr>,
+    pub(crate) bootstrap: Vec<Multiaddr>,
     /// Another space to join (repeatable).
     #[arg(long = "space")]
-    pub spaces: Vec<String>,
+    pub(crate) spaces: Vec<String>,
     /// Discover peers on the LAN by mDNS.
     #[arg(long)]
-    pub mdns: bool,
+    pub(crate) mdns: bool,
     /// Anti-entropy interval in milliseconds.
     #[arg(long)]
-    pub sync_interval_ms: Option<u64>,
+    pub(crate) sync_interval_ms: Option<u64>,
     /// Kubo RPC API of an IPFS node for the cold tier (e.g. http://127.0.0.1:5001).
     #[arg(long)]
-    pub ipfs_api: Option<String>,
+    pub(crate) ipfs_api: Option<String>,
     /// Join the private network of this swarm key file (IPFS `swarm.key` format, written by
     /// `knack init --swarm-key`): only peers with the same key can connect. TCP only: QUIC is
     /// off in a private network.
     #[arg(long, value_name = "FILE")]
-    pub swarm_key: Option<PathBuf>,
+    pub(crate) swarm_key: Option<PathBuf>,
 }
 
 /// `knack add`.
 #[derive(Debug, Args)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// Name.
     #[arg(long)]
-    pub name: String,
+    pub(crate) name: String,
     /// Description.
     #[arg(long, default_value = "")]
-    pub description: String,
+    pub(crate) description: String,
     /// Tag (repeatable).
     #[arg(long = "tag")]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Kind: steps, script, prompt, tool, or your own.
     #[arg(long)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub body: BodyArgs,
+    pub(crate) body: BodyArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack edit`.
 #[derive(Debug, Args)]
-pub struct EditArgs {
+pub(crate) struct EditArgs {
     /// Procedure id.
-    pub id: String,
+    pub(crate) id: String,
     /// New name.
     #[arg(long)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// New description.
     #[arg(long)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// New kind.
     #[arg(long)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Tag to add (repeatable).
     #[arg(long = "add-tag")]
-    pub add_tags: Vec<String>,
+    pub(crate) add_tags: Vec<String>,
     /// Tag to remove (repeatable).
     #[arg(long = "remove-tag")]
-    pub remove_tags: Vec<String>,
+    pub(crate) remove_tags: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub body: BodyArgs,
+    pub(crate) body: BodyArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack outcome`.
 #[derive(Debug, Args)]
-pub struct OutcomeArgs {
+pub(crate) struct OutcomeArgs {
     /// Procedure id.
-    pub id: String,
+    pub(crate) id: String,
     /// It worked.
     #[arg(long, conflicts_with = "failure", required_unless_present = "failure")]
-    pub success: bool,
+    pub(crate) success: bool,
     /// It did not work.
     #[arg(long)]
-    pub failure: bool,
+    pub(crate) failure: bool,
     /// How long it took.
     #[arg(long, default_value_t = 0)]
-    pub duration_ms: u64,
+    pub(crate) duration_ms: u64,
     /// What it was used for (repeatable).
     #[arg(long = "context")]
-    pub contexts: Vec<String>,
+    pub(crate) contexts: Vec<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack link`.
 #[derive(Debug, Args)]
-pub struct LinkArgs {
+pub(crate) struct LinkArgs {
     /// Source id.
-    pub from: String,
+    pub(crate) from: String,
     /// Target id.
-    pub to: String,
+    pub(crate) to: String,
     /// similar, context, next, depends or supersedes.
     #[arg(long)]
-    pub kind: String,
+    pub(crate) kind: String,
     /// Strength in 0..1.
     #[arg(long, default_value_t = 1.0)]
-    pub strength: f64,
+    pub(crate) strength: f64,
     /// Remove the relation instead.
     #[arg(long)]
-    pub remove: bool,
+    pub(crate) remove: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack show`.
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// Procedure id.
-    pub id: String,
+    pub(crate) id: String,
     /// Print the body's bytes (fetched from peers or IPFS if needed, verified) instead.
     #[arg(long, conflicts_with = "body_out")]
-    pub body: bool,
+    pub(crate) body: bool,
     /// Write the body to this file instead.
     #[arg(long)]
-    pub body_out: Option<PathBuf>,
+    pub(crate) body_out: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack top`.
 #[derive(Debug, Args)]
-pub struct TopArgs {
+pub(crate) struct TopArgs {
     /// How many.
     #[arg(short, default_value_t = 10)]
-    pub n: usize,
+    pub(crate) n: usize,
     /// Only with this tag.
     #[arg(long)]
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
     /// Rank by this context's evidence.
     #[arg(long)]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Only of this kind.
     #[arg(long)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Only crystallized procedures.
     #[arg(long)]
-    pub crystallized: bool,
+    pub(crate) crystallized: bool,
     /// How to order: `greedy` (by score, the default) or `thompson` (by a draw from each
     /// procedure's posterior: take the first row to explore the unproven as often as they
     /// may be better).
     #[arg(long, value_name = "POLICY")]
-    pub explore: Option<String>,
+    pub(crate) explore: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// `knack search`.
 #[derive(Debug, Args)]
-pub struct SearchArgs {
+pub(crate) struct SearchArgs {
     /// What you want to do, in your own words.
-    pub query: String,
+    pub(crate) query: String,
     /// How many.
     #[arg(short, default_value_t = 10)]
-    pub n: usize,
+    pub(crate) n: usize,
     /// The context you are in (rank by that context's success rate).
     #[arg(long)]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Show why each result ranks where it does.
     #[arg(long)]
-    pub explain: bool,
+    pub(crate) explain: bool,
     /// How evidence counts: `greedy` (by score, the default) or `thompson` (a draw from each
     /// candidate's posterior).
     #[arg(long, value_name = "POLICY")]
-    pub explore: Option<String>,
+    pub(crate) explore: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub space: SpaceFlag,
+    pub(crate) space: SpaceFlag,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub json: JsonFlag,
+    pub(crate) json: JsonFlag,
 }
 
 /// Parses the command line and runs it.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(cli) {
         Ok(code) => code,

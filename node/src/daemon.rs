@@ -8,9 +8,9 @@ use knack_crdt::SpaceName;
 use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
-use crate::config::Config;
-use crate::dirs::{API_ADDR_FILE, read_token};
-use crate::node::NodeBuilder;
+use knack_node::NodeBuilder;
+use knack_node::config::Config;
+use knack_node::dirs::{API_ADDR_FILE, read_token};
 
 /// How long a stopping daemon waits for open API connections to finish.
 const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -18,6 +18,10 @@ const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// anyway (a stop that cannot write its snapshot still ends: the log is the truth, and the
 /// next start replays it).
 const NODE_STOP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the runtime waits, at exit, for work stuck in a blocking call (a store that does
+/// not answer) before the process exits anyway.
+const BLOCKING_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the daemon of `dir` until a stop signal.
 pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -52,7 +56,7 @@ pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let served = runtime.block_on(serve(dir, config, token));
     // Work stuck in a blocking call (a store that does not answer) must not hold the exit.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(BLOCKING_EXIT);
     served?;
     Ok(ExitCode::SUCCESS)
 }
@@ -66,7 +70,7 @@ async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> 
     let (bound_tx, bound_rx) = oneshot::channel();
     let node_for_api = node.clone();
     let api = tokio::spawn(async move {
-        crate::api::serve_with_limits(
+        knack_node::api::serve_with_limits(
             node_for_api,
             token,
             api_addr,

@@ -4,8 +4,9 @@
 //! noise, yamux, or TCP only in a private network under a [`swarm_key`]; gossipsub for
 //! envelopes, `/knack/sync/1` anti-entropy, `/knack/blob/1`, identify, ping, optional Kademlia
 //! and mDNS), a sled [`store`] and one replica per joined space, and serves commands from
-//! cheap cloneable handles. The `knack` binary wraps it in a
-//! daemon with an HTTP API ([`api`]) and a CLI ([`cli`]).
+//! cheap cloneable handles, and an HTTP API over them ([`api`]). Every fallible call returns a
+//! typed error ([`NodeError`] and the errors of its parts). The `knack` binary (`src/main.rs`,
+//! with its modules `cli` and `daemon`) wraps it in a daemon and a command line.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), knack_node::NodeError> {
@@ -35,10 +36,8 @@
 //! ```
 
 pub mod api;
-pub mod cli;
 pub mod config;
 pub mod content;
-mod daemon;
 pub mod dirs;
 pub mod discovery;
 mod error;

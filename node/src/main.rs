@@ -1,4 +1,12 @@
-//! `knack`: the knack daemon and its command-line client.
+//! `knack`: the knack daemon and its command-line client, over the `knack_node` library.
+//!
+//! The binary owns what only a process needs: argument parsing (`cli`, clap), the daemon's
+//! lifecycle (`daemon`: tracing, the runtime, signals, the API's address file) and the MCP
+//! server on stdio (`cli/mcp_stdio.rs`). It reports errors with `anyhow`; the library returns
+//! typed errors only.
+
+mod cli;
+mod daemon;
 
 use std::process::ExitCode;
 
@@ -9,5 +17,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    knack_node::cli::main()
+    cli::main()
 }

@@ -4,8 +4,9 @@
 //!
 //! Two transports:
 //!
-//! * stdio: `knack [--dir DIR] mcp` (see [`run_stdio`]) talks to the node running on that data
-//!   directory through its HTTP API, or starts an embedded node on it when none runs;
+//! * stdio: `knack [--dir DIR] mcp` (the binary's `cli/mcp_stdio.rs`, over [`KnackMcp`] and
+//!   [`Backend`]) talks to the node running on that data directory through its HTTP API, or
+//!   starts an embedded node on it when none runs;
 //! * streamable HTTP: `/mcp` on the node's API (see [`http_service`]), behind the same bearer
 //!   token as `/v1`.
 //!
@@ -17,7 +18,6 @@
 pub mod args;
 pub mod backend;
 pub mod server;
-mod stdio;
 pub mod tools;
 
 use std::sync::Arc;
@@ -28,7 +28,6 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 pub use backend::{Backend, CallError};
 pub use server::KnackMcp;
-pub use stdio::run_stdio;
 
 /// The streamable HTTP MCP endpoint over `router` (a node's API routes, called in process with
 /// `token`). Mount it at `/mcp`, behind the token check.

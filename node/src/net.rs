@@ -1,16 +1,21 @@
-//! The libp2p edge of the node: the swarm's behaviour, its construction, and the byte framing
-//! of knack's request-response protocols. Message meaning lives in `knack-protocol`; this
-//! module moves bytes.
+//! The libp2p edge of the node: the swarm's behaviour, its construction, knack's two
+//! protocols as libp2p behaviours around the protocol crate's sans-IO engines ([`sync`],
+//! [`blob`]), and the byte framing they share. Message meaning lives in `knack-protocol`.
 
 mod behaviour;
+pub(crate) mod blob;
 mod frame_codec;
 mod private_network;
+mod request_response;
 mod swarm;
+pub(crate) mod sync;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use behaviour::{Behaviour, BehaviourEvent};
 pub use frame_codec::FrameCodec;
 pub(crate) use private_network::PrivateNetwork;
-pub(crate) use swarm::{REQUEST_TIMEOUT, build_swarm, topic};
+pub(crate) use swarm::{build_swarm, topic};
 
 /// The anti-entropy protocol.
 pub const SYNC_PROTOCOL: &str = "/knack/sync/1";

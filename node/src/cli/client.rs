@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::dirs::{API_ADDR_FILE, read_token};
+use knack_node::dirs::{API_ADDR_FILE, read_token};
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,7 +91,7 @@ impl Client {
     }
 
     /// Uploads a file to the blob store (streamed, no time limit).
-    pub(crate) fn upload(&self, file: &Path) -> anyhow::Result<crate::api::requests::BlobRef> {
+    pub(crate) fn upload(&self, file: &Path) -> anyhow::Result<knack_node::api::requests::BlobRef> {
         let input =
             std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
         let response = agent(None)

@@ -9,26 +9,26 @@ use serde::Serialize;
 
 use super::client::Client;
 use super::{Cli, Command, print};
-use crate::api::requests::{
+use knack_node::api::requests::{
     AddRequest, BlobRef, EditRequest, IdResponse, LinkRequest, OutcomeRequest, PinRequest,
     PinResponse,
 };
-use crate::status::{PeerView, StatusView};
-use crate::views::{CheckpointView, ProcedureView, RankedView};
+use knack_node::status::{PeerView, StatusView};
+use knack_node::views::{CheckpointView, ProcedureView, RankedView};
 
 /// Runs a parsed command line.
-pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
-    let dir = crate::dirs::resolve(cli.dir);
+pub(crate) fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    let dir = knack_node::dirs::resolve(cli.dir);
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Init(args) => {
             // The swarm key first: a refused key file leaves the data directory untouched.
             let swarm_key = match &args.swarm_key {
-                Some(path) => Some(crate::swarm_key::generate(path, args.force)?),
+                Some(path) => Some(knack_node::swarm_key::generate(path, args.force)?),
                 None => None,
             };
-            crate::dirs::init(&dir)?;
-            let key = crate::identity::load(&dir)?;
+            knack_node::dirs::init(&dir)?;
+            let key = knack_node::identity::load(&dir)?;
             writeln!(out, "initialised {}", dir.display())?;
             writeln!(out, "peer id {}", key.public().to_peer_id())?;
             if let (Some(path), Some(psk)) = (&args.swarm_key, swarm_key) {
@@ -37,12 +37,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     "swarm key {} written (fingerprint {}): copy it to every node of the \
                      private network and run them with `knack run --swarm-key FILE`",
                     path.display(),
-                    crate::swarm_key::fingerprint(&psk)
+                    knack_node::swarm_key::fingerprint(&psk)
                 )?;
             }
         }
         Command::Repair => {
-            if let Ok(addr) = std::fs::read_to_string(dir.join(crate::dirs::API_ADDR_FILE))
+            if let Ok(addr) = std::fs::read_to_string(dir.join(knack_node::dirs::API_ADDR_FILE))
                 && std::net::TcpStream::connect(addr.trim()).is_ok()
             {
                 anyhow::bail!(
@@ -51,7 +51,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     addr.trim()
                 );
             }
-            match crate::store::integrity::repair(&dir)? {
+            match knack_node::store::integrity::repair(&dir)? {
                 Some(aside) => writeln!(
                     out,
                     "moved the store to {}; `knack run` starts with an empty store and \
@@ -68,7 +68,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Mcp => {
             drop(out);
-            return crate::mcp::run_stdio(&dir);
+            return super::mcp_stdio::run(&dir);
         }
         Command::Add(a) => {
             let client = Client::from_dir(&dir)?;

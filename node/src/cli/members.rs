@@ -6,7 +6,7 @@ use std::path::Path;
 use super::client::Client;
 use super::commands::{emit, encode, path};
 use super::{MembersCommand, SpaceCommand};
-use crate::members::{AddMemberRequest, JoinRequest, MembersView, SpaceView};
+use knack_node::members::{AddMemberRequest, JoinRequest, MembersView, SpaceView};
 
 /// Runs a `knack space` command.
 pub(super) fn space(dir: &Path, out: &mut impl Write, command: SpaceCommand) -> anyhow::Result<()> {

@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use crate::status::{PeerView, StatusView};
-use crate::views::{ProcedureView, RankedView};
+use knack_node::status::{PeerView, StatusView};
+use knack_node::views::{ProcedureView, RankedView};
 
 /// Prints a ranking as a table.
 pub(crate) fn ranking(out: &mut impl Write, rows: &[RankedView]) -> std::io::Result<()> {

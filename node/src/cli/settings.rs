@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::SettingsArgs;
 use super::client::Client;
 use super::commands::{emit, path};
-use crate::settings::SettingsView;
+use knack_node::settings::SettingsView;
 
 /// Runs `knack settings`: with `--set`, sends the changes as one patch (the node refuses
 /// unknown keys and values out of range) and prints the settings after it.

@@ -4,16 +4,16 @@
 use libp2p::kad::store::MemoryStore;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{gossipsub, identify, kad, mdns, ping, request_response};
+use libp2p::{gossipsub, identify, kad, mdns, ping};
 
-use super::FrameCodec;
+use super::{blob, sync};
 
 /// Everything the swarm runs.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour,
-    pub(crate) sync: request_response::Behaviour<FrameCodec>,
-    pub(crate) blob: request_response::Behaviour<FrameCodec>,
+    pub(crate) sync: sync::Behaviour,
+    pub(crate) blob: blob::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,

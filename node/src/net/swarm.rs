@@ -1,6 +1,6 @@
 //! Building the swarm: transports (TCP + QUIC, noise, yamux; in a private network TCP wrapped
 //! in `pnet` under the swarm key, before noise, and no QUIC), gossipsub with validation by the
-//! node, request-response for `/knack/sync/1` and `/knack/blob/1`.
+//! node, and the `/knack/sync/1` and `/knack/blob/1` behaviours.
 
 use std::time::Duration;
 
@@ -12,46 +12,49 @@ use libp2p::kad::store::MemoryStore;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad, mdns, noise, ping,
-    request_response, tcp, yamux,
+    StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad, mdns, noise, ping, tcp, yamux,
 };
 
-use super::{BLOB_PROTOCOL, Behaviour, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
+use super::{Behaviour, blob, sync};
 use crate::config::Config;
 use crate::error::NodeError;
+use crate::metrics::Metrics;
 
 /// Connections stay open this long without traffic (gossip peers must not be dropped by the
 /// default 10 s idle timeout).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest gossip message: an envelope at its limit plus gossipsub's framing.
 const MAX_GOSSIP_BYTES: usize = knack_protocol::MAX_ENVELOPE_BYTES + 16 * 1024;
+/// How often gossipsub runs its heartbeat (mesh upkeep, gossip of message ids).
+const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(500);
+/// How often Kademlia (when on) bootstraps again.
+const KAD_BOOTSTRAP_EVERY: Duration = Duration::from_secs(60);
 /// How often connections are pinged.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// A ping unanswered this long fails and closes its connection.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
-/// A request-response exchange may take this long (sync and blob protocols alike; the sync
-/// engine's own round timeout is the same constant).
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The gossip topic of a space: `knack/1/<space>`.
 pub(crate) fn topic(space: &SpaceName) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("knack/1/{space}"))
 }
 
-/// Builds the swarm for `key` with `config`; with `psk`, in the private network of that
-/// pre-shared key (TCP only: `config.quic` is ignored).
+/// Builds the swarm for `key` with `config`, its protocols counting into `metrics`; with
+/// `psk`, in the private network of that pre-shared key (TCP only: `config.quic` is ignored).
 pub(crate) fn build_swarm(
     key: Keypair,
     config: &Config,
     psk: Option<PreSharedKey>,
+    metrics: &Metrics,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
     let mdns_on = config.mdns;
     let kad_on = config.kademlia;
+    let sync_interval_ms = config.sync_interval_ms;
     let behaviour = |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .heartbeat_interval(Duration::from_millis(500))
+            .heartbeat_interval(GOSSIP_HEARTBEAT)
             .validation_mode(gossipsub::ValidationMode::Strict)
             .validate_messages()
             .max_transmit_size(MAX_GOSSIP_BYTES)
@@ -63,28 +66,13 @@ pub(crate) fn build_swarm(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
         )?;
-        let rr_config = request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT);
-        let sync = request_response::Behaviour::with_codec(
-            FrameCodec::new(MAX_FRAME_BYTES),
-            [(
-                StreamProtocol::new(SYNC_PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            rr_config.clone(),
-        );
-        let blob = request_response::Behaviour::with_codec(
-            FrameCodec::new(MAX_FRAME_BYTES),
-            [(
-                StreamProtocol::new(BLOB_PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            rr_config,
-        );
+        let sync = sync::Behaviour::new(sync_interval_ms, metrics.clone());
+        let blob = blob::Behaviour::new(metrics.clone());
         let identify =
             identify::Behaviour::new(identify::Config::new("/knack/id/1".into(), key.public()));
         let kad = kad_on.then(|| {
             let mut cfg = kad::Config::new(StreamProtocol::new("/knack/kad/1"));
-            cfg.set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
+            cfg.set_periodic_bootstrap_interval(Some(KAD_BOOTSTRAP_EVERY));
             let mut k = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), cfg);
             k.set_mode(Some(kad::Mode::Server));
             k

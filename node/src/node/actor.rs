@@ -14,6 +14,7 @@ mod health;
 mod ingest;
 mod members;
 mod peer_book;
+mod peers;
 mod settings;
 mod swarm_events;
 mod sync;
@@ -102,7 +103,6 @@ pub(crate) struct Actor {
     commands: mpsc::Receiver<Command>,
     stop: oneshot::Receiver<()>,
     config: Config,
-    sync: sync::SyncState,
     api_addr: Option<SocketAddr>,
     listen_addrs: Vec<Multiaddr>,
     connected: BTreeMap<PeerId, Vec<Multiaddr>>,
@@ -170,8 +170,10 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    pub(crate) fn new(parts: Parts) -> Result<Actor, NodeError> {
-        let sync = sync::SyncState::new(&parts.config, parts.spaces.keys());
+    pub(crate) fn new(mut parts: Parts) -> Result<Actor, NodeError> {
+        for name in parts.spaces.keys() {
+            parts.swarm.behaviour_mut().sync.add_space(name.clone());
+        }
         let (completions_tx, completions) = mpsc::channel(COMPLETIONS);
         let mut discovery = crate::discovery::Discovery::new(&parts.config.search);
         for (name, replica) in &parts.spaces {
@@ -215,7 +217,6 @@ impl Actor {
             commands: parts.commands,
             stop: parts.stop,
             config: parts.config,
-            sync,
             api_addr: None,
             listen_addrs: Vec::new(),
             connected: BTreeMap::new(),
@@ -361,7 +362,7 @@ impl Actor {
     /// Runs timers: anti-entropy rounds, redials, gauges.
     fn on_tick(&mut self) {
         self.poll_sync();
-        self.blobs_on_tick();
+        self.swarm.behaviour_mut().blob.on_tick();
         self.cold_tier_on_tick();
         self.collect_unreferenced_blobs();
         if self.last_redial.elapsed() >= REDIAL_EVERY {
@@ -540,7 +541,7 @@ impl Actor {
     /// peer is made due instead, and only members are synced with.
     fn publish(&mut self, envelope: &Envelope) {
         if self.is_members_only(envelope.space()) {
-            self.sync.sync_now(envelope.space(), wall_ms());
+            self.swarm.behaviour_mut().sync.sync_now(envelope.space());
             self.poll_sync();
             return;
         }

@@ -110,6 +110,7 @@ impl NodeBuilder {
             key.clone(),
             &config,
             private_network.as_ref().map(|p| p.key),
+            &metrics,
         )?;
         let max_blob_bytes = config.max_blob_bytes;
         let blob_quota_bytes = config.blob_quota_bytes;

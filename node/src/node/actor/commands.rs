@@ -495,7 +495,7 @@ impl Actor {
             blobs,
             blob_bytes,
             blob_budget_bytes: self.config.blob_cache_bytes,
-            downloads: self.blobs.active(),
+            downloads: self.swarm.behaviour().blob.active(),
             pinned,
             ipfs,
         }

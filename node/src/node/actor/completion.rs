@@ -3,18 +3,18 @@
 //! back to it as one message type, and the actor's dispatch of each to its owner.
 
 use knack_crdt::ContentHash;
-use libp2p::request_response::ResponseChannel;
+use knack_protocol::BlobResponse;
 
 use super::Actor;
 use crate::content::ContentError;
+use crate::net::blob::Responder;
 
 /// Work done off the actor, coming back to it.
 pub(crate) enum Completion {
     /// A chunk read for a peer, to send.
     Served {
-        channel: ResponseChannel<Vec<u8>>,
-        response: Vec<u8>,
-        bytes: u64,
+        responder: Responder,
+        response: BlobResponse,
     },
     /// An eviction pass ended.
     Evicted,
@@ -57,10 +57,9 @@ impl Actor {
     pub(super) fn on_completion(&mut self, completion: Completion) {
         match completion {
             Completion::Served {
-                channel,
+                responder,
                 response,
-                bytes,
-            } => self.blob_served(channel, response, bytes),
+            } => self.blob_served(responder, response),
             Completion::Evicted => self.cold_evicted(),
             Completion::Snapshotted(result) => self.snapshotted(result),
             Completion::SearchIndex { space, result } => self.install_index(&space, result),

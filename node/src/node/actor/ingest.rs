@@ -168,7 +168,7 @@ impl Actor {
         if members_only {
             // No gossip in a members-only space: members learn new ops by anti-entropy, due
             // at once with every peer (non-members are skipped).
-            self.sync.sync_now(&space, wall_ms());
+            self.swarm.behaviour_mut().sync.sync_now(&space);
             self.enforce_membership(&space);
         }
         Ok(Ingested::Applied)

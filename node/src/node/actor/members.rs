@@ -11,6 +11,9 @@ use crate::metrics::Metrics;
 use crate::net::topic;
 use crate::node::replica::{PendingSnapshot, Replica};
 
+/// Spaces by name.
+type Spaces = std::collections::BTreeMap<SpaceName, Replica>;
+
 impl Actor {
     /// Whether `space` is members-only here.
     pub(super) fn is_members_only(&self, space: &SpaceName) -> bool {
@@ -19,34 +22,9 @@ impl Actor {
             .is_some_and(|r| r.space.membership().is_some())
     }
 
-    /// Whether `peer` may be served `space`'s ops: any peer for an open space (or one this
-    /// node has not joined: the sync engine refuses those itself), only current members for
-    /// a members-only space.
-    pub(super) fn may_read(&self, space: &SpaceName, peer: &PeerId) -> bool {
-        match self.spaces.get(space).and_then(|r| r.space.membership()) {
-            None => true,
-            Some(m) => knack_protocol::agent_of(peer).is_some_and(|a| m.is_member(&a)),
-        }
-    }
-
-    /// Whether `peer` may be served the blob `hash`: any held blob when this node has no
-    /// members-only space; otherwise only a blob that an open space references, or a
-    /// members-only space where `peer` is a member.
+    /// Whether `peer` may be served the blob `hash` (see [`may_serve_blob`]).
     pub(super) fn may_serve_blob(&self, peer: &PeerId, hash: &knack_crdt::ContentHash) -> bool {
-        if !self.spaces.values().any(|r| r.space.membership().is_some()) {
-            return true;
-        }
-        let agent = knack_protocol::agent_of(peer);
-        self.spaces.values().any(|r| {
-            let readable = match r.space.membership() {
-                None => true,
-                Some(m) => agent.is_some_and(|a| m.is_member(&a)),
-            };
-            readable
-                && r.space
-                    .procedures()
-                    .any(|p| p.versions().any(|(_, c)| c.hash == *hash))
-        })
+        may_serve_blob(&self.spaces, peer, hash)
     }
 
     /// Counts a request refused to a non-member.
@@ -83,14 +61,14 @@ impl Actor {
         }
         let (mut replica, latest) = Replica::restore(self.store.as_ref(), &name)?;
         replica.space.set_root(root_agent);
-        if !self.sync.engine_mut().add_space(name.clone()) {
+        if !self.swarm.behaviour_mut().sync.add_space(name.clone()) {
             return Err(NodeError::SpaceConflict {
                 space: name.to_string(),
                 reason: "this node syncs as many spaces as it can already".into(),
             });
         }
         if let Err(e) = self.joined.insert(name.clone(), root) {
-            self.sync.engine_mut().remove_space(&name);
+            self.swarm.behaviour_mut().sync.remove_space(&name);
             return Err(e);
         }
         self.clock.observe(latest, wall_ms())?;
@@ -297,4 +275,38 @@ impl Actor {
 /// An agent's peer id as text (its hex id if it is no valid key).
 pub(super) fn peer_string(agent: &AgentId) -> String {
     knack_protocol::peer_id(agent).map_or_else(|_| agent.to_hex(), |p| p.to_string())
+}
+
+/// Whether `peer` may be served `space`'s ops: any peer for an open space (or one this node
+/// has not joined: the sync engine refuses those itself), only current members for a
+/// members-only space.
+pub(super) fn may_read(spaces: &Spaces, space: &SpaceName, peer: &PeerId) -> bool {
+    match spaces.get(space).and_then(|r| r.space.membership()) {
+        None => true,
+        Some(m) => knack_protocol::agent_of(peer).is_some_and(|a| m.is_member(&a)),
+    }
+}
+
+/// Whether `peer` may be served the blob `hash`: any held blob when this node has no
+/// members-only space; otherwise only a blob that an open space references, or a
+/// members-only space where `peer` is a member.
+pub(super) fn may_serve_blob(
+    spaces: &Spaces,
+    peer: &PeerId,
+    hash: &knack_crdt::ContentHash,
+) -> bool {
+    if !spaces.values().any(|r| r.space.membership().is_some()) {
+        return true;
+    }
+    let agent = knack_protocol::agent_of(peer);
+    spaces.values().any(|r| {
+        let readable = match r.space.membership() {
+            None => true,
+            Some(m) => agent.is_some_and(|a| m.is_member(&a)),
+        };
+        readable
+            && r.space
+                .procedures()
+                .any(|p| p.versions().any(|(_, c)| c.hash == *hash))
+    })
 }

@@ -18,7 +18,7 @@ const MIN_PEERS: usize = 3;
 /// ...this many at a time...
 const DIAL_BATCH: usize = 8;
 /// ...at most this often.
-const REDIAL_EVERY: Duration = Duration::from_secs(10);
+const BOOK_REDIAL_EVERY: Duration = Duration::from_secs(10);
 /// A changed book is saved at most this often (and at a clean stop).
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Connected peers' last-seen times are refreshed this often (so long connections never age
@@ -96,6 +96,11 @@ impl Actor {
         }
     }
 
+    /// `peer` was seen at `now_ms` (it just left).
+    pub(super) fn peer_book_seen(&mut self, peer: PeerId, now_ms: u64) {
+        self.book.dirty |= self.book.book.record(peer, [], now_ms);
+    }
+
     /// Saves a changed book, refreshes connected peers, and redials when short of peers.
     pub(super) fn peer_book_on_tick(&mut self) {
         if self.book.last_refresh.elapsed() >= REFRESH_EVERY {
@@ -109,7 +114,7 @@ impl Actor {
         if self.book.dirty && self.book.last_save.elapsed() >= SAVE_EVERY {
             self.peer_book_save();
         }
-        if self.connected.len() < MIN_PEERS && self.book.last_dial.elapsed() >= REDIAL_EVERY {
+        if self.connected.len() < MIN_PEERS && self.book.last_dial.elapsed() >= BOOK_REDIAL_EVERY {
             self.book.last_dial = Instant::now();
             let connected = &self.connected;
             let targets = self

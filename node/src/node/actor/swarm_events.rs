@@ -1,13 +1,13 @@
-//! Reacting to the swarm: connections, gossip, anti-entropy, identify, mDNS.
+//! Reacting to the swarm: connections, gossip, anti-entropy, blobs, identify, mDNS.
 
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{PeerId, identify, mdns};
+use libp2p::{identify, mdns};
 
 use super::ingest::Ingested;
+use super::peers::Departure;
 use super::{Actor, inbound};
-use crate::event::Event;
 use crate::net::BehaviourEvent;
 
 impl Actor {
@@ -23,46 +23,15 @@ impl Actor {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
-            } => {
-                self.peer_book_connected(peer_id, &endpoint);
-                let addr = endpoint.get_remote_address().clone();
-                let fresh = !self.connected.contains_key(&peer_id);
-                let addrs = self.connected.entry(peer_id).or_default();
-                if !addrs.contains(&addr) {
-                    addrs.push(addr);
-                }
-                if fresh {
-                    self.metrics.peers.set(self.connected.len() as i64);
-                    self.sync_peer_connected(peer_id);
-                    self.blobs_peer_connected(peer_id);
-                    self.emit(Event::PeerConnected {
-                        peer: peer_id.to_string(),
-                    });
-                }
-            }
+            } => self.peer_connected(peer_id, &endpoint),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
-            } => self.peer_gone(&peer_id),
+            } => self.peer_gone(&peer_id, Departure::Closed),
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
         }
-    }
-
-    /// The one teardown of a peer: its last connection closed, or a stalled sync round made
-    /// us drop it. Anti-entropy and blob downloads forget it, and `PeerDisconnected` is emitted
-    /// once (a later `ConnectionClosed` of the dropped connection finds it gone).
-    pub(super) fn peer_gone(&mut self, peer: &PeerId) {
-        if self.connected.remove(peer).is_none() {
-            return;
-        }
-        self.metrics.peers.set(self.connected.len() as i64);
-        self.sync_peer_disconnected(peer);
-        self.blobs_peer_disconnected(peer);
-        self.emit(Event::PeerDisconnected {
-            peer: peer.to_string(),
-        });
     }
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
@@ -89,7 +58,10 @@ impl Actor {
                     Ok(Ingested::Buffered) => {
                         // Valid, but ops are missing before it: forward it, and ask the peer
                         // that sent it for the gap right away.
-                        self.sync_peer_connected(propagation_source);
+                        self.swarm
+                            .behaviour_mut()
+                            .sync
+                            .sync_with(propagation_source);
                         MessageAcceptance::Accept
                     }
                     Ok(Ingested::OtherSpace) => MessageAcceptance::Ignore,

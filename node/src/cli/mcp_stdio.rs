@@ -9,16 +9,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rmcp::ServiceExt;
-use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
-use super::backend::Backend;
-use super::server::KnackMcp;
-use crate::config::Config;
-use crate::dirs::{API_ADDR_FILE, read_token};
-use crate::node::NodeBuilder;
+use knack_node::NodeBuilder;
+use knack_node::config::Config;
+use knack_node::dirs::{API_ADDR_FILE, read_token};
+use knack_node::mcp::{Backend, KnackMcp};
+
+/// How long a stopping embedded node waits for open API connections to finish.
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves MCP on stdio for the data directory `dir` until the client closes stdin.
-pub fn run_stdio(dir: &Path) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -29,8 +31,8 @@ pub fn run_stdio(dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(dir: &Path) -> anyhow::Result<()> {
-    if !dir.join(crate::dirs::TOKEN_FILE).exists() {
-        crate::dirs::init(dir)?;
+    if !dir.join(knack_node::dirs::TOKEN_FILE).exists() {
+        knack_node::dirs::init(dir)?;
     }
     let token = read_token(dir)?;
     if let Some(backend) = running_node(dir, &token).await {
@@ -62,30 +64,45 @@ async fn serve_stdio(backend: Backend) -> anyhow::Result<()> {
 async fn embedded(dir: &Path, token: String) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
     let api_addr = config.api;
-    let config_limits = config.api_limits.clone();
+    let limits = config.api_limits.clone();
     let node = NodeBuilder::new(dir).config(config).build().await?;
-    let limits = config_limits.clone();
-    let router = crate::api::router_with_limits(node.clone(), token.clone(), &limits);
+    let router = knack_node::api::router_with_limits(node.clone(), token.clone(), &limits);
     let addr_file = dir.join(API_ADDR_FILE);
-    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = match TcpListener::bind(api_addr).await {
-        Ok(listener) => {
-            let bound = listener.local_addr()?;
+    let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let node_for_api = node.clone();
+    let token_for_api = token.clone();
+    let task = tokio::spawn(async move {
+        knack_node::api::serve_with_limits(
+            node_for_api,
+            token_for_api,
+            api_addr,
+            &limits,
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+            async move {
+                let _ = api_stopped.await;
+            },
+        )
+        .await
+    });
+    let api = match bound_rx.await {
+        Ok(bound) => {
             node.set_api_addr(bound).await;
             let tmp = addr_file.with_extension("addr.tmp");
             std::fs::write(&tmp, bound.to_string())
                 .and_then(|()| std::fs::rename(&tmp, &addr_file))
                 .with_context(|| format!("writing {}", addr_file.display()))?;
-            let app = router.clone();
-            let metrics = node.metrics().clone();
-            Some(tokio::spawn(async move {
-                crate::api::limits::serve(listener, app, &limits, metrics, async move {
-                    let _ = api_stopped.await;
-                })
-                .await
-            }))
+            Some(task)
         }
-        Err(e) => {
+        Err(_) => {
+            // The API did not bind: `serve_with_limits` ended with why.
+            let e = match task.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "it stopped".to_owned(),
+                Err(e) => e.to_string(),
+            };
             tracing::warn!("knack mcp: the HTTP API cannot bind {api_addr}: {e}; MCP only");
             None
         }
@@ -94,7 +111,7 @@ async fn embedded(dir: &Path, token: String) -> anyhow::Result<()> {
     if let Some(api) = api {
         let _ = std::fs::remove_file(&addr_file);
         let _ = stop_api.send(());
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), api).await;
+        let _ = tokio::time::timeout(API_DRAIN, api).await;
     }
     node.shutdown().await;
     result
