@@ -154,4 +154,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes used on disk (0 for memory).
     fn size_on_disk(&self) -> u64;
+
+    /// Gives back the disk space of deleted envelopes now rather than at the engine's next
+    /// compaction: what a node does, off the actor, after deleting many envelopes (the ones a
+    /// checkpoint run restates). Slow (it may rewrite the op log); a no-op where there is
+    /// nothing to give back.
+    fn reclaim(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -228,3 +228,68 @@ proptest! {
         behaves_like_the_model(ops, reopen_sled)?;
     }
 }
+
+/// Bytes the tables under `dir` take on disk (allocated blocks), journals left out: fjall
+/// writes every entry to its active journal and drops a journal whole once it passes 64 MB and
+/// its memtables are flushed, so a journal is a bounded overhead that deleting envelopes does
+/// not change (ARCHITECTURE.md, "Storage engine").
+fn table_bytes(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    if meta.is_dir() {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| table_bytes(&e.unwrap().path()))
+            .sum()
+    } else if dir.extension().is_some_and(|e| e == "jnl") {
+        0
+    } else {
+        meta.blocks() * 512
+    }
+}
+
+#[test]
+fn fjall_gives_back_the_space_of_deleted_envelopes_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FjallStore::open(dir.path()).unwrap();
+    let space = space(0);
+    let author = AgentId([1; 32]);
+    // 8 MiB of envelopes that do not compress, in 2,048 envelopes of 4 KiB.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for seq in 1..=2048u64 {
+        let bytes: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let key = EnvelopeKey {
+            space: space.clone(),
+            author,
+            first_seq: seq,
+            last_seq: seq,
+        };
+        store.append_envelope(&key, &bytes).unwrap();
+    }
+    store.flush().unwrap();
+    store.reclaim().unwrap();
+    let full = table_bytes(dir.path());
+    // A checkpoint run from 1,921 restates the first 1,920: they go.
+    assert_eq!(
+        store.remove_envelopes_below(&space, &author, 1921).unwrap(),
+        1920
+    );
+    store.flush().unwrap();
+    store.reclaim().unwrap();
+    let after = table_bytes(dir.path());
+    eprintln!("{full} bytes of tables with every envelope, {after} after deleting 15 of 16");
+    assert!(
+        after < full / 4,
+        "{full} bytes before, {after} after: the deleted envelopes' space was not given back"
+    );
+    let left = store.scan_envelopes(&space).unwrap();
+    assert_eq!(left.len(), 128);
+    assert_eq!(left[0].0.first_seq, 1921);
+}

@@ -33,6 +33,9 @@ const SMALL_MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
 /// The memtable of snapshots (which are ingested as tables, so it stays empty).
 const SNAPSHOT_MEMTABLE_BYTES: u64 = 1024 * 1024;
 
+/// A metadata key written by [`Store::reclaim`] only to run fjall's maintenance.
+const RECLAIMED_KEY: &str = "store_reclaimed";
+
 /// The keyspace names (the same trees sled had, so a migration copies entry for entry).
 pub(crate) const KEYSPACES: [&str; 5] = ["envelopes", "spaces", "snapshots", "pin_jobs", "meta"];
 
@@ -328,5 +331,21 @@ impl Store for FjallStore {
 
     fn size_on_disk(&self) -> u64 {
         self.db.disk_space().unwrap_or(0)
+    }
+
+    fn reclaim(&self) -> Result<(), StoreError> {
+        // Deletes are tombstones: the memtable holding them goes to a table, then every table
+        // of the op log is merged into one, dropping what the tombstones shadow.
+        // The other memtables go to tables too, so no journal is kept for them.
+        for keyspace in [&self.spaces, &self.pin_jobs, &self.meta, &self.envelopes] {
+            keyspace.rotate_memtable_and_wait()?;
+        }
+        self.envelopes.major_compact()?;
+        // fjall deletes the tables a compaction replaced, and the journals no memtable needs,
+        // in the maintenance that follows a memtable rotation: write one small entry and
+        // rotate it away to run that maintenance now.
+        self.meta.insert(RECLAIMED_KEY, 1u8.to_be_bytes())?;
+        self.meta.rotate_memtable_and_wait()?;
+        Ok(())
     }
 }

@@ -24,6 +24,10 @@ use crate::views::CheckpointView;
 /// Bytes of stored envelopes read at a time while restating.
 const RESTATE_BATCH_BYTES: usize = 4 << 20;
 
+/// Envelopes deleted in one pass from which their space is given back at once
+/// ([`Store::reclaim`]); fewer are left to the engine's own compaction.
+const RECLAIM_AFTER_ENVELOPES: usize = 64;
+
 /// Checkpoints in progress and compaction waiting for a flush.
 #[derive(Default)]
 pub(crate) struct Checkpoints {
@@ -239,6 +243,13 @@ impl Actor {
                 (None, Err(e)) => Err(e.to_string()),
                 (None, Ok(())) => Ok(removed),
             };
+            // Many envelopes gone: give their space back now (the deletes are durable; a
+            // failure here only leaves the space to the engine's own compaction).
+            if result.as_ref().is_ok_and(|n| *n >= RECLAIM_AFTER_ENVELOPES)
+                && let Err(e) = store.reclaim()
+            {
+                tracing::warn!(error = %e, "reclaiming the space of deleted envelopes failed");
+            }
             let _ = done.blocking_send(Completion::Compacted(result));
         });
     }
