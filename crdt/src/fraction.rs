@@ -100,8 +100,25 @@ mod tests {
         assert_eq!(Fraction::from_f64("x", 0.8).unwrap().millionths(), 800_000);
         assert_eq!(Fraction::from_f64("x", 1.0).unwrap(), Fraction::ONE);
         for bad in [-0.1, 1.01, f64::NAN, f64::INFINITY] {
-            assert!(Fraction::from_f64("x", bad).is_err());
+            assert!(
+                matches!(
+                    Fraction::from_f64("x", bad),
+                    Err(CrdtError::OutOfRange {
+                        field: "x",
+                        range: "0..=1",
+                        ..
+                    })
+                ),
+                "{bad} accepted"
+            );
         }
-        assert!(Fraction::from_millionths(1_000_001).is_err());
+        assert_eq!(
+            Fraction::from_millionths(1_000_001),
+            Err(CrdtError::OutOfRange {
+                field: "fraction",
+                range: "0..=1",
+                value: "1000001/1000000".into()
+            })
+        );
     }
 }

@@ -157,7 +157,11 @@ mod tests {
     fn space_names_are_checked() {
         assert!(SpaceName::new("team-a.ops_1").is_ok());
         for bad in ["", "Upper", "with space", "slash/", &"x".repeat(65)] {
-            assert!(SpaceName::new(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(
+                SpaceName::new(bad),
+                Err(CrdtError::InvalidSpaceName(bad.to_owned())),
+                "{bad:?} accepted"
+            );
         }
     }
 
@@ -178,7 +182,14 @@ mod tests {
     fn hex_round_trips_and_rejects_garbage() {
         let id = ProcedureId([0xab; 32]);
         assert_eq!(id.to_hex().parse::<ProcedureId>().unwrap(), id);
-        assert!("zz".parse::<ProcedureId>().is_err());
-        assert!("abcd".parse::<ProcedureId>().is_err());
+        for bad in ["zz", "abcd"] {
+            assert_eq!(
+                bad.parse::<ProcedureId>(),
+                Err(CrdtError::InvalidHex {
+                    what: "procedure id",
+                    input: bad.into()
+                })
+            );
+        }
     }
 }

@@ -130,13 +130,20 @@ fn the_strongest_path_is_chosen_within_the_hop_limit() {
 
 #[test]
 fn only_similar_and_context_edges_carry_contagion() {
-    let (mut s, p) = space_with(4);
+    let (mut s, p) = space_with(6);
     link(&mut s, p[0], p[1], RelationKind::Next, 1.0);
     link(&mut s, p[0], p[2], RelationKind::Depends, 1.0);
     link(&mut s, p[0], p[3], RelationKind::Supersedes, 1.0);
+    link(&mut s, p[0], p[4], RelationKind::Similar, 1.0);
+    link(&mut s, p[0], p[5], RelationKind::Context, 1.0);
     record(&mut s, BOB, T0 + 10, p[0], true);
-    for q in &p[1..] {
+    for q in &p[1..4] {
         assert_eq!(prior(&s, *q, T0 + 10), Prior::default());
+    }
+    // The same success does reach the `similar` and `context` neighbours: factor 0.1 x 1.0.
+    for q in &p[4..] {
+        let got = prior(&s, *q, T0 + 10);
+        assert!(close(got.successes, 0.1) && got.failures == 0.0, "{got:?}");
     }
 }
 
@@ -343,6 +350,8 @@ fn an_outcome_op_does_not_grow_with_the_graph() {
     assert_eq!(encoded(&dense, q[0]), alone);
     record(&mut dense, BOB, T0 + 60, q[0], true);
     assert_eq!(encoded(&dense, q[0]), alone, "still after a first success");
+    // That success did reach q[0]'s neighbours: derived on the replica, not carried in ops.
+    assert!(prior(&dense, q[1], T0 + 60).successes > 0.0);
 }
 
 #[test]
@@ -383,9 +392,12 @@ fn a_backlog_of_outcomes_with_no_reader_is_recomputed_once_not_walked_per_outcom
         for id in &p {
             let view = s.procedure(id).unwrap();
             let other = reference.procedure(id).unwrap();
-            assert_eq!(
-                view.prior(context, T0 + 3_000),
-                other.prior(context, T0 + 3_000)
+            let got = view.prior(context, T0 + 3_000);
+            assert_eq!(got, other.prior(context, T0 + 3_000));
+            // Equal and not trivially so: every procedure has neighbours with evidence.
+            assert!(
+                got.successes > 0.0 && got.failures > 0.0,
+                "{context:?}: {got:?}"
             );
         }
     }

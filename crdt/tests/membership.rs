@@ -174,9 +174,9 @@ fn removed_members_ops_are_accepted_up_to_the_cutoff_and_again_after_a_readd() {
     // An open space accepts everyone and has no members to manage.
     let open = Space::new(team());
     assert!(open.accepts(&agent(4), 1));
-    assert!(
-        open.set_member(root, Hlc::at(T0), agent(1), Role::Member)
-            .is_err()
+    assert_eq!(
+        open.set_member(root, Hlc::at(T0), agent(1), Role::Member),
+        Err(knack_crdt::CrdtError::OpenSpace)
     );
 }
 
@@ -196,10 +196,9 @@ fn only_admins_change_membership_and_the_root_cannot_be_removed() {
             .set_member(root, Hlc::at(T0 + 3), agent(1), Role::Admin)
             .unwrap(),
     );
-    assert!(
-        space
-            .set_member(agent(1), Hlc::at(T0 + 4), root, Role::Removed { cutoff: 0 })
-            .is_err()
+    assert_eq!(
+        space.set_member(agent(1), Hlc::at(T0 + 4), root, Role::Removed { cutoff: 0 }),
+        Err(knack_crdt::CrdtError::RootRole(root))
     );
     // A forged record about the root (crafted, not authored through the API) is inert.
     space.apply(&delta(&record(1, 5, 0, Role::Removed { cutoff: 0 })));
@@ -227,10 +226,9 @@ fn settings_are_admin_only_in_a_members_only_space_and_anyones_in_an_open_one() 
     assert_eq!(space.settings(), &mine);
     // The member cannot author settings, and a crafted register of its own changes nothing,
     // although it is stamped later.
-    assert!(
-        space
-            .update_settings(member, Hlc::at(T0 + 3), SpaceSettings::default())
-            .is_err()
+    assert_eq!(
+        space.update_settings(member, Hlc::at(T0 + 3), SpaceSettings::default()),
+        Err(knack_crdt::CrdtError::NotAdmin(member))
     );
     let theirs = SpaceSettings {
         contagion_hops: 5,

@@ -29,9 +29,9 @@ struct Figures {
     p99_ms: f64,
 }
 
-/// The `p` quantile of sorted durations, in milliseconds.
+/// The `p`-th percentile (nearest rank) of sorted durations, in milliseconds (NaN if none).
 fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+    knack_percentile::percentile_of_sorted(sorted, p).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
 }
 
 fn summarise(label: &str, mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
@@ -39,8 +39,8 @@ fn summarise(label: &str, mut latencies: Vec<Duration>, elapsed: Duration) -> Fi
     Figures {
         label: label.to_owned(),
         writes_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: percentile_ms(&latencies, 0.50),
-        p99_ms: percentile_ms(&latencies, 0.99),
+        p50_ms: percentile_ms(&latencies, 50.0),
+        p99_ms: percentile_ms(&latencies, 99.0),
     }
 }
 
@@ -300,9 +300,9 @@ async fn propagation() -> Option<(f64, f64, f64)> {
     }
     samples.sort();
     Some((
-        percentile_ms(&samples, 0.5),
-        percentile_ms(&samples, 0.99),
-        percentile_ms(&samples, 1.0),
+        percentile_ms(&samples, 50.0),
+        percentile_ms(&samples, 99.0),
+        percentile_ms(&samples, 100.0),
     ))
 }
 

@@ -103,5 +103,8 @@ async fn embedded_nodes_converge_and_publish_events() {
     );
     a.shutdown().await;
     b.shutdown().await;
-    assert!(a.status().await.is_err(), "a stopped node answers Stopped");
+    assert!(
+        matches!(a.status().await, Err(knack_node::NodeError::Stopped)),
+        "a stopped node answers Stopped"
+    );
 }

@@ -312,11 +312,17 @@ mod tests {
             items: vec![0; 4],
             ..probe()
         });
-        assert!(decode::<Probe, 64>(&too_many).is_err());
+        assert!(matches!(
+            decode::<Probe, 64>(&too_many),
+            Err(ProtocolError::Malformed(m)) if m.contains("at most 3 items")
+        ));
         let too_many = encode(&Probe {
             blobs: vec![vec![]; 3],
             ..probe()
         });
-        assert!(decode::<Probe, 64>(&too_many).is_err());
+        assert!(matches!(
+            decode::<Probe, 64>(&too_many),
+            Err(ProtocolError::Malformed(m)) if m.contains("at most 2 byte strings")
+        ));
     }
 }

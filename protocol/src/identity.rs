@@ -158,7 +158,14 @@ mod tests {
         let off_curve = (2u8..40).filter(|y| {
             let mut bytes = [0u8; 32];
             bytes[0] = *y;
-            check_agent(&AgentId(bytes)).is_err()
+            match check_agent(&AgentId(bytes)) {
+                Err(ProtocolError::WrongAuthor(m)) => {
+                    assert!(m.contains("is not an ed25519 public key"), "{m}");
+                    true
+                }
+                Err(other) => panic!("{other:?}"),
+                Ok(()) => false,
+            }
         });
         assert!(off_curve.count() > 5);
         assert!(check_agent(&agent_id(&keypair(1)).unwrap()).is_ok());

@@ -266,10 +266,9 @@ fn config() -> SearchConfig {
     c
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort_unstable();
-    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[i]
+/// The `p`-th percentile (nearest rank) of `samples`, zero if there are none.
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    knack_percentile::percentile(samples, p).unwrap_or_default()
 }
 
 fn ms(d: Duration) -> String {
@@ -353,8 +352,8 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
         format!("{n}: exact nearest k=10 p50 / p99"),
         format!(
             "{} / {} ms",
-            ms(percentile(&mut exact_t, 0.5)),
-            ms(percentile(&mut exact_t, 0.99))
+            ms(percentile(&exact_t, 50.0)),
+            ms(percentile(&exact_t, 99.0))
         ),
     );
     let default_ef = index.vectors().config().hnsw.ef_search;
@@ -383,8 +382,8 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
             format!("{n}: {mode} ef={ef} nearest k=10 p50 / p99"),
             format!(
                 "{} / {} ms",
-                ms(percentile(&mut approx_t, 0.5)),
-                ms(percentile(&mut approx_t, 0.99))
+                ms(percentile(&approx_t, 50.0)),
+                ms(percentile(&approx_t, 99.0))
             ),
         );
         row(
@@ -420,8 +419,8 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
         format!("{n}: hybrid search limit 10 p50 / p99"),
         format!(
             "{} / {} ms",
-            ms(percentile(&mut hybrid_t, 0.5)),
-            ms(percentile(&mut hybrid_t, 0.99))
+            ms(percentile(&hybrid_t, 50.0)),
+            ms(percentile(&hybrid_t, 99.0))
         ),
     );
 }
@@ -468,8 +467,8 @@ fn bench_minilm(rows: &mut Vec<Row>) {
         "MiniLM embed one query p50 / p99",
         format!(
             "{} / {} ms",
-            ms(percentile(&mut single, 0.5)),
-            ms(percentile(&mut single, 0.99))
+            ms(percentile(&single, 50.0)),
+            ms(percentile(&single, 99.0))
         ),
     );
 }

@@ -409,8 +409,9 @@ struct Candidate {
 mod tests {
     use super::*;
 
-    /// The node builds an index on a blocking thread and hands it to its actor (and may share
-    /// it between tasks), so it must be `Send + Sync`.
+    /// The node builds an index on a blocking thread and moves it to its actor, which owns it
+    /// alone (no lock: searches run on the actor), so it must be `Send`; `Sync` lets a library
+    /// user share one behind an `Arc` without a lock.
     #[test]
     fn the_index_is_send_and_sync() {
         fn check<T: Send + Sync>() {}

@@ -180,20 +180,9 @@ fn stat(mut v: Vec<f64>) -> Stat {
     }
 }
 
-fn percentile(hist: &[u64], q: f64) -> Option<u64> {
-    let total: u64 = hist.iter().sum();
-    if total == 0 {
-        return None;
-    }
-    let target = ((q * total as f64).ceil() as u64).max(1);
-    let mut acc = 0;
-    for (ms, &c) in hist.iter().enumerate() {
-        acc += c;
-        if acc >= target {
-            return Some(ms as u64);
-        }
-    }
-    None
+/// The `p`-th percentile of a latency histogram (1 ms bins), in ms.
+fn percentile(hist: &[u64], p: f64) -> Option<u64> {
+    knack_percentile::percentile_of_histogram(hist, p).map(|ms| ms as u64)
 }
 
 impl Summary {
@@ -260,10 +249,10 @@ impl Summary {
             rounds: collect(|u| u.rounds.map(|r| r as f64)),
             hops: collect(|u| u.mean_hops),
             latency: Latency {
-                p50_ms: percentile(&m.latency_ms, 0.5),
-                p90_ms: percentile(&m.latency_ms, 0.9),
-                p99_ms: percentile(&m.latency_ms, 0.99),
-                max_ms: percentile(&m.latency_ms, 1.0),
+                p50_ms: percentile(&m.latency_ms, 50.0),
+                p90_ms: percentile(&m.latency_ms, 90.0),
+                p99_ms: percentile(&m.latency_ms, 99.0),
+                max_ms: percentile(&m.latency_ms, 100.0),
             },
             traffic: Traffic {
                 payload_msgs_per_node: c.payload_msgs as f64 / n,

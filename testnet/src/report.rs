@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use knack_percentile::Sorted;
 use serde::Serialize;
 
 use crate::error::{Result, TestnetError};
@@ -108,24 +109,15 @@ pub struct Latency {
 
 impl Latency {
     /// The percentiles of `samples`.
-    pub fn of(mut samples: Vec<u64>) -> Latency {
-        samples.sort_unstable();
+    pub fn of(samples: Vec<u64>) -> Latency {
+        let samples = Sorted::new(samples);
         Latency {
             samples: samples.len(),
-            p50_ms: percentile(&samples, 50.0),
-            p99_ms: percentile(&samples, 99.0),
-            max_ms: samples.last().copied(),
+            p50_ms: samples.percentile(50.0),
+            p99_ms: samples.percentile(99.0),
+            max_ms: samples.max(),
         }
     }
-}
-
-/// The `p`-th percentile (nearest rank) of sorted `samples`.
-pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -320,20 +312,13 @@ struct Spread {
 }
 
 impl Spread {
-    fn of(mut values: Vec<f64>) -> Option<Spread> {
-        if values.is_empty() {
-            return None;
-        }
-        values.sort_by(f64::total_cmp);
-        let rank = |p: f64| {
-            let r = ((p / 100.0) * values.len() as f64).ceil() as usize;
-            values[r.clamp(1, values.len()) - 1]
-        };
+    fn of(values: Vec<f64>) -> Option<Spread> {
+        let values = Sorted::of_f64(values);
         Some(Spread {
-            mean: values.iter().sum::<f64>() / values.len() as f64,
-            p50: rank(50.0),
-            p99: rank(99.0),
-            max: values[values.len() - 1],
+            mean: values.as_slice().iter().sum::<f64>() / values.len() as f64,
+            p50: values.percentile(50.0)?,
+            p99: values.percentile(99.0)?,
+            max: values.max()?,
         })
     }
 }
@@ -350,13 +335,12 @@ mod tests {
     }
 
     #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50));
-        assert_eq!(percentile(&v, 99.0), Some(99));
-        assert_eq!(percentile(&[7], 99.0), Some(7));
-        assert_eq!(percentile(&[], 50.0), None);
+    fn latency_percentiles_of_unsorted_samples() {
         let l = Latency::of(vec![5, 1, 3]);
         assert_eq!((l.p50_ms, l.max_ms, l.samples), (Some(3), Some(5), 3));
+        let l = Latency::of((1..=100).rev().collect());
+        assert_eq!((l.p50_ms, l.p99_ms), (Some(50), Some(99)));
+        let none = Latency::of(Vec::new());
+        assert_eq!((none.p50_ms, none.max_ms, none.samples), (None, None, 0));
     }
 }

@@ -182,27 +182,41 @@ mod tests {
         let req = request(hash, MAX_BLOB_CHUNK_BYTES as u64);
         let good =
             slice_of(extract_chunk(Cursor::new(&data), Cursor::new(&ob), size, &req).unwrap());
+        // Refused as malformed, for the reason `why` names.
+        let refused = |result: Result<Vec<u8>, ProtocolError>, why: &str| match result {
+            Err(ProtocolError::Malformed(m)) => assert!(m.contains(why), "{why:?} not in {m:?}"),
+            other => panic!("{why}: {other:?}"),
+        };
         for at in [0, 7, 8, 100, good.len() / 2, good.len() - 1] {
             let mut bad = good.clone();
             bad[at] ^= 0x10;
-            assert!(
-                verify_chunk(&req, size, req.offset, &bad).is_err(),
-                "flip at {at}"
-            );
+            // The first 8 bytes declare the blob's size; the rest is proven by the hash.
+            let why = if at < 8 {
+                "declares a"
+            } else {
+                "does not verify"
+            };
+            refused(verify_chunk(&req, size, req.offset, &bad), why);
         }
         let mut longer = good.clone();
         longer.push(0);
-        assert!(verify_chunk(&req, size, req.offset, &longer).is_err());
-        assert!(verify_chunk(&req, size, req.offset, &good[..good.len() - 1]).is_err());
-        assert!(verify_chunk(&req, size, 0, &good).is_err(), "wrong offset");
-        assert!(
-            verify_chunk(&req, size + 1, req.offset, &good).is_err(),
-            "wrong size"
+        refused(
+            verify_chunk(&req, size, req.offset, &longer),
+            "trailing bytes",
+        );
+        refused(
+            verify_chunk(&req, size, req.offset, &good[..good.len() - 1]),
+            "does not verify",
+        );
+        refused(verify_chunk(&req, size, 0, &good), "starts at 0");
+        refused(
+            verify_chunk(&req, size + 1, req.offset, &good),
+            "declares a",
         );
         let other = request(ContentHash::of(b"other"), req.offset);
-        assert!(
-            verify_chunk(&other, size, req.offset, &good).is_err(),
-            "other blob"
+        refused(
+            verify_chunk(&other, size, req.offset, &good),
+            "does not verify",
         );
         assert_eq!(
             verify_chunk(&req, size, req.offset, &good).unwrap(),
@@ -215,7 +229,10 @@ mod tests {
         let data = blob(10);
         let (ob, hash) = outboard(&data);
         let req = request(hash, 10);
-        assert!(extract_chunk(Cursor::new(&data), Cursor::new(&ob), 10, &req).is_err());
+        assert!(matches!(
+            extract_chunk(Cursor::new(&data), Cursor::new(&ob), 10, &req),
+            Err(ProtocolError::Malformed(m)) if m == "blob request at offset 10 of a 10-byte blob"
+        ));
     }
 
     #[test]

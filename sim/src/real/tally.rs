@@ -1,5 +1,6 @@
 //! Raw sums of one side of a comparison, pooled over runs, and the figures derived from them.
 
+use knack_percentile::Sorted;
 use serde::Serialize;
 
 use super::counters::NodeCounters;
@@ -89,15 +90,6 @@ fn add_pair<A: std::ops::Add<Output = A>, B: std::ops::Add<Output = B>>(
     }
 }
 
-/// Nearest-rank percentile of sorted `v`.
-fn rank(v: &[f64], q: f64) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    Some(v[k - 1])
-}
-
 impl Tally {
     /// The tally of a real run.
     pub(crate) fn of_real(run: &RealRun) -> Tally {
@@ -142,9 +134,8 @@ impl Tally {
     /// The figures.
     pub(crate) fn side(&self) -> Side {
         let per = |x: u64| x as f64 / self.message_nodes.max(1) as f64;
-        let mut v = self.latencies_ms.clone();
-        v.sort_by(f64::total_cmp);
-        let mean = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let v = Sorted::of_f64(self.latencies_ms.clone());
+        let mean = (!v.is_empty()).then(|| v.as_slice().iter().sum::<f64>() / v.len() as f64);
         Side {
             delivered: self.delivered,
             expected: self.expected,
@@ -153,10 +144,10 @@ impl Tally {
             latency: Percentiles {
                 samples: v.len() as u64,
                 mean_ms: mean,
-                p50_ms: rank(&v, 0.5),
-                p90_ms: rank(&v, 0.9),
-                p99_ms: rank(&v, 0.99),
-                max_ms: v.last().copied(),
+                p50_ms: v.percentile(50.0),
+                p90_ms: v.percentile(90.0),
+                p99_ms: v.percentile(99.0),
+                max_ms: v.max(),
             },
             mean_hops: self
                 .hops
@@ -172,15 +163,6 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(rank(&v, 0.5), Some(50.0));
-        assert_eq!(rank(&v, 0.99), Some(99.0));
-        assert_eq!(rank(&v, 1.0), Some(100.0));
-        assert_eq!(rank(&[], 0.5), None);
-    }
 
     #[test]
     fn merged_tallies_pool_their_sums() {
