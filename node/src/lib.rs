@@ -60,5 +60,5 @@ pub use config::Config;
 pub use error::NodeError;
 pub use event::Event;
 pub use knack_search::Query as SearchQuery;
-pub use net::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL};
+pub use net::{BLOB_PROTOCOL, FrameCodec, MAX_FRAME_BYTES, SYNC_PROTOCOL, Transport};
 pub use node::{BodyData, BodyRef, NewProcedureRequest, Node, NodeBuilder, NodeInfo};

@@ -14,6 +14,18 @@ mod tests;
 
 pub(crate) use behaviour::{Behaviour, BehaviourEvent};
 pub use frame_codec::FrameCodec;
+
+/// The transport a node's swarm runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP (noise, yamux) and QUIC as configured, or TCP under `pnet` in a private network:
+    /// what a daemon runs.
+    #[default]
+    Network,
+    /// libp2p's in-process memory transport (`/memory/<port>` addresses, noise, yamux): for
+    /// nodes embedded in one process, such as tests, with no socket at all.
+    Memory,
+}
 pub(crate) use private_network::PrivateNetwork;
 pub(crate) use swarm::{build_swarm, topic};
 

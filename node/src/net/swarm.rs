@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use knack_crdt::SpaceName;
 use libp2p::core::Transport;
+use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::kad::store::MemoryStore;
@@ -46,6 +47,7 @@ pub(crate) fn build_swarm(
     config: &Config,
     psk: Option<PreSharedKey>,
     metrics: &Metrics,
+    transport: super::Transport,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
     let mdns_on = config.mdns;
@@ -99,6 +101,23 @@ pub(crate) fn build_swarm(
             mdns: Toggle::from(mdns),
         })
     };
+    if transport == super::Transport::Memory {
+        return Ok(SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(
+                |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                    Ok(MemoryTransport::default()
+                        .upgrade(Version::V1Lazy)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default()))
+                },
+            )
+            .map_err(|e| net(&e))?
+            .with_behaviour(behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build());
+    }
     if let Some(psk) = psk {
         return Ok(SwarmBuilder::with_existing_identity(key)
             .with_tokio()

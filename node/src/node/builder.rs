@@ -25,10 +25,22 @@ const COMMAND_QUEUE: usize = 1024;
 const EVENT_QUEUE: usize = 4096;
 
 /// Builds a [`Node`].
-#[derive(Debug)]
 pub struct NodeBuilder {
     dir: PathBuf,
     config: Option<Config>,
+    store: Option<Arc<dyn Store>>,
+    transport: crate::net::Transport,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .field("store", &self.store.as_ref().map(|_| "given"))
+            .field("transport", &self.transport)
+            .finish()
+    }
 }
 
 impl NodeBuilder {
@@ -37,7 +49,24 @@ impl NodeBuilder {
         NodeBuilder {
             dir: dir.to_path_buf(),
             config: None,
+            store: None,
+            transport: crate::net::Transport::Network,
         }
+    }
+
+    /// Keeps the node's op log, snapshots and metadata in `store` instead of the data
+    /// directory's fjall store (e.g. a [`crate::store::MemoryStore`] for tests; the identity,
+    /// blobs and small state files stay in the directory).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Runs the swarm on `transport` (with [`crate::Transport::Memory`], listen on and
+    /// bootstrap to `/memory/<port>` addresses; QUIC and a swarm key do not apply).
+    pub fn transport(mut self, transport: crate::net::Transport) -> Self {
+        self.transport = transport;
+        self
     }
 
     /// Uses `config` instead of the data directory's `knack.toml`.
@@ -63,7 +92,10 @@ impl NodeBuilder {
         })?;
         let peer_id = key.public().to_peer_id();
         let db = self.dir.join(DB_DIR);
-        let store: Arc<dyn Store> = Arc::new(crate::store::open(&db).map_err(|e| damaged(&db, e))?);
+        let store: Arc<dyn Store> = match self.store {
+            Some(store) => store,
+            None => Arc::new(crate::store::open(&db).map_err(|e| damaged(&db, e))?),
+        };
         let blobs = Arc::new(crate::content::BlobStore::open(&self.dir.join(BLOBS_DIR))?);
 
         let mut spaces = BTreeMap::new();
@@ -111,6 +143,7 @@ impl NodeBuilder {
             &config,
             private_network.as_ref().map(|p| p.key),
             &metrics,
+            self.transport,
         )?;
         let max_blob_bytes = config.max_blob_bytes;
         let blob_quota_bytes = config.blob_quota_bytes;

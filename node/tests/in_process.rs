@@ -1,0 +1,137 @@
+//! Nodes in one process with no socket and no disk store: `NodeBuilder::transport(Memory)` and
+//! `NodeBuilder::store(MemoryStore)`. Three nodes in a line converge on the same digest, the
+//! middle one relaying, and the stores given to them hold the ops (what a restart would read).
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use knack_crdt::{Body, Outcome, ProcedureKind, SpaceName};
+use knack_node::store::{MemoryStore, Store};
+use knack_node::{Config, NewProcedureRequest, Node, NodeBuilder, Transport};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn memory_config(port: u64, bootstrap: Vec<libp2p::Multiaddr>) -> Config {
+    Config {
+        listen: vec![format!("/memory/{port}").parse().unwrap()],
+        quic: false,
+        kademlia: false,
+        bootstrap,
+        sync_interval_ms: 200,
+        ..Config::default()
+    }
+}
+
+/// A node on the memory transport listening on `/memory/<port>`, its store and its address.
+async fn start(
+    dir: &std::path::Path,
+    port: u64,
+    bootstrap: Vec<libp2p::Multiaddr>,
+) -> (Node, Arc<MemoryStore>, libp2p::Multiaddr) {
+    let store = Arc::new(MemoryStore::new());
+    let node = NodeBuilder::new(dir)
+        .config(memory_config(port, bootstrap))
+        .store(store.clone())
+        .transport(Transport::Memory)
+        .build()
+        .await
+        .unwrap();
+    let status = node.status().await.unwrap();
+    let addr = format!("/memory/{port}/p2p/{}", status.peer_id)
+        .parse()
+        .unwrap();
+    (node, store, addr)
+}
+
+async fn digest_and_ops(node: &Node) -> (String, u64) {
+    let status = node.status().await.unwrap();
+    (status.spaces[0].digest.clone(), status.spaces[0].ops)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_the_memory_transport_with_memory_stores_converge_through_a_relay() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Ports of one test process's memory transport: distinct per node.
+    let base = 40_000 + u64::from(std::process::id() % 10_000) * 3;
+    let (a, a_store, a_addr) = start(dirs[0].path(), base, vec![]).await;
+    let (b, _, b_addr) = start(dirs[1].path(), base + 1, vec![a_addr]).await;
+    let (c, c_store, _) = start(dirs[2].path(), base + 2, vec![b_addr]).await;
+
+    let space = SpaceName::new("default").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = a
+            .add(
+                &space,
+                NewProcedureRequest {
+                    name: format!("rotate the certificates, way {i}"),
+                    description: "in process".into(),
+                    kind: ProcedureKind::Tool,
+                    tags: vec!["memory".into()],
+                    body: Body::Inline(format!("step {i}").into_bytes()),
+                },
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // c writes too: its outcome must reach a through b.
+    let converged = tokio::time::timeout(WAIT, async {
+        loop {
+            if digest_and_ops(&c).await.1 >= digest_and_ops(&a).await.1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(converged.is_ok(), "c never caught up with a");
+    c.record_outcome(
+        &space,
+        ids[2],
+        Outcome {
+            success: true,
+            duration_ms: 5,
+            contexts: vec![],
+        },
+    )
+    .await
+    .unwrap();
+
+    let all_equal = tokio::time::timeout(WAIT, async {
+        loop {
+            let (da, db, dc) = (
+                digest_and_ops(&a).await,
+                digest_and_ops(&b).await,
+                digest_and_ops(&c).await,
+            );
+            if da == db && db == dc && da.1 > 5 {
+                break da;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (_, ops) = all_equal.expect("the three nodes never reached the same digest");
+    let shown = a.get(&space, ids[2]).await.unwrap();
+    assert_eq!(shown.successes, 1, "c's outcome did not reach a");
+
+    // The given stores hold the ops (what a restart would replay): a stop flushes them.
+    for node in [&a, &b, &c] {
+        node.shutdown().await;
+    }
+    for (name, store) in [("a", &a_store), ("c", &c_store)] {
+        let held: u64 = store
+            .scan_envelopes(&space)
+            .unwrap()
+            .iter()
+            .map(|(key, _)| key.last_seq - key.first_seq + 1)
+            .sum();
+        assert!(
+            held >= ops,
+            "{name}'s store holds {held} ops, the space {ops}"
+        );
+    }
+}
