@@ -288,11 +288,11 @@ struct Latency {
 }
 
 impl Latency {
-    fn of(mut samples: Vec<Duration>, elapsed: Duration) -> Latency {
-        samples.sort();
+    fn of(samples: Vec<Duration>, elapsed: Duration) -> Latency {
+        let samples = knack_percentile::Sorted::new(samples);
         let at = |p: f64| {
             samples
-                .get(((samples.len().max(1) - 1) as f64 * p).round() as usize)
+                .percentile(p)
                 .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
         };
         Latency {

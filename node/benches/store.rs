@@ -9,6 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A bench: a panic is the failure report.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,24 +28,10 @@ fn envelopes() -> u64 {
         .unwrap_or(20_000)
 }
 
-/// `len` bytes that do not compress (signatures and hashes are most of an envelope), from a
-/// xorshift generator seeded by `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Appends `count` envelopes round-robin over the authors, flushing every `group`.
 fn write(store: &dyn Store, count: u64, group: u64) -> f64 {
     let space = SpaceName::new("bench").unwrap();
-    let body = noise(ENVELOPE_BYTES * 64, 7);
+    let body = common::body_of(ENVELOPE_BYTES * 64, 7);
     let started = Instant::now();
     for i in 0..count {
         let author = (i % u64::from(AUTHORS)) as u8;
@@ -122,7 +111,7 @@ fn row(engine: &str, open: &dyn Fn(&Path) -> Box<dyn Store>) {
                 n as f64 / secs
             );
             let space = SpaceName::new("bench").unwrap();
-            let snapshot = noise(20 << 20, 3);
+            let snapshot = common::body_of(20 << 20, 3);
             let started = Instant::now();
             for i in 0..5u8 {
                 let mut bytes = snapshot.clone();
