@@ -1,11 +1,17 @@
 //! Nodes in one process with no socket and no disk store: `NodeBuilder::transport(Memory)` and
 //! `NodeBuilder::store(MemoryStore)`. Three nodes in a line converge on the same digest, the
 //! middle one relaying, and the stores given to them hold the ops (what a restart would read).
+//! `NodeBuilder::ipfs` gives a node its IPFS client: one wrapping a real IPFS daemon (js-ipfs,
+//! loopback only: run through `tools/test.sh`) pins a large body.
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use knack_ipfs::{Cid, DevDaemon, IpfsApi, IpfsError, KuboRpc};
 
 use knack_crdt::{Body, Outcome, ProcedureKind, SpaceName};
 use knack_node::store::{MemoryStore, Store};
@@ -134,4 +140,109 @@ async fn nodes_on_the_memory_transport_with_memory_stores_converge_through_a_rel
             "{name}'s store holds {held} ops, the space {ops}"
         );
     }
+}
+
+/// A real Kubo RPC client that counts what knack asks of it.
+struct Counting {
+    inner: KuboRpc,
+    adds: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl IpfsApi for Counting {
+    async fn version(&self) -> Result<String, IpfsError> {
+        self.inner.version().await
+    }
+
+    async fn add_file(&self, path: &Path) -> Result<Cid, IpfsError> {
+        self.adds.fetch_add(1, Ordering::SeqCst);
+        self.inner.add_file(path).await
+    }
+
+    async fn add_bytes(&self, bytes: Vec<u8>) -> Result<Cid, IpfsError> {
+        self.adds.fetch_add(1, Ordering::SeqCst);
+        self.inner.add_bytes(bytes).await
+    }
+
+    async fn pin_add(&self, cid: &Cid) -> Result<(), IpfsError> {
+        self.inner.pin_add(cid).await
+    }
+
+    async fn is_pinned(&self, cid: &Cid) -> Result<bool, IpfsError> {
+        self.inner.is_pinned(cid).await
+    }
+
+    async fn fetch_verified(
+        &self,
+        cid: &Cid,
+        expected_blake3: [u8; 32],
+        expected_size: u64,
+        dest: &Path,
+        timeout: Duration,
+    ) -> Result<(), IpfsError> {
+        self.inner
+            .fetch_verified(cid, expected_blake3, expected_size, dest, timeout)
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ipfs_client_given_to_the_builder_pins_a_large_body() {
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = DevDaemon::start(tmp.path().join("repo")).expect(
+        "an IPFS dev daemon: run the tests with `bash tools/test.sh` (it installs js-ipfs and \
+         runs them in a loopback-only network namespace)",
+    );
+    let client = Arc::new(Counting {
+        inner: KuboRpc::new(&daemon.api_url()).unwrap(),
+        adds: AtomicUsize::new(0),
+    });
+    let port = 50_000 + u64::from(std::process::id() % 10_000);
+    let node = NodeBuilder::new(&tmp.path().join("node"))
+        .config(memory_config(port, vec![]))
+        .store(Arc::new(MemoryStore::new()))
+        .transport(Transport::Memory)
+        .ipfs("counting kubo client", client.clone())
+        .build()
+        .await
+        .unwrap();
+    let space = SpaceName::new("default").unwrap();
+    let mut body = Vec::with_capacity(1 << 20);
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    while body.len() < 1 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        body.extend_from_slice(&x.to_le_bytes());
+    }
+    node.add(
+        &space,
+        NewProcedureRequest {
+            name: "restore the database from a snapshot".into(),
+            description: "a large runbook".into(),
+            kind: ProcedureKind::Steps,
+            tags: vec![],
+            body: Body::Inline(body),
+        },
+    )
+    .await
+    .unwrap();
+    let pinned = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let status = node.status().await.unwrap();
+            let ipfs = status.content.ipfs.clone().unwrap();
+            if ipfs.pinned_by_this_node >= 1 {
+                break ipfs;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the large body was never pinned");
+    assert_eq!(pinned.endpoint, "counting kubo client");
+    assert!(
+        client.adds.load(Ordering::SeqCst) >= 1,
+        "the given client was not used"
+    );
+    node.shutdown().await;
 }

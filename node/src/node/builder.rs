@@ -29,6 +29,7 @@ pub struct NodeBuilder {
     dir: PathBuf,
     config: Option<Config>,
     store: Option<Arc<dyn Store>>,
+    ipfs: Option<(String, Arc<dyn knack_ipfs::IpfsApi>)>,
     transport: crate::net::Transport,
 }
 
@@ -38,6 +39,7 @@ impl std::fmt::Debug for NodeBuilder {
             .field("dir", &self.dir)
             .field("config", &self.config)
             .field("store", &self.store.as_ref().map(|_| "given"))
+            .field("ipfs", &self.ipfs.as_ref().map(|(endpoint, _)| endpoint))
             .field("transport", &self.transport)
             .finish()
     }
@@ -50,6 +52,7 @@ impl NodeBuilder {
             dir: dir.to_path_buf(),
             config: None,
             store: None,
+            ipfs: None,
             transport: crate::net::Transport::Network,
         }
     }
@@ -59,6 +62,17 @@ impl NodeBuilder {
     /// blobs and small state files stay in the directory).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Uses `client` as the node's IPFS tier (pins and reads of large bodies), reported under
+    /// `endpoint` in `status`, instead of a Kubo RPC client to the config's `ipfs_api`.
+    pub fn ipfs(
+        mut self,
+        endpoint: impl Into<String>,
+        client: Arc<dyn knack_ipfs::IpfsApi>,
+    ) -> Self {
+        self.ipfs = Some((endpoint.into(), client));
         self
     }
 
@@ -148,21 +162,25 @@ impl NodeBuilder {
         let max_blob_bytes = config.max_blob_bytes;
         let blob_quota_bytes = config.blob_quota_bytes;
         let min_free_disk_bytes = config.min_free_disk_bytes;
-        let ipfs = match &config.ipfs_api {
-            Some(url) => {
+        let ipfs = match (self.ipfs, &config.ipfs_api) {
+            (Some(given), _) => Some(given),
+            (None, Some(url)) => {
                 let client = knack_ipfs::KuboRpc::new(url).map_err(|e| NodeError::Config {
                     path: "ipfs_api".into(),
                     reason: e.to_string(),
                 })?;
                 let client: Arc<dyn knack_ipfs::IpfsApi> = Arc::new(client);
-                let (status_tx, status_rx) = watch::channel(crate::status::IpfsStatus {
-                    endpoint: url.clone(),
-                    ..Default::default()
-                });
-                Some((client, PinQueue::new(store.clone()), status_tx, status_rx))
+                Some((url.clone(), client))
             }
-            None => None,
+            (None, None) => None,
         };
+        let ipfs = ipfs.map(|(endpoint, client)| {
+            let (status_tx, status_rx) = watch::channel(crate::status::IpfsStatus {
+                endpoint,
+                ..Default::default()
+            });
+            (client, PinQueue::new(store.clone()), status_tx, status_rx)
+        });
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, _) = broadcast::channel(EVENT_QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
