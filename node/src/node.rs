@@ -1,6 +1,6 @@
 //! The node: a builder, a handle, and the actor that owns the swarm, the store and the spaces.
 //!
-//! One actor task owns everything mutable (STYLE.md 3); handles send it commands with a
+//! One actor task owns everything mutable; handles send it commands with a
 //! oneshot reply. Writes are made durable in groups: the actor takes every command waiting in
 //! its queue, applies them, flushes the store once, and only then publishes the new envelopes
 //! and answers the callers, so an acknowledged write survives any crash and nothing a peer has

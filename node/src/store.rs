@@ -1,10 +1,10 @@
 //! Where a node keeps what must survive a restart: per-author op logs (as the signed envelopes
 //! that carried them), space snapshots, small blobs and node metadata.
 //!
-//! The [`Store`] trait is small on purpose (STYLE.md 6): the fjall backend is the product's
-//! (opened with [`open`], which migrates a sled store from before 0.5), the in-memory one
-//! serves tests and the model check that holds the disk backends to the same behaviour,
-//! reboots included.
+//! The [`Store`] trait is small on purpose: the fjall backend is the product's
+//! (opened with [`open`], which migrates a sled store written before knack moved to fjall),
+//! the in-memory one serves tests and the model check that holds the disk backends to the
+//! same behaviour, reboots included.
 
 mod fjall_store;
 pub mod integrity;
@@ -58,7 +58,7 @@ pub struct EnvelopeKey {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The sled database (a store from before 0.5, being migrated) failed.
+    /// The sled database (a store written before knack moved to fjall, being migrated) failed.
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
     /// The storage engine (fjall) failed.

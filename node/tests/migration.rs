@@ -1,4 +1,4 @@
-//! A data directory from before 0.5 holds a sled store: the node moves it to fjall at start,
+//! A data directory written before knack moved to fjall holds a sled store: the node moves it to fjall at start,
 //! with every op, the snapshot and the digest kept, the sled store set aside (not deleted), and
 //! a copy interrupted by a crash started again.
 
@@ -11,7 +11,7 @@ use std::path::Path;
 use common::TestNode;
 use knack_node::store::{FjallStore, SledStore, Store};
 
-/// Rewrites the fjall store of `dir` as a sled store (what a node before 0.5 left behind).
+/// Rewrites the fjall store of `dir` as a sled store (what a node before the move to fjall left behind).
 fn turn_into_sled(dir: &Path) {
     let db = dir.join(knack_node::dirs::DB_DIR);
     let sled_dir = dir.join("db-sled");

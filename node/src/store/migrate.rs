@@ -1,5 +1,5 @@
-//! Opening the store of a data directory, moving a sled store from before 0.5 to fjall on the
-//! way.
+//! Opening the store of a data directory, moving a sled store (what knack wrote before it
+//! moved to fjall) to fjall on the way.
 //!
 //! The migration copies every entry of every sled tree into the fjall keyspace of the same name
 //! (both backends share the key layout of `keys.rs`) in a staging directory beside the store,

@@ -1,5 +1,5 @@
-//! The sled backend: the store of knack before 0.5, kept to migrate such stores to fjall
-//! (`migrate.rs`) and checked against the model like the product's backend.
+//! The sled backend: the store knack wrote before it moved to fjall, kept to migrate such
+//! stores to fjall (`migrate.rs`) and checked against the model like the product's backend.
 //!
 //! Caveats measured on these machines (shared notes): sled flushes in the background only every
 //! 500 ms, so [`Store::flush`] is called before any write is acknowledged; its default cache is
