@@ -4,7 +4,7 @@
 //! tables, and compaction merges tables and drops what deletes and overwrites superseded. That
 //! is why knack moved to it from sled: sled held 230 B per op but took 4.6-5.9 times that on
 //! disk, because space freed by deleted tail envelopes and rewritten snapshots was not given
-//! back (ARCHITECTURE.md, "Storage").
+//! back (ARCHITECTURE.md, "Storage engine").
 //!
 //! Writes are visible at once and durable at [`Store::flush`] (`persist(SyncAll)`), as with
 //! sled. A failed persist poisons the database (fjall refuses every later write rather than
@@ -18,7 +18,8 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use knack_crdt::{AgentId, ContentHash, SpaceName};
 
 use super::keys::{
-    decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
+    authors_by_seek, decode_envelope, decode_key, envelope_key, envelope_prefix, envelope_value,
+    take_within_budget,
 };
 use super::{EnvelopeKey, Store, StoreError, StoreUsage};
 
@@ -50,7 +51,7 @@ pub struct FjallStore {
     /// Serialises "append unless present" (fjall has no compare-and-swap outside
     /// transactions).
     append_lock: Mutex<()>,
-    /// Serialises snapshot replacement (insert, then compact away the old one), apart from
+    /// Serialises snapshot replacement (ingest, then compact away the old one), apart from
     /// appends, so a compaction never holds up the op log.
     snapshot_lock: Mutex<()>,
 }
@@ -229,35 +230,24 @@ impl Store for FjallStore {
     }
 
     fn authors(&self, space: &SpaceName) -> Result<Vec<AgentId>, StoreError> {
-        // One seek per author: from each author's first key, jump past its last possible key.
-        let prefix = envelope_prefix(space, None);
-        let mut authors = Vec::new();
-        let mut cursor = prefix.clone();
-        while let Some(guard) = self.envelopes.range(cursor.clone()..).next() {
-            let (key, value) = guard.into_inner()?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let (key, _) = decode_envelope(space, &key, &value)?;
-            cursor = envelope_key(space, &key.author, u64::MAX);
-            cursor.push(0);
-            authors.push(key.author);
-        }
-        Ok(authors)
+        authors_by_seek(space, |at| {
+            self.envelopes
+                .range(at.to_vec()..)
+                .next()
+                .map(|guard| guard.key())
+                .transpose()
+                .map_err(StoreError::from)
+        })
     }
 
     fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError> {
         // The last key of each author, found by seeking backwards from past its keys.
-        let prefix = envelope_prefix(space, None);
         let mut heads = Vec::new();
         for author in self.authors(space)? {
             let from = envelope_key(space, &author, 0);
             let to = envelope_key(space, &author, u64::MAX);
             if let Some(guard) = self.envelopes.range(from..=to).next_back() {
-                let (key, value) = guard.into_inner()?;
-                debug_assert!(key.starts_with(&prefix));
-                let (key, _) = decode_envelope(space, &key, &value)?;
-                heads.push((author, key.last_seq));
+                heads.push(decode_key(space, &guard.key()?)?);
             }
         }
         Ok(heads)

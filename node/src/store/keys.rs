@@ -34,26 +34,36 @@ pub(crate) fn envelope_value(first_seq: u64, bytes: &[u8]) -> Vec<u8> {
     value
 }
 
+/// The author and last sequence number an envelope key of `space` names (without reading the
+/// envelope).
+pub(crate) fn decode_key(space: &SpaceName, key: &[u8]) -> Result<(AgentId, u64), StoreError> {
+    let prefix = space.as_str().len() + 1;
+    let corrupt = || StoreError::Corrupt(format!("envelope key of space {space}"));
+    if key.len() != prefix + 40 {
+        return Err(corrupt());
+    }
+    let author: [u8; 32] = key[prefix..prefix + 32].try_into().map_err(|_| corrupt())?;
+    let last: [u8; 8] = key[prefix + 32..].try_into().map_err(|_| corrupt())?;
+    Ok((AgentId(author), u64::from_be_bytes(last)))
+}
+
 /// Decodes a stored envelope entry of `space`.
 pub(crate) fn decode_envelope(
     space: &SpaceName,
     key: &[u8],
     value: &[u8],
 ) -> Result<(EnvelopeKey, Vec<u8>), StoreError> {
-    let prefix = space.as_str().len() + 1;
-    let corrupt = || StoreError::Corrupt(format!("envelope entry of space {space}"));
-    if key.len() != prefix + 40 || value.len() < 8 {
-        return Err(corrupt());
-    }
-    let author: [u8; 32] = key[prefix..prefix + 32].try_into().map_err(|_| corrupt())?;
-    let last: [u8; 8] = key[prefix + 32..].try_into().map_err(|_| corrupt())?;
-    let first: [u8; 8] = value[..8].try_into().map_err(|_| corrupt())?;
+    let (author, last_seq) = decode_key(space, key)?;
+    let first: [u8; 8] = value
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("envelope entry of space {space}")))?;
     Ok((
         EnvelopeKey {
             space: space.clone(),
-            author: AgentId(author),
+            author,
             first_seq: u64::from_be_bytes(first),
-            last_seq: u64::from_be_bytes(last),
+            last_seq,
         },
         value[8..].to_vec(),
     ))
@@ -84,4 +94,26 @@ pub(crate) fn take_within_budget<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         out.push((key, bytes));
     }
     Ok(out)
+}
+
+/// The authors with envelopes in `space`, in order, with one seek per author: `first_key_at`
+/// answers the first stored key at or after a key (any space), and the cursor jumps from each
+/// author's first key past its last possible one. Shared by the backends that can seek.
+pub(crate) fn authors_by_seek<K: AsRef<[u8]>>(
+    space: &SpaceName,
+    mut first_key_at: impl FnMut(&[u8]) -> Result<Option<K>, StoreError>,
+) -> Result<Vec<AgentId>, StoreError> {
+    let prefix = envelope_prefix(space, None);
+    let mut authors = Vec::new();
+    let mut cursor = prefix.clone();
+    while let Some(key) = first_key_at(&cursor)? {
+        if !key.as_ref().starts_with(&prefix) {
+            break;
+        }
+        let (author, _) = decode_key(space, key.as_ref())?;
+        cursor = envelope_key(space, &author, u64::MAX);
+        cursor.push(0);
+        authors.push(author);
+    }
+    Ok(authors)
 }

@@ -10,7 +10,8 @@ use std::path::Path;
 use knack_crdt::{AgentId, ContentHash, SpaceName};
 
 use super::keys::{
-    decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
+    authors_by_seek, decode_envelope, decode_key, envelope_key, envelope_prefix, envelope_value,
+    take_within_budget,
 };
 use super::{EnvelopeKey, Store, StoreError, StoreUsage};
 
@@ -161,31 +162,27 @@ impl Store for SledStore {
     }
 
     fn authors(&self, space: &SpaceName) -> Result<Vec<AgentId>, StoreError> {
-        // One seek per author: from each author's first key, jump past its last possible key.
-        let prefix = envelope_prefix(space, None);
-        let mut authors = Vec::new();
-        let mut cursor = prefix.clone();
-        while let Some(entry) = self.envelopes.range(cursor.clone()..).next() {
-            let (key, value) = entry?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let (key, _) = decode_envelope(space, &key, &value)?;
-            cursor = envelope_key(space, &key.author, u64::MAX);
-            cursor.push(0);
-            authors.push(key.author);
-        }
-        Ok(authors)
+        authors_by_seek(space, |at| {
+            self.envelopes
+                .range(at..)
+                .keys()
+                .next()
+                .transpose()
+                .map_err(StoreError::from)
+        })
     }
 
     fn heads(&self, space: &SpaceName) -> Result<Vec<(AgentId, u64)>, StoreError> {
         let mut heads: Vec<(AgentId, u64)> = Vec::new();
-        for entry in self.envelopes.scan_prefix(envelope_prefix(space, None)) {
-            let (key, value) = entry?;
-            let (key, _) = decode_envelope(space, &key, &value)?;
+        for key in self
+            .envelopes
+            .scan_prefix(envelope_prefix(space, None))
+            .keys()
+        {
+            let (author, last_seq) = decode_key(space, &key?)?;
             match heads.last_mut() {
-                Some((author, last)) if *author == key.author => *last = key.last_seq,
-                _ => heads.push((key.author, key.last_seq)),
+                Some((held, last)) if *held == author => *last = last_seq,
+                _ => heads.push((author, last_seq)),
             }
         }
         Ok(heads)
