@@ -370,16 +370,6 @@ impl Behaviour {
             | request_response::Event::ResponseSent { .. } => {}
         }
     }
-
-    fn wake(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
-    }
-
-    fn take_event(&mut self) -> Option<ToSwarm<Event, THandlerInEvent<Inner>>> {
-        self.events.pop_front()
-    }
 }
 
 wrap_request_response!(Behaviour, Event);

@@ -31,11 +31,28 @@ pub(crate) fn inner(protocol: &'static str, timeout: Duration) -> Inner {
 }
 
 /// Implements `NetworkBehaviour` for a protocol behaviour with an `inner: Inner` field, an
-/// `on_inner(&mut self, InnerEvent)` method that takes in the inner behaviour's events, and
-/// `take_event(&mut self) -> Option<ToSwarm<Event, _>>` for what it has to emit. Connections
-/// are the inner behaviour's; its events never leave the wrapper.
+/// `on_inner(&mut self, InnerEvent)` method that takes in the inner behaviour's events, an
+/// `events` queue of what it has to emit and a `waker` of the swarm task that polled it last;
+/// and gives it `wake` (after queueing outside a poll) and `take_event`. Connections are the
+/// inner behaviour's; its events never leave the wrapper.
 macro_rules! wrap_request_response {
     ($behaviour:ty, $event:ty) => {
+        impl $behaviour {
+            /// Wakes the swarm task to poll again (what was queued outside a poll).
+            fn wake(&mut self) {
+                if let Some(waker) = self.waker.take() {
+                    waker.wake();
+                }
+            }
+
+            /// The next event to hand the swarm.
+            fn take_event(
+                &mut self,
+            ) -> Option<libp2p::swarm::ToSwarm<$event, libp2p::swarm::THandlerInEvent<$crate::net::request_response::Inner>>> {
+                self.events.pop_front()
+            }
+        }
+
         impl libp2p::swarm::NetworkBehaviour for $behaviour {
             type ConnectionHandler = <$crate::net::request_response::Inner as libp2p::swarm::NetworkBehaviour>::ConnectionHandler;
             type ToSwarm = $event;

@@ -271,16 +271,6 @@ impl Behaviour {
         self.events.push_back(ToSwarm::GenerateEvent(event));
         self.wake();
     }
-
-    fn wake(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
-    }
-
-    fn take_event(&mut self) -> Option<ToSwarm<Event, THandlerInEvent<Inner>>> {
-        self.events.pop_front()
-    }
 }
 
 wrap_request_response!(Behaviour, Event);
