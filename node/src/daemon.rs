@@ -5,15 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use knack_crdt::SpaceName;
-use tokio::sync::oneshot;
 
 use crate::cli::RunArgs;
 use knack_node::NodeBuilder;
 use knack_node::config::Config;
-use knack_node::dirs::{API_ADDR_FILE, read_token};
+use knack_node::dirs::read_token;
 
-/// How long a stopping daemon waits for open API connections to finish.
-const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a stopping node may take to commit, snapshot and flush before the process exits
 /// anyway (a stop that cannot write its snapshot still ends: the log is the truth, and the
 /// next start replays it).
@@ -62,49 +59,20 @@ pub(crate) fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(dir: &Path, config: Config, token: String) -> anyhow::Result<()> {
-    let api_addr = config.api;
-    let limits = config.api_limits.clone();
-    let node = NodeBuilder::new(dir).config(config).build().await?;
-    let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let addr_file = dir.join(API_ADDR_FILE);
-    let (bound_tx, bound_rx) = oneshot::channel();
-    let node_for_api = node.clone();
-    let api = tokio::spawn(async move {
-        knack_node::api::serve_with_limits(
-            node_for_api,
-            token,
-            api_addr,
-            &limits,
-            move |addr| {
-                let _ = bound_tx.send(addr);
-            },
-            async move {
-                let _ = api_stopped.await;
-            },
-        )
-        .await
-    });
-    let bound = bound_rx.await.context("the HTTP API did not start")?;
-    node.set_api_addr(bound).await;
-    // Written whole or not at all (a temporary file renamed into place): a client polling for
-    // the file must never read it empty or half written.
-    let tmp_file = addr_file.with_extension("addr.tmp");
-    std::fs::write(&tmp_file, bound.to_string())
-        .and_then(|()| std::fs::rename(&tmp_file, &addr_file))
-        .with_context(|| format!("writing {}", addr_file.display()))?;
-    tracing::info!(peer_id = %node.peer_id(), api = %bound, "knack node running");
+    let node = NodeBuilder::new(dir).config(config.clone()).build().await?;
+    let api = crate::served_api::serve(&node, token, &config, dir)
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(peer_id = %node.peer_id(), api = %api.bound, "knack node running");
     println!(
-        "knack node {} running; API on http://{bound}",
-        node.peer_id()
+        "knack node {} running; API on http://{}",
+        node.peer_id(),
+        api.bound
     );
 
     wait_for_signal().await;
     tracing::info!("stopping");
-    let _ = std::fs::remove_file(&addr_file);
-    let _ = stop_api.send(());
-    // Graceful shutdown waits for open connections; an event stream (`knack tail`) never
-    // ends by itself, so the wait is bounded.
-    if tokio::time::timeout(API_DRAIN, api).await.is_err() {
+    if !api.stop().await {
         tracing::info!("closing API connections still open");
     }
     if tokio::time::timeout(NODE_STOP, node.shutdown())

@@ -7,6 +7,7 @@
 
 mod cli;
 mod daemon;
+mod served_api;
 
 use std::process::ExitCode;
 

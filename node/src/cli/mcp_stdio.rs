@@ -9,15 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rmcp::ServiceExt;
-use tokio::sync::oneshot;
 
 use knack_node::NodeBuilder;
 use knack_node::config::Config;
 use knack_node::dirs::{API_ADDR_FILE, read_token};
 use knack_node::mcp::{Backend, KnackMcp};
-
-/// How long a stopping embedded node waits for open API connections to finish.
-const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves MCP on stdio for the data directory `dir` until the client closes stdin.
 pub(crate) fn run(dir: &Path) -> anyhow::Result<ExitCode> {
@@ -63,55 +59,19 @@ async fn serve_stdio(backend: Backend) -> anyhow::Result<()> {
 /// until stdin closes, then stops it cleanly.
 async fn embedded(dir: &Path, token: String) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
-    let api_addr = config.api;
-    let limits = config.api_limits.clone();
-    let node = NodeBuilder::new(dir).config(config).build().await?;
-    let router = knack_node::api::router_with_limits(node.clone(), token.clone(), &limits);
-    let addr_file = dir.join(API_ADDR_FILE);
-    let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = oneshot::channel();
-    let node_for_api = node.clone();
-    let token_for_api = token.clone();
-    let task = tokio::spawn(async move {
-        knack_node::api::serve_with_limits(
-            node_for_api,
-            token_for_api,
-            api_addr,
-            &limits,
-            move |addr| {
-                let _ = bound_tx.send(addr);
-            },
-            async move {
-                let _ = api_stopped.await;
-            },
-        )
-        .await
-    });
-    let api = match bound_rx.await {
-        Ok(bound) => {
-            node.set_api_addr(bound).await;
-            let tmp = addr_file.with_extension("addr.tmp");
-            std::fs::write(&tmp, bound.to_string())
-                .and_then(|()| std::fs::rename(&tmp, &addr_file))
-                .with_context(|| format!("writing {}", addr_file.display()))?;
-            Some(task)
-        }
-        Err(_) => {
-            // The API did not bind: `serve_with_limits` ended with why.
-            let e = match task.await {
-                Ok(Err(e)) => e.to_string(),
-                Ok(Ok(())) => "it stopped".to_owned(),
-                Err(e) => e.to_string(),
-            };
-            tracing::warn!("knack mcp: the HTTP API cannot bind {api_addr}: {e}; MCP only");
+    let node = NodeBuilder::new(dir).config(config.clone()).build().await?;
+    let router =
+        knack_node::api::router_with_limits(node.clone(), token.clone(), &config.api_limits);
+    let api = match crate::served_api::serve(&node, token.clone(), &config, dir).await? {
+        Ok(api) => Some(api),
+        Err(why) => {
+            tracing::warn!("knack mcp: {why}; MCP only");
             None
         }
     };
     let result = serve_stdio(Backend::in_process(router, token)).await;
     if let Some(api) = api {
-        let _ = std::fs::remove_file(&addr_file);
-        let _ = stop_api.send(());
-        let _ = tokio::time::timeout(API_DRAIN, api).await;
+        api.stop().await;
     }
     node.shutdown().await;
     result
