@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,43 +15,12 @@ use std::time::Duration;
 
 use knack_ipfs::{Cid, DevDaemon, IpfsApi, IpfsError, KuboRpc};
 
+use common::memory_node::{ports, start};
 use knack_crdt::{Body, Outcome, ProcedureKind, SpaceName};
-use knack_node::store::{MemoryStore, Store};
-use knack_node::{Config, NewProcedureRequest, Node, NodeBuilder, Transport};
+use knack_node::store::Store;
+use knack_node::{Config, NewProcedureRequest, Node};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn memory_config(port: u64, bootstrap: Vec<libp2p::Multiaddr>) -> Config {
-    Config {
-        listen: vec![format!("/memory/{port}").parse().unwrap()],
-        quic: false,
-        kademlia: false,
-        bootstrap,
-        sync_interval_ms: 200,
-        ..Config::default()
-    }
-}
-
-/// A node on the memory transport listening on `/memory/<port>`, its store and its address.
-async fn start(
-    dir: &std::path::Path,
-    port: u64,
-    bootstrap: Vec<libp2p::Multiaddr>,
-) -> (Node, Arc<MemoryStore>, libp2p::Multiaddr) {
-    let store = Arc::new(MemoryStore::new());
-    let node = NodeBuilder::new(dir)
-        .config(memory_config(port, bootstrap))
-        .store(store.clone())
-        .transport(Transport::Memory)
-        .build()
-        .await
-        .unwrap();
-    let status = node.status().await.unwrap();
-    let addr = format!("/memory/{port}/p2p/{}", status.peer_id)
-        .parse()
-        .unwrap();
-    (node, store, addr)
-}
 
 async fn digest_and_ops(node: &Node) -> (String, u64) {
     let status = node.status().await.unwrap();
@@ -59,11 +30,14 @@ async fn digest_and_ops(node: &Node) -> (String, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_on_the_memory_transport_with_memory_stores_converge_through_a_relay() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    // Ports of one test process's memory transport: distinct per node.
-    let base = 40_000 + u64::from(std::process::id() % 10_000) * 3;
-    let (a, a_store, a_addr) = start(dirs[0].path(), base, vec![]).await;
-    let (b, _, b_addr) = start(dirs[1].path(), base + 1, vec![a_addr]).await;
-    let (c, c_store, _) = start(dirs[2].path(), base + 2, vec![b_addr]).await;
+    let port: Vec<u64> = ports(40_000, 3).collect();
+    let bootstrap = |to| Config {
+        bootstrap: vec![to],
+        ..Config::default()
+    };
+    let (a, a_store, a_addr) = start(dirs[0].path(), port[0], Config::default(), None).await;
+    let (b, _, b_addr) = start(dirs[1].path(), port[1], bootstrap(a_addr), None).await;
+    let (c, c_store, _) = start(dirs[2].path(), port[2], bootstrap(b_addr), None).await;
 
     let space = SpaceName::new("default").unwrap();
     let mut ids = Vec::new();
@@ -197,15 +171,14 @@ async fn the_ipfs_client_given_to_the_builder_pins_a_large_body() {
         inner: KuboRpc::new(&daemon.api_url()).unwrap(),
         adds: AtomicUsize::new(0),
     });
-    let port = 50_000 + u64::from(std::process::id() % 10_000);
-    let node = NodeBuilder::new(&tmp.path().join("node"))
-        .config(memory_config(port, vec![]))
-        .store(Arc::new(MemoryStore::new()))
-        .transport(Transport::Memory)
-        .ipfs("counting kubo client", client.clone())
-        .build()
-        .await
-        .unwrap();
+    let port = ports(50_000, 1).next().unwrap();
+    let (node, _, _) = start(
+        &tmp.path().join("node"),
+        port,
+        Config::default(),
+        Some(("counting kubo client", client.clone())),
+    )
+    .await;
     let space = SpaceName::new("default").unwrap();
     let mut body = Vec::with_capacity(1 << 20);
     let mut x = 0x2545_f491_4f6c_dd1d_u64;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod memory_node;
+
 /// The `knack` binary under test.
 pub fn knack_bin() -> &'static str {
     env!("CARGO_BIN_EXE_knack")
