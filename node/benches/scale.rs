@@ -36,6 +36,8 @@
 //! (`KNACK_SCALE_TIMEOUT_S`, default 300, for a start or a cold sync; the outcome ingest gets
 //! 6 times that); a wait that runs out is reported as such. `KNACK_SCALE_SEED` changes the
 //! dataset. A small run: `KNACK_SCALE_SIZES=1000 KNACK_SCALE_OUTCOMES=20000`.
+//! `KNACK_SCALE_KEEP=1` keeps each size's loaded data directory (its path is printed), to
+//! profile a node of that size again without loading it (e.g. `knack run --dir PATH`).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -81,6 +83,7 @@ struct Settings {
     timeout: Duration,
     out: PathBuf,
     seed: u64,
+    keep: bool,
 }
 
 impl Settings {
@@ -121,6 +124,7 @@ impl Settings {
             timeout: Duration::from_secs(number("KNACK_SCALE_TIMEOUT_S").unwrap_or(300)),
             out,
             seed: number("KNACK_SCALE_SEED").unwrap_or(0x6b6e_6163_6b21),
+            keep: number("KNACK_SCALE_KEEP").is_some_and(|k| k != 0),
         }
     }
 
@@ -297,8 +301,8 @@ impl Latency {
         };
         Latency {
             per_s: samples.len() as f64 / elapsed.as_secs_f64(),
-            p50_ms: at(0.50),
-            p99_ms: at(0.99),
+            p50_ms: at(50.0),
+            p99_ms: at(99.0),
         }
     }
 }
@@ -1021,6 +1025,13 @@ fn run_size(
     );
     drop(joiner);
     drop(d);
+    if s.keep {
+        let kept = tmp.keep();
+        r.note(format!(
+            "data directory kept: {}",
+            kept.join("node").display()
+        ));
+    }
     r
 }
 

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 /// mimalloc rather than the system allocator: glibc's per-thread arenas kept the memory of
 /// transient buffers (snapshot encodings, checkpoint runs, HTTP bodies) and held a node at
 /// 10k procedures ~110 MB above its live heap (ARCHITECTURE.md, "Memory").
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
