@@ -14,7 +14,7 @@
 //! ## The pieces
 //! - names, descriptions, kinds, relation strengths, settings: last-writer-wins registers
 //!   ([`Lww`]) ordered by hybrid logical clock [`Stamp`]s;
-//! - tags: an add-wins observed-remove set ([`TagSet`]) over `crdts::VClock`;
+//! - tags: an add-wins observed-remove set ([`TagSet`]) over compact vector clocks;
 //! - outcomes: one slot per agent, written only by that agent with a rising sequence number
 //!   ([`OutcomeSlot`]), merged counter by counter (max); global counts are exact sums;
 //! - bodies: a grow-only map of versions ([`ContentRef`] by stamp), the newest is current;

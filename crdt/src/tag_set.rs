@@ -1,8 +1,6 @@
 //! Add-wins observed-remove set of tags.
 
-use std::collections::BTreeMap;
-
-use crdts::{CmRDT, CvRDT, Dot, VClock};
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::AgentId;
@@ -17,15 +15,51 @@ use crate::ids::AgentId;
 ///
 /// Departure from `crdts::Orswot`: that type stores its entries in `HashMap`s, whose encoding
 /// order varies from process to process, and knack's state digest needs a canonical,
-/// byte-identical encoding; so the set is kept here in `BTreeMap`s, with `crdts::VClock` (a
-/// `BTreeMap`) as the causal context. It is replicated as full state, never as op-based deltas:
-/// a delta whose causal context is a version vector would claim dots it never carried (see the
-/// note on `crdts` in the project's ARCHITECTURE.md). Tag sets are small (at most
-/// [`crate::limits::MAX_TAGS`]), so shipping the whole set on an edit costs little.
+/// byte-identical encoding; so the set is kept here in sorted maps. It is replicated as full
+/// state, never as op-based deltas: a delta whose causal context is a version vector would
+/// claim dots it never carried (see the note on `crdts` in the project's ARCHITECTURE.md). Tag
+/// sets are small (at most [`crate::limits::MAX_TAGS`]), so shipping the whole set on an edit
+/// costs little.
+///
+/// **Memory.** Every procedure has a tag set, so its layout matters at 100k procedures: the
+/// maps are sorted vectors ([`LiteMap`]), a few dozen bytes for a set of a few tags, where
+/// `BTreeMap`s (as in `crdts::VClock`) allocate a whole node (~500 bytes) for one entry; that
+/// was 2.4 KB per procedure. The encoding is unchanged: a sorted map encodes as a map, and
+/// [`Dots`] as `crdts::VClock` did (a struct of one map named `dots`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagSet {
-    clock: VClock<AgentId>,
-    entries: BTreeMap<String, VClock<AgentId>>,
+    clock: Dots,
+    entries: LiteMap<String, Dots>,
+}
+
+/// A vector clock: per agent, the highest counter seen (absent: zero).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Dots {
+    dots: LiteMap<AgentId, u64>,
+}
+
+impl Dots {
+    fn get(&self, agent: &AgentId) -> u64 {
+        self.dots.get(agent).copied().unwrap_or(0)
+    }
+
+    /// Raises `agent`'s counter to `counter` (never lowers it).
+    fn raise(&mut self, agent: AgentId, counter: u64) {
+        if counter > self.get(&agent) {
+            self.dots.insert(agent, counter);
+        }
+    }
+
+    /// The per-agent maximum of both.
+    fn join(&mut self, other: &Dots) {
+        for (agent, &counter) in other.dots.iter() {
+            self.raise(*agent, counter);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.dots.is_empty()
+    }
 }
 
 impl TagSet {
@@ -37,10 +71,16 @@ impl TagSet {
     /// Adds `tag` as `agent` (a no-op for the value if present, but a new dot all the same, so
     /// the add wins over concurrent removes).
     pub fn add(&mut self, agent: AgentId, tag: String) {
-        let dot = self.clock.inc(agent);
-        self.clock.apply(dot);
-        let dots = self.entries.entry(tag).or_default();
-        dots.dots.insert(dot.actor, dot.counter);
+        let counter = self.clock.get(&agent).saturating_add(1);
+        self.clock.raise(agent, counter);
+        match self.entries.get_mut(&tag) {
+            Some(dots) => dots.raise(agent, counter),
+            None => {
+                let mut dots = Dots::default();
+                dots.raise(agent, counter);
+                self.entries.insert(tag, dots);
+            }
+        }
     }
 
     /// Removes `tag` (only the adds this replica has observed).
@@ -70,13 +110,13 @@ impl TagSet {
 
     /// Joins `other` into `self`.
     pub fn merge(&mut self, other: &TagSet) {
-        let mut merged: BTreeMap<String, VClock<AgentId>> = BTreeMap::new();
+        let mut merged: LiteMap<String, Dots> = LiteMap::new();
         let tags = self.entries.keys().chain(other.entries.keys());
         for tag in tags {
             if merged.contains_key(tag) {
                 continue;
             }
-            let empty = VClock::new();
+            let empty = Dots::default();
             let mine = self.entries.get(tag).unwrap_or(&empty);
             let theirs = other.entries.get(tag).unwrap_or(&empty);
             let dots = merge_dots(mine, &self.clock, theirs, &other.clock);
@@ -85,7 +125,7 @@ impl TagSet {
             }
         }
         self.entries = merged;
-        self.clock.merge(other.clock.clone());
+        self.clock.join(&other.clock);
     }
 
     /// Whether every dot an element holds is covered by the set's clock (the invariant of every
@@ -102,13 +142,8 @@ impl TagSet {
 }
 
 /// Keeps, per agent, a dot both sides hold, or a dot one side holds that the other has not seen.
-fn merge_dots(
-    mine: &VClock<AgentId>,
-    my_clock: &VClock<AgentId>,
-    theirs: &VClock<AgentId>,
-    their_clock: &VClock<AgentId>,
-) -> VClock<AgentId> {
-    let mut out = VClock::new();
+fn merge_dots(mine: &Dots, my_clock: &Dots, theirs: &Dots, their_clock: &Dots) -> Dots {
+    let mut out = Dots::default();
     let agents = mine.dots.keys().chain(theirs.dots.keys());
     for agent in agents {
         let m = mine.get(agent);
@@ -121,9 +156,7 @@ fn merge_dots(
             (false, true) => t,
             (false, false) => 0,
         };
-        if kept > 0 {
-            out.apply(Dot::new(*agent, kept));
-        }
+        out.raise(*agent, kept);
     }
     out
 }
