@@ -8,19 +8,39 @@
 //! (`SearchIndex::upsert_batch` of every document: embedding, BM25F, vectors, HNSW graph), the
 //! latency of HNSW and exact `nearest(q, 10)`, recall@10 of HNSW against exact on the same
 //! queries, and the latency of a full hybrid `search` (limit 10) with evidence.
+//!
+//! Memory: a counting global allocator (`cap`) reports the bytes held per document by the
+//! vector index, the lexical index and the whole `SearchIndex` once built (live), and the most
+//! held at once while building (peak), both above what was allocated before the build. Each
+//! figure comes from a child process of this binary (`KNACK_BENCH_MEMORY=phase:size`) that
+//! builds only that structure, because the allocator's high-water mark cannot be reset. Keys
+//! are 32 bytes there, like the node's procedure ids.
 
+use std::alloc::System;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cap::Cap;
 use knack_search::{
-    DocumentText, Embedder, Evidence, HashingEmbedder, HnswParams, HybridWeights, Query,
-    SearchConfig, SearchIndex,
+    DocumentText, Embedder, Evidence, HashingEmbedder, HnswParams, HybridWeights, LexicalIndex,
+    Query, SearchConfig, SearchIndex, VectorConfig, VectorIndex,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+/// Counts every allocation of this process.
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
+
 const QUERIES: usize = 300;
+
+/// The environment variable that makes this binary a memory-measuring child.
+const MEMORY_CHILD: &str = "KNACK_BENCH_MEMORY";
+
+/// The structures whose memory is measured, one child process each.
+const MEMORY_PHASES: [&str; 3] = ["vector", "lexical", "search"];
 
 const VERBS: &[&str] = &[
     "restart",
@@ -286,20 +306,144 @@ fn row(rows: &mut Vec<Row>, what: impl Into<String>, value: impl Into<String>) {
     rows.push(Row { what, value });
 }
 
-fn bench_size(n: usize, rows: &mut Vec<Row>) {
+/// The `n` benchmark procedures (the same at every call).
+fn procedures(n: usize) -> Vec<Doc> {
     let mut rng = StdRng::seed_from_u64(42);
-    let docs: Vec<Doc> = (0..n).map(|i| procedure(&mut rng, i)).collect();
-    let tag_refs: Vec<Vec<&str>> = docs.iter().map(|d| d.tags.clone()).collect();
-    let texts: Vec<DocumentText<'_>> = docs
-        .iter()
-        .zip(&tag_refs)
-        .map(|(d, tags)| DocumentText {
+    (0..n).map(|i| procedure(&mut rng, i)).collect()
+}
+
+/// The documents' texts by field.
+fn texts_of(docs: &[Doc]) -> Vec<DocumentText<'_>> {
+    docs.iter()
+        .map(|d| DocumentText {
             name: &d.name,
             description: &d.description,
-            tags,
+            tags: &d.tags,
             body: Some(&d.body),
         })
-        .collect();
+        .collect()
+}
+
+/// A 32-byte key (like the node's procedure id) for document `i`.
+fn wide_key(i: usize) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    key[8..16].copy_from_slice(&(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    key
+}
+
+/// Bytes allocated now, and the allocator's high-water mark.
+fn allocated() -> (usize, usize) {
+    (ALLOCATOR.allocated(), ALLOCATOR.max_allocated())
+}
+
+/// In a child process: builds one structure (`phase`) over `n` documents and prints the bytes
+/// it holds once built and the most held at once while building, above the start.
+fn memory_child(spec: &str) {
+    let (phase, n) = spec.split_once(':').expect("KNACK_BENCH_MEMORY=phase:size");
+    let n: usize = n.parse().expect("size");
+    let docs = procedures(n);
+    let texts = texts_of(&docs);
+    let embedder = Arc::new(HashingEmbedder::default());
+    let probe = SearchIndex::<u64>::new(embedder.clone()).expect("index");
+    let embed_texts: Vec<String> = texts.iter().map(|t| probe.embedding_text(t)).collect();
+    let refs: Vec<&str> = embed_texts.iter().map(String::as_str).collect();
+    let vectors = if phase == "vector" {
+        embedder.embed(&refs).expect("embed")
+    } else {
+        Vec::new()
+    };
+    let keys: Vec<[u8; 32]> = (0..n).map(wide_key).collect();
+    let c = config();
+    let (start, high_before) = allocated();
+    let (live, high_after) = match phase {
+        "vector" => {
+            let mut index = VectorIndex::new(VectorConfig {
+                dim: embedder.dim(),
+                exact_threshold: c.exact_threshold,
+                hnsw: c.hnsw.clone(),
+            })
+            .expect("index");
+            let items: Vec<([u8; 32], &[f32])> = keys
+                .iter()
+                .zip(&vectors)
+                .map(|(k, v)| (*k, v.as_slice()))
+                .collect();
+            index.upsert_many(&items).expect("build");
+            drop(items);
+            let held = allocated();
+            drop(index);
+            held
+        }
+        "lexical" => {
+            let mut index = LexicalIndex::new(c.lexical.clone()).expect("index");
+            for (k, t) in keys.iter().zip(&texts) {
+                index.upsert(*k, t);
+            }
+            let held = allocated();
+            drop(index);
+            held
+        }
+        "search" => {
+            let mut index = SearchIndex::with_config(embedder.clone(), c).expect("index");
+            let batch: Vec<([u8; 32], DocumentText<'_>)> =
+                keys.iter().zip(&texts).map(|(k, t)| (*k, *t)).collect();
+            index.upsert_batch(&batch).expect("build");
+            drop(batch);
+            let held = allocated();
+            drop(index);
+            held
+        }
+        other => panic!("unknown memory phase {other}"),
+    };
+    // The high-water mark before the start bounds what can be told of the build's peak.
+    let peak = high_after.saturating_sub(start);
+    let exact = high_after > high_before;
+    println!(
+        "memory {} {} {}",
+        live.saturating_sub(start),
+        peak,
+        if exact { "exact" } else { "at-most" }
+    );
+}
+
+/// Runs the memory children for size `n` and adds their rows.
+fn bench_memory(n: usize, rows: &mut Vec<Row>) {
+    let exe = std::env::current_exe().expect("own path");
+    for phase in MEMORY_PHASES {
+        let out = Command::new(&exe)
+            .args(std::env::args().skip(1))
+            .env(MEMORY_CHILD, format!("{phase}:{n}"))
+            .output()
+            .expect("memory child");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("memory ")) else {
+            panic!(
+                "memory child {phase}:{n} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let f: Vec<&str> = line.split(' ').collect();
+        let live: f64 = f[0].parse().expect("live");
+        let peak: f64 = f[1].parse().expect("peak");
+        let peak_note = if f[2] == "exact" { "" } else { " (at most)" };
+        row(
+            rows,
+            format!("{n}: {phase} bytes/doc live / build peak"),
+            format!(
+                "{:.0} / {:.0}{peak_note} B ({:.1} / {:.1} MB)",
+                live / n as f64,
+                peak / n as f64,
+                live / 1e6,
+                peak / 1e6
+            ),
+        );
+    }
+}
+
+fn bench_size(n: usize, rows: &mut Vec<Row>) {
+    let docs = procedures(n);
+    let texts = texts_of(&docs);
     let embedder = Arc::new(HashingEmbedder::default());
 
     // Embedding throughput, one thread.
@@ -479,6 +623,10 @@ fn bench_minilm(_rows: &mut Vec<Row>) {
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var(MEMORY_CHILD) {
+        memory_child(&spec);
+        return;
+    }
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
     let testing = !std::env::args().any(|a| a == "--bench");
     let sizes: Vec<usize> = match env_list("KNACK_BENCH_SIZES") {
@@ -491,6 +639,7 @@ fn main() {
     for n in sizes {
         eprintln!("{n} procedures");
         bench_size(n, &mut rows);
+        bench_memory(n, &mut rows);
     }
     if !testing {
         bench_minilm(&mut rows);
