@@ -5,9 +5,11 @@
 //! `KNACK_MINILM_DIR` set, MiniLM's embedding throughput is measured too.
 //!
 //! For each size: embedding throughput of the hashing embedder (one thread), index build time
-//! (`SearchIndex::upsert_batch` of every document: embedding, BM25F, vectors, HNSW graph), the
-//! latency of HNSW and exact `nearest(q, 10)`, recall@10 of HNSW against exact on the same
-//! queries, and the latency of a full hybrid `search` (limit 10) with evidence.
+//! (`SearchIndex::upsert_batch` of every document: embedding, BM25F, quantized vectors), the
+//! latency of `nearest(q, 10)` (the index's scan of quantized vectors) and of an exact scan of
+//! the `f32` vectors done here as the reference, recall@10 of the index against that reference,
+//! the latency of `similar_to(key, 5, 0.5)` (what the node runs per added procedure) and of a
+//! full hybrid `search` (limit 10) with evidence.
 //!
 //! Memory: a counting global allocator (`cap`) reports the bytes held per document by the
 //! vector index, the lexical index and the whole `SearchIndex` once built (live), and the most
@@ -23,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use cap::Cap;
 use knack_search::{
-    DocumentText, Embedder, Evidence, HashingEmbedder, HnswParams, HybridWeights, LexicalIndex,
-    Query, SearchConfig, SearchIndex, VectorConfig, VectorIndex,
+    DocumentText, Embedder, Evidence, HashingEmbedder, HybridWeights, LexicalIndex, Query,
+    SearchConfig, SearchIndex, VectorConfig, VectorIndex, dot,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -274,16 +276,16 @@ fn env_list(name: &str) -> Option<Vec<usize>> {
     Some(s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
 }
 
-/// The index parameters: the defaults, or `KNACK_BENCH_M`, `KNACK_BENCH_EFC`,
-/// `KNACK_BENCH_THRESHOLD` to tune them.
-fn config() -> SearchConfig {
-    let one = |name| env_list(name).and_then(|v| v.first().copied());
-    let mut c = SearchConfig::default();
-    let d = HnswParams::default();
-    c.hnsw.max_connections = one("KNACK_BENCH_M").unwrap_or(d.max_connections);
-    c.hnsw.ef_construction = one("KNACK_BENCH_EFC").unwrap_or(d.ef_construction);
-    c.exact_threshold = one("KNACK_BENCH_THRESHOLD").unwrap_or(c.exact_threshold);
-    c
+/// The `k` vectors of `docs` nearest to `q` by `f32` dot product, best first, ties by index.
+fn exact_f32(docs: &[Vec<f32>], q: &[f32], k: usize) -> Vec<usize> {
+    let mut scored: Vec<(f32, usize)> = docs.iter().map(|v| dot(q, v)).zip(0..).collect();
+    let by = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if k < scored.len() {
+        scored.select_nth_unstable_by(k, by);
+        scored.truncate(k);
+    }
+    scored.sort_by(by);
+    scored.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The `p`-th percentile (nearest rank) of `samples`, zero if there are none.
@@ -354,16 +356,11 @@ fn memory_child(spec: &str) {
         Vec::new()
     };
     let keys: Vec<[u8; 32]> = (0..n).map(wide_key).collect();
-    let c = config();
+    let c = SearchConfig::default();
     let (start, high_before) = allocated();
     let (live, high_after) = match phase {
         "vector" => {
-            let mut index = VectorIndex::new(VectorConfig {
-                dim: embedder.dim(),
-                exact_threshold: c.exact_threshold,
-                hnsw: c.hnsw.clone(),
-            })
-            .expect("index");
+            let mut index = VectorIndex::new(VectorConfig::new(embedder.dim())).expect("index");
             let items: Vec<([u8; 32], &[f32])> = keys
                 .iter()
                 .zip(&vectors)
@@ -453,7 +450,6 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
     let t = Instant::now();
     let vectors = embedder.embed(&refs).expect("embed");
     let secs = t.elapsed().as_secs_f64();
-    drop(vectors);
     row(
         rows,
         format!("{n}: hashing embed (1 thread)"),
@@ -462,7 +458,7 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
 
     // Build.
     let t = Instant::now();
-    let mut index = SearchIndex::<u64>::with_config(embedder.clone(), config()).expect("index");
+    let mut index = SearchIndex::<u64>::new(embedder.clone()).expect("index");
     let batch: Vec<(u64, DocumentText<'_>)> = texts
         .iter()
         .enumerate()
@@ -472,11 +468,7 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
     row(
         rows,
         format!("{n}: index build"),
-        format!(
-            "{:.2} s ({:?})",
-            t.elapsed().as_secs_f64(),
-            index.vectors().mode()
-        ),
+        format!("{:.2} s", t.elapsed().as_secs_f64()),
     );
 
     let mut qrng = StdRng::seed_from_u64(7);
@@ -488,55 +480,63 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
     let mut exact_lists = Vec::new();
     for q in &qvecs {
         let t = Instant::now();
-        exact_lists.push(index.vectors().nearest_exact(q, 10).expect("exact"));
+        exact_lists.push(exact_f32(&vectors, q, 10));
         exact_t.push(t.elapsed());
     }
     row(
         rows,
-        format!("{n}: exact nearest k=10 p50 / p99"),
+        format!("{n}: f32 exact scan k=10 (reference) p50 / p99"),
         format!(
             "{} / {} ms",
             ms(percentile(&exact_t, 50.0)),
             ms(percentile(&exact_t, 99.0))
         ),
     );
-    let default_ef = index.vectors().config().hnsw.ef_search;
-    let mut efs = env_list("KNACK_BENCH_EF").unwrap_or_default();
-    if !efs.contains(&default_ef) {
-        efs.push(default_ef);
+    let mut near_t = Vec::new();
+    let mut found = 0usize;
+    let mut total = 0usize;
+    for (q, exact) in qvecs.iter().zip(&exact_lists) {
+        let t = Instant::now();
+        let near = index.vectors().nearest(q, 10).expect("nearest");
+        near_t.push(t.elapsed());
+        total += exact.len();
+        found += exact
+            .iter()
+            .filter(|i| near.iter().any(|(k, _)| *k == **i as u64))
+            .count();
     }
-    for ef in efs {
-        index.set_ef_search(ef);
-        let mut approx_t = Vec::new();
-        let mut found = 0usize;
-        let mut total = 0usize;
-        for (q, exact) in qvecs.iter().zip(&exact_lists) {
-            let t = Instant::now();
-            let approx = index.vectors().nearest(q, 10).expect("nearest");
-            approx_t.push(t.elapsed());
-            total += exact.len();
-            found += exact
-                .iter()
-                .filter(|(k, _)| approx.iter().any(|(a, _)| a == k))
-                .count();
-        }
-        let mode = format!("{:?}", index.vectors().mode());
-        row(
-            rows,
-            format!("{n}: {mode} ef={ef} nearest k=10 p50 / p99"),
-            format!(
-                "{} / {} ms",
-                ms(percentile(&approx_t, 50.0)),
-                ms(percentile(&approx_t, 99.0))
-            ),
-        );
-        row(
-            rows,
-            format!("{n}: {mode} ef={ef} recall@10 vs exact"),
-            format!("{:.4}", found as f64 / total.max(1) as f64),
-        );
+    row(
+        rows,
+        format!("{n}: index nearest k=10 p50 / p99"),
+        format!(
+            "{} / {} ms",
+            ms(percentile(&near_t, 50.0)),
+            ms(percentile(&near_t, 99.0))
+        ),
+    );
+    row(
+        rows,
+        format!("{n}: recall@10 vs f32 exact"),
+        format!("{:.4}", found as f64 / total.max(1) as f64),
+    );
+    let mut similar_t = Vec::new();
+    for i in 0..QUERIES {
+        let key = (i * n / QUERIES) as u64;
+        let t = Instant::now();
+        let similar = index.similar_to(&key, 5, 0.5);
+        similar_t.push(t.elapsed());
+        assert!(similar.iter().all(|(k, _)| *k != key));
     }
-    index.set_ef_search(default_ef);
+    row(
+        rows,
+        format!("{n}: similar_to k=5 p50 / p99"),
+        format!(
+            "{} / {} ms",
+            ms(percentile(&similar_t, 50.0)),
+            ms(percentile(&similar_t, 99.0))
+        ),
+    );
+    drop(vectors);
 
     let weights = HybridWeights::default();
     let evidence = |k: u64, _: Option<&str>| {
