@@ -208,8 +208,15 @@ impl<K: Key> SearchIndex<K> {
         }
         let keys: Vec<K> = docs.iter().map(|(key, _)| *key).collect();
         self.vectors.apply(&keys, &staged);
+        // A bulk load (an eighth of the index or more) ends by trimming the posting lists to
+        // their length: linear in the index, so at most once per eighth of growth.
+        let bulk = docs.len() >= 64 && docs.len() * 8 >= self.lexical.len() + docs.len();
+        self.lexical.reserve(docs.len());
         for (key, doc) in docs {
             self.lexical.upsert(*key, doc);
+        }
+        if bulk {
+            self.lexical.shrink_to_fit();
         }
         Ok(())
     }

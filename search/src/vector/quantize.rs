@@ -85,7 +85,10 @@ pub(crate) fn dot_i16_i8(a: &[i16], b: &[i8]) -> i32 {
     const LANES: usize = 16;
     let head = a.len().min(b.len()) / LANES * LANES;
     let mut acc = [0i32; LANES];
-    for (ca, cb) in a[..head].chunks_exact(LANES).zip(b[..head].chunks_exact(LANES)) {
+    for (ca, cb) in a[..head]
+        .chunks_exact(LANES)
+        .zip(b[..head].chunks_exact(LANES))
+    {
         for i in 0..LANES {
             acc[i] += i32::from(ca[i]) * i32::from(cb[i]);
         }
@@ -168,7 +171,10 @@ mod tests {
         for dim in [1, 384, 516, 517, 1536, 4096] {
             let levels = query_levels(dim) as i64;
             assert!(levels >= 1);
-            assert!(levels * 127 * dim as i64 <= i64::from(i32::MAX), "dim {dim}");
+            assert!(
+                levels * 127 * dim as i64 <= i64::from(i32::MAX),
+                "dim {dim}"
+            );
         }
         let a = vec![i16::MAX; 384];
         let b = vec![i8::MIN; 384];
@@ -180,7 +186,11 @@ mod tests {
     fn error_on_spread_vectors_is_small() {
         let mut worst = 0.0f32;
         for i in 0..200u32 {
-            let wave = |k: u32| (0..384).map(|j| ((j * k + i) as f32 * 0.37).sin()).collect();
+            let wave = |k: u32| {
+                (0..384)
+                    .map(|j| ((j * k + i) as f32 * 0.37).sin())
+                    .collect()
+            };
             let q = unit(wave(3)).unwrap();
             let v = unit(wave(5 + i % 7)).unwrap();
             let (codes, scale) = stored(&v);
