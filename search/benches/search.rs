@@ -373,10 +373,13 @@ fn memory_child(spec: &str) {
             held
         }
         "lexical" => {
+            // As `SearchIndex::upsert_batch` loads it.
             let mut index = LexicalIndex::new(c.lexical.clone()).expect("index");
+            index.reserve(n);
             for (k, t) in keys.iter().zip(&texts) {
                 index.upsert(*k, t);
             }
+            index.shrink_to_fit();
             let held = allocated();
             drop(index);
             held

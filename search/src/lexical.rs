@@ -11,10 +11,11 @@
 //! compounds, so `cargo-build` matches `cargo-build` best and `cargo build` too.
 //!
 //! Memory (about 0.5 KB per document of ~50 words): a term's text is held once ([`vocab`]),
-//! a posting is 8 bytes (a `u32` document slot and one byte of frequency per field, saturating
-//! at 255 occurrences, where `tf / (k1 + tf)` is within 0.5% of its limit), a document keeps the
-//! ids of its terms (to remove them) in an exact-size list, and a bulk load ends by trimming
-//! every posting list to its length ([`LexicalIndex::shrink_to_fit`]).
+//! a posting is 8 bytes (a `u32` document slot and one byte of frequency per field: a field
+//! counts at most 255 occurrences of a term, which only a body repeating one word more than 255
+//! times in its indexed 8 KiB reaches), a document keeps the ids of its terms (to remove them)
+//! in an exact-size list, and a bulk load ends by trimming every posting list to its length
+//! ([`LexicalIndex::shrink_to_fit`]).
 
 mod vocab;
 
@@ -383,4 +384,68 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+    use super::*;
+
+    fn doc(name: &str) -> DocumentText<'_> {
+        DocumentText {
+            name,
+            ..DocumentText::default()
+        }
+    }
+
+    #[test]
+    fn trimming_and_reserving_change_no_score() {
+        let mut index = LexicalIndex::<u32>::new(LexicalConfig::default()).unwrap();
+        index.reserve(100);
+        for k in 0..100u32 {
+            index.upsert(k, &doc(&format!("restart deployment {k} cargo-build")));
+        }
+        let before = index.scores("restart cargo 7");
+        index.shrink_to_fit();
+        assert_eq!(index.scores("restart cargo 7"), before);
+        assert_eq!(before[0].0, 7);
+    }
+
+    #[test]
+    fn a_removed_document_releases_its_own_terms() {
+        let mut index = LexicalIndex::<u32>::new(LexicalConfig::default()).unwrap();
+        index.upsert(1, &doc("vacuum postgres"));
+        let terms = index.terms();
+        index.upsert(2, &doc("postgres enospc"));
+        assert_eq!(index.terms(), terms + 1);
+        assert!(index.remove(&2));
+        assert_eq!(index.terms(), terms);
+        assert!(index.query("enospc", 5).is_empty());
+        // The released id serves a new term correctly.
+        index.upsert(3, &doc("rotate certificates"));
+        assert_eq!(index.query("certificates", 5)[0].0, 3);
+        assert_eq!(index.query("postgres", 5)[0].0, 1);
+    }
+
+    #[test]
+    fn a_field_counts_at_most_255_occurrences() {
+        let mut index = LexicalIndex::<u32>::new(LexicalConfig::default()).unwrap();
+        let body = "flaky ".repeat(300);
+        index.upsert(
+            1,
+            &DocumentText {
+                body: Some(&body),
+                ..doc("tests")
+            },
+        );
+        let slot = index.slots[&1];
+        let id = index.vocab.id("flaky").unwrap();
+        let tf = index.postings[id as usize]
+            .iter()
+            .find(|p| p.doc == slot)
+            .map(|p| p.tf[BODY]);
+        assert_eq!(tf, Some(255));
+        assert_eq!(index.query("flaky", 5)[0].0, 1);
+    }
 }
