@@ -192,10 +192,14 @@ impl<K: Key> LexicalIndex<K> {
         self.slots.contains_key(key)
     }
 
-    /// Makes room for `additional` more documents at once (rather than by doubling).
+    /// Makes room for `additional` more documents: exactly for a large batch, else by an
+    /// eighth of the index (amortised constant time per document).
     pub fn reserve(&mut self, additional: usize) {
-        let new = additional.saturating_sub(self.free_docs.len());
-        self.docs.reserve_exact(new);
+        let want = self.docs.len() + additional.saturating_sub(self.free_docs.len());
+        if want > self.docs.capacity() {
+            let target = want.max(self.docs.len() + self.docs.len() / 8 + 16);
+            self.docs.reserve_exact(target - self.docs.len());
+        }
         self.slots.reserve(additional);
     }
 
@@ -230,6 +234,7 @@ impl<K: Key> LexicalIndex<K> {
         let slot = match self.free_docs.pop() {
             Some(slot) => slot,
             None => {
+                self.reserve(1);
                 self.docs.push(None);
                 (self.docs.len() - 1) as u32
             }

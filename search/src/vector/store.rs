@@ -55,12 +55,18 @@ impl<K: Key> VectorStore<K> {
             .filter_map(|(slot, ((key, c), s))| key.map(|k| (slot as u32, k, c, *s)))
     }
 
-    /// Makes room for `additional` more new keys without growing twice as much as needed.
+    /// Makes room for `additional` more keys. The arena grows to exactly what a large batch
+    /// needs, and otherwise by an eighth (not twice: it is most of the memory), so that
+    /// adding keys one at a time stays amortised constant time.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let new = additional.saturating_sub(self.free.len());
-        self.codes.reserve_exact(new * self.dim);
-        self.scales.reserve_exact(new);
-        self.keys.reserve_exact(new);
+        let want = self.keys.len() + additional.saturating_sub(self.free.len());
+        if want > self.keys.capacity() {
+            let target = want.max(self.keys.len() + self.keys.len() / 8 + 64);
+            let extra = target - self.keys.len();
+            self.codes.reserve_exact(extra * self.dim);
+            self.scales.reserve_exact(extra);
+            self.keys.reserve_exact(extra);
+        }
         self.slots.reserve(additional);
     }
 
@@ -88,10 +94,7 @@ impl<K: Key> VectorStore<K> {
                 let slot = match self.free.pop() {
                     Some(slot) => slot,
                     None => {
-                        if self.keys.len() == self.keys.capacity() {
-                            // An eighth more, not twice: the arena is most of the memory.
-                            self.reserve(self.keys.len() / 8 + 64);
-                        }
+                        self.reserve(1);
                         self.keys.push(None);
                         self.scales.push(0.0);
                         self.codes.resize(self.codes.len() + self.dim, 0);
@@ -111,5 +114,28 @@ impl<K: Key> VectorStore<K> {
         self.keys[slot as usize] = None;
         self.free.push(slot);
         Some(slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One key at a time, the arena grows by an eighth, not twice; a batch gets what it needs.
+    #[test]
+    fn the_arena_grows_by_an_eighth() {
+        let mut store = VectorStore::<u32>::new(4);
+        let v = [0.5f32; 4];
+        for k in 0..10_000u32 {
+            store.upsert(k, &v);
+            let cap = store.keys.capacity();
+            assert!(cap <= store.len() + store.len() / 8 + 64, "{k}: {cap}");
+            assert!(store.codes.capacity() <= cap * 4);
+        }
+        store.reserve(5_000);
+        assert!(store.keys.capacity() >= 15_000);
+        assert!(store.keys.capacity() <= 15_000 + 64);
+        assert_eq!(store.remove(&3), Some(3));
+        assert_eq!(store.upsert(20_000, &v), 3, "a freed slot is reused");
     }
 }
