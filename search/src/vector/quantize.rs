@@ -4,7 +4,7 @@
 //! A document vector `v` (unit length) is stored as `c_i = round(127 · v_i / max|v|)` and the
 //! scale `s = 1 / ‖c‖`, so that `s · c` is again a unit vector: `dim + 4` bytes instead of
 //! `4 · dim`. A query `q` (unit length) becomes `d_i = round(q_i / t)` with
-//! `t = max|q| / Q`, `Q` = [`query_levels`] (32,767 for `dim` up to 516): exact to about 5
+//! `t = max|q| / Q`, `Q` = `query_levels(dim)` (32,767 for `dim` up to 516): exact to about 5
 //! significant digits, and `Σ d_i · c_i` cannot overflow an `i32`. The cosine is then
 //! `t · s · Σ d_i · c_i`.
 //!
