@@ -10,12 +10,12 @@
 //! Terms come from [`crate::tokenize`]: stems of words that are not stop words, plus whole
 //! compounds, so `cargo-build` matches `cargo-build` best and `cargo build` too.
 //!
-//! Memory (0.45 KB per document in the benchmark, whose documents have ~35 words): a term's text is held once (`vocab.rs`),
-//! a posting is 8 bytes (a `u32` document slot and one byte of frequency per field: a field
-//! counts at most 255 occurrences of a term, which only a body repeating one word more than 255
-//! times in its indexed 8 KiB reaches), a document keeps the ids of its terms (to remove them)
-//! in an exact-size list, and a bulk load ends by trimming every posting list to its length
-//! ([`LexicalIndex::shrink_to_fit`]).
+//! Memory (0.45 KB per document in the benchmark, whose documents have about 40 words): a
+//! term's text is held once (`vocab.rs`), a posting is 8 bytes (a `u32` document slot and one
+//! byte of frequency per field: a field counts at most 255 occurrences of a term, which only a
+//! body repeating one word more than 255 times in its indexed 8 KiB reaches), a document keeps
+//! the ids of its terms (to remove them) in an exact-size list, and a bulk load ends by
+//! trimming every posting list to its length ([`LexicalIndex::shrink_to_fit`]).
 
 mod vocab;
 

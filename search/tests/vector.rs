@@ -144,8 +144,10 @@ proptest! {
             prop_assert!(v.is_some(), "dead key {} returned", k);
             let v = v.unwrap();
             let truth = dot(&qn, v);
-            prop_assert!((c - truth).abs() <= cosine_error_bound(&qn, v), "{} {} vs {}", k, c, truth);
-            prop_assert!(truth >= want[i].1 - 2.0 * worst_bound, "rank {}: {} vs {}", i, truth, want[i].1);
+            let bound = cosine_error_bound(&qn, v);
+            prop_assert!((c - truth).abs() <= bound, "{} {} vs {}", k, c, truth);
+            let best = want[i].1;
+            prop_assert!(truth >= best - 2.0 * worst_bound, "rank {}: {} vs {}", i, truth, best);
         }
         for (k, v) in &model {
             let stored = index.vector(k).unwrap();

@@ -141,7 +141,9 @@ mod tests {
             dim in 1usize..700,
             seed in prop::collection::vec(-1.0f32..1.0, 1400),
         ) {
-            let (Some(q), Some(v)) = (unit(seed[..dim].to_vec()), unit(seed[700..700 + dim].to_vec()))
+            let q = unit(seed[..dim].to_vec());
+            let v = unit(seed[700..700 + dim].to_vec());
+            let (Some(q), Some(v)) = (q, v)
             else {
                 return Ok(());
             };
