@@ -37,8 +37,18 @@ fn allocated() -> (usize, usize) {
     (ALLOCATOR.allocated(), ALLOCATOR.max_allocated())
 }
 
+/// The process's resident set size (Linux: `VmRSS` of `/proc/self/status`), if known.
+fn rss() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// In a child process: builds one structure (`phase`) over `n` documents and prints the bytes
-/// it holds once built and the most held at once while building, above the start.
+/// it holds once built and the most held at once while building, above the start, and how
+/// much the process's resident set grew (what the allocator kept from the OS, fragmentation
+/// included).
 pub(crate) fn memory_child(spec: &str) {
     let (phase, n) = spec.split_once(':').expect("KNACK_BENCH_MEMORY=phase:size");
     let n: usize = n.parse().expect("size");
@@ -55,8 +65,9 @@ pub(crate) fn memory_child(spec: &str) {
     };
     let keys: Vec<[u8; 32]> = (0..n).map(wide_key).collect();
     let c = SearchConfig::default();
+    let rss_start = rss();
     let (start, high_before) = allocated();
-    let (live, high_after) = match phase {
+    let ((live, high_after), rss_built) = match phase {
         "vector" => {
             let mut index = VectorIndex::new(VectorConfig::new(embedder.dim())).expect("index");
             let items: Vec<([u8; 32], &[f32])> = keys
@@ -66,7 +77,7 @@ pub(crate) fn memory_child(spec: &str) {
                 .collect();
             index.upsert_many(&items).expect("build");
             drop(items);
-            let held = allocated();
+            let held = (allocated(), rss());
             drop(index);
             held
         }
@@ -78,7 +89,7 @@ pub(crate) fn memory_child(spec: &str) {
                 index.upsert(*k, t);
             }
             index.shrink_to_fit();
-            let held = allocated();
+            let held = (allocated(), rss());
             drop(index);
             held
         }
@@ -88,7 +99,7 @@ pub(crate) fn memory_child(spec: &str) {
                 keys.iter().zip(&texts).map(|(k, t)| (*k, *t)).collect();
             index.upsert_batch(&batch).expect("build");
             drop(batch);
-            let held = allocated();
+            let held = (allocated(), rss());
             drop(index);
             held
         }
@@ -97,8 +108,12 @@ pub(crate) fn memory_child(spec: &str) {
     // The high-water mark before the start bounds what can be told of the build's peak.
     let peak = high_after.saturating_sub(start);
     let exact = high_after > high_before;
+    let rss_growth = match (rss_start, rss_built) {
+        (Some(a), Some(b)) => b.saturating_sub(a).to_string(),
+        _ => "-".into(),
+    };
     println!(
-        "memory {} {} {}",
+        "memory {} {} {} {rss_growth}",
         live.saturating_sub(start),
         peak,
         if exact { "exact" } else { "at-most" }
@@ -125,11 +140,14 @@ pub(crate) fn bench_memory(n: usize, rows: &mut Vec<Row>) {
         let live: f64 = f[0].parse().expect("live");
         let peak: f64 = f[1].parse().expect("peak");
         let peak_note = if f[2] == "exact" { "" } else { " (at most)" };
+        let rss = f[3]
+            .parse::<f64>()
+            .map_or_else(|_| "unknown".into(), |b| format!("{:.1} MB", b / 1e6));
         row(
             rows,
             format!("{n}: {phase} bytes/doc live / build peak"),
             format!(
-                "{:.0} / {:.0}{peak_note} B ({:.1} / {:.1} MB)",
+                "{:.0} / {:.0}{peak_note} B ({:.1} / {:.1} MB; RSS +{rss})",
                 live / n as f64,
                 peak / n as f64,
                 live / 1e6,
