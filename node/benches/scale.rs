@@ -746,7 +746,7 @@ fn run_size(
         Some(first_start.as_secs_f64()),
         "s",
     );
-    // Writes are measured on a ready node: at start it rebuilds the search index (HNSW over
+    // Writes are measured on a ready node: at start it rebuilds the search index (embedding
     // every procedure) on a blocking thread, which takes a core for seconds at 10k and would
     // be measured as slow writes (a profile of the HTTP phase showed half of the node's CPU
     // in the index build).

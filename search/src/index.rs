@@ -8,12 +8,14 @@ use crate::error::SearchError;
 use crate::explain::{Explanation, Hit};
 use crate::hybrid::{self, Evidence, HybridWeights, candidates_for, evidence_value};
 use crate::lexical::{DocumentText, LexicalConfig, LexicalIndex, truncate};
-use crate::vector::{HnswParams, Key, VectorConfig, VectorIndex};
+use crate::vector::{Key, VectorConfig, VectorIndex};
 
 /// Longest query text accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 4096;
 /// Largest result limit accepted.
 pub const MAX_LIMIT: usize = 1000;
+/// Documents embedded at once by [`SearchIndex::upsert_batch`].
+pub const EMBED_BATCH: usize = 512;
 
 /// A search request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,10 +69,6 @@ impl Query {
 /// Parameters of a [`SearchIndex`] (the vector dimension comes from the embedder).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchConfig {
-    /// Documents from which the vector index uses HNSW. Default 5,000.
-    pub exact_threshold: usize,
-    /// HNSW parameters.
-    pub hnsw: HnswParams,
     /// BM25F parameters.
     pub lexical: LexicalConfig,
     /// Bytes of body given to the embedder (the start of it). Default 512.
@@ -80,8 +78,6 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
-            exact_threshold: 5_000,
-            hnsw: HnswParams::default(),
             lexical: LexicalConfig::default(),
             max_embedded_body_bytes: 512,
         }
@@ -124,11 +120,7 @@ impl<K: Key> SearchIndex<K> {
         embedder: Arc<dyn Embedder>,
         config: SearchConfig,
     ) -> Result<Self, SearchError> {
-        let vectors = VectorIndex::new(VectorConfig {
-            dim: embedder.dim(),
-            exact_threshold: config.exact_threshold,
-            hnsw: config.hnsw.clone(),
-        })?;
+        let vectors = VectorIndex::new(VectorConfig::new(embedder.dim()))?;
         let lexical = LexicalIndex::new(config.lexical.clone())?;
         Ok(SearchIndex {
             embedder,
@@ -146,11 +138,6 @@ impl<K: Key> SearchIndex<K> {
     /// The vector index.
     pub fn vectors(&self) -> &VectorIndex<K> {
         &self.vectors
-    }
-
-    /// Changes the HNSW search width (see [`HnswParams::ef_search`]).
-    pub fn set_ef_search(&mut self, ef: usize) {
-        self.vectors.set_ef_search(ef);
     }
 
     /// The lexical index.
@@ -199,36 +186,37 @@ impl<K: Key> SearchIndex<K> {
         self.upsert_batch(&[(key, *doc)])
     }
 
-    /// Indexes many documents, embedding them in one call (faster with a neural embedder).
-    /// If embedding fails nothing changes.
+    /// Indexes many documents, embedding them [`EMBED_BATCH`] at a time (faster with a neural
+    /// embedder than one by one). All or nothing: if embedding fails, or gives a vector the
+    /// index refuses, nothing changes. Only the quantized vectors of the batch are held until
+    /// it is applied, not the embedder's `f32` ones (a quarter of the memory).
     pub fn upsert_batch(&mut self, docs: &[(K, DocumentText<'_>)]) -> Result<(), SearchError> {
-        let texts: Vec<String> = docs.iter().map(|(_, d)| self.embedding_text(d)).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = self.embedder.embed(&refs)?;
-        if vectors.len() != docs.len() {
-            return Err(SearchError::Embedding {
-                embedder: self.embedder.name().to_string(),
-                message: format!("{} vectors for {} texts", vectors.len(), docs.len()),
-            });
-        }
-        for v in &vectors {
-            if v.len() != self.embedder.dim() {
-                return Err(SearchError::DimensionMismatch {
-                    expected: self.embedder.dim(),
-                    got: v.len(),
+        let mut staged = self.vectors.staging(docs.len());
+        for chunk in docs.chunks(EMBED_BATCH) {
+            let texts: Vec<String> = chunk.iter().map(|(_, d)| self.embedding_text(d)).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = self.embedder.embed(&refs)?;
+            if vectors.len() != chunk.len() {
+                return Err(SearchError::Embedding {
+                    embedder: self.embedder.name().to_string(),
+                    message: format!("{} vectors for {} texts", vectors.len(), chunk.len()),
                 });
             }
+            for v in &vectors {
+                staged.push(v)?;
+            }
         }
-        let items: Vec<(K, &[f32])> = docs
-            .iter()
-            .zip(&vectors)
-            .map(|((key, _), v)| (*key, v.as_slice()))
-            .collect();
-        // All or nothing: a zero or non-finite vector from the embedder fails the batch
-        // before either index changes.
-        self.vectors.upsert_many(&items)?;
+        let keys: Vec<K> = docs.iter().map(|(key, _)| *key).collect();
+        self.vectors.apply(&keys, &staged);
+        // A bulk load (an eighth of the index or more) ends by trimming the posting lists to
+        // their length: linear in the index, so at most once per eighth of growth.
+        let bulk = docs.len() >= 64 && docs.len() * 8 >= self.lexical.len() + docs.len();
+        self.lexical.reserve(docs.len());
         for (key, doc) in docs {
             self.lexical.upsert(*key, doc);
+        }
+        if bulk {
+            self.lexical.shrink_to_fit();
         }
         Ok(())
     }

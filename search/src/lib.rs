@@ -8,8 +8,8 @@
 //!   hashing of words, word pairs and character n-grams; no model files, deterministic
 //!   everywhere) or, with the `minilm` feature, `MiniLmEmbedder` (all-MiniLM-L6-v2 through
 //!   candle, from files the caller provides; see `tools/fetch-minilm.sh`);
-//! - a [`VectorIndex`] finds the nearest vectors: exact below 5,000 documents, HNSW above
-//!   (with tombstones and rebuilds, since the graph cannot delete);
+//! - a [`VectorIndex`] finds the nearest vectors by an exact scan of vectors quantized to one
+//!   byte per component (a quarter of the memory of `f32`, no graph to build);
 //! - a [`LexicalIndex`] scores words with BM25F over name, description, tags and body, with a
 //!   tokenizer that keeps tool names and error codes whole ([`tokenize`]);
 //! - [`SearchIndex`] holds all three and ranks by reciprocal-rank fusion gated by match
@@ -56,6 +56,6 @@ pub use embed::{MINILM_SAFETENSORS_SHA256, MiniLmEmbedder};
 pub use error::SearchError;
 pub use explain::{Explanation, Hit};
 pub use hybrid::{Evidence, HybridWeights, evidence_value};
-pub use index::{MAX_LIMIT, MAX_QUERY_BYTES, Query, SearchConfig, SearchIndex};
+pub use index::{EMBED_BATCH, MAX_LIMIT, MAX_QUERY_BYTES, Query, SearchConfig, SearchIndex};
 pub use lexical::{DocumentText, LexicalConfig, LexicalIndex};
-pub use vector::{HnswParams, Key, VectorConfig, VectorIndex, VectorMode};
+pub use vector::{Key, MAX_DIM, VectorConfig, VectorIndex};

@@ -105,15 +105,16 @@ fn bad_vectors_are_refused() {
     ));
     assert!(v.is_empty());
     assert!(v.nearest(&[1.0], 3).is_err());
-    let mut big_m = VectorConfig::new(3);
-    big_m.hnsw.max_connections = 257; // hnsw_rs would exit the process: refused up front
     assert!(matches!(
-        VectorIndex::<u32>::new(big_m),
-        Err(SearchError::InvalidParameter {
-            field: "max_connections",
-            ..
-        })
+        v.upsert(1, &[f32::MAX, f32::MAX, 0.0]),
+        Err(SearchError::InvalidVector(_))
     ));
+    for dim in [0, knack_search::MAX_DIM + 1] {
+        assert!(matches!(
+            VectorIndex::<u32>::new(VectorConfig::new(dim)),
+            Err(SearchError::InvalidParameter { field: "dim", .. })
+        ));
+    }
 }
 
 #[cfg(feature = "minilm")]

@@ -1,10 +1,10 @@
-//! Exact nearest neighbours: a flat scan of every vector with a bounded heap.
+//! Nearest neighbours by a flat scan of every stored vector with a bounded heap.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::embed::dot;
 use crate::vector::Key;
+use crate::vector::quantize::QuantizedQuery;
 use crate::vector::store::VectorStore;
 
 /// A candidate ordered so that the heap's top is the *worst* kept one.
@@ -37,11 +37,11 @@ impl<K: Ord> Ord for Worst<K> {
     }
 }
 
-/// The `k` live vectors of `store` with the highest dot product with `q`, best first, ties by
-/// key; the slot `exclude` is skipped.
+/// The `k` live vectors of `store` with the highest cosine with `q`, best first, ties by key;
+/// the slot `exclude` is skipped.
 pub(crate) fn nearest<K: Key>(
     store: &VectorStore<K>,
-    q: &[f32],
+    q: &QuantizedQuery,
     k: usize,
     exclude: Option<u32>,
 ) -> Vec<(K, f32)> {
@@ -49,11 +49,13 @@ pub(crate) fn nearest<K: Key>(
         return Vec::new();
     }
     let mut heap: BinaryHeap<Worst<K>> = BinaryHeap::with_capacity(k + 1);
-    for (slot, key, v) in store.iter() {
-        if Some(slot) == exclude {
+    // The worst cosine kept once the heap is full: most vectors fail this test alone.
+    let mut floor = f32::NEG_INFINITY;
+    for (slot, key, codes, scale) in store.iter() {
+        let cos = q.cosine(codes, scale);
+        if cos < floor || Some(slot) == exclude {
             continue;
         }
-        let cos = dot(q, v);
         if heap.len() < k {
             heap.push(Worst { cos, key });
         } else if let Some(worst) = heap.peek()
@@ -61,6 +63,9 @@ pub(crate) fn nearest<K: Key>(
         {
             heap.pop();
             heap.push(Worst { cos, key });
+        }
+        if heap.len() == k {
+            floor = heap.peek().map_or(floor, |w| w.cos);
         }
     }
     heap.into_sorted_vec()
