@@ -210,25 +210,35 @@ impl ContagionGraph {
     }
 
     /// Every node within `hops` edges of any of `sources` (by edge count, whatever the
-    /// strengths), the sources included.
-    pub(crate) fn within(&self, sources: &[u32], hops: u8) -> Vec<u32> {
-        let mut seen: std::collections::BTreeSet<u32> = sources.iter().copied().collect();
-        let mut frontier: Vec<u32> = seen.iter().copied().collect();
+    /// strengths), the sources included, in no particular order. Uses `walk`'s marks as
+    /// scratch (no allocation but the answer).
+    pub(crate) fn within(&self, sources: &[u32], hops: u8, walk: &mut Walk) -> Vec<u32> {
+        walk.begin(self.ids.len());
+        let mut seen = Vec::new();
+        for &s in sources {
+            if walk.seen[s as usize] != walk.generation {
+                walk.seen[s as usize] = walk.generation;
+                seen.push(s);
+            }
+        }
+        let mut start = 0;
         for _ in 0..hops {
-            let mut next = Vec::new();
-            for node in frontier {
+            let end = seen.len();
+            for i in start..end {
+                let node = seen[i];
                 for &(n, _) in &self.adjacency[node as usize] {
-                    if seen.insert(n) {
-                        next.push(n);
+                    if walk.seen[n as usize] != walk.generation {
+                        walk.seen[n as usize] = walk.generation;
+                        seen.push(n);
                     }
                 }
             }
-            if next.is_empty() {
+            if seen.len() == end {
                 break;
             }
-            frontier = next;
+            start = end;
         }
-        seen.into_iter().collect()
+        seen
     }
 }
 

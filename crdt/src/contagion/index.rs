@@ -18,10 +18,13 @@ use crate::ids::ProcedureId;
 ///   neighbourhood is recomputed from scratch when read, or by [`ContagionIndex::settle`].
 ///   Bulk loads (thousands of new edges) so cost one recomputation per procedure, not one
 ///   per edge.
-/// - Past [`PUSHES_BEFORE_RECOMPUTE`] (or the number of procedures, if larger) pushes with no
-///   settle in between (a replica catching up on a backlog of outcomes, with nobody reading),
-///   walking on every push would cost more than recomputing everything once: the index then
-///   marks everything stale and stops walking until the next settle.
+/// - Past [`PUSHES_BEFORE_RECOMPUTE`] (or the number of procedures, if larger) walks with no
+///   settle in between (a replica catching up on a backlog of outcomes or relations, with
+///   nobody reading), walking on every change would cost more than recomputing everything
+///   once: the index then marks everything stale and stops walking until the next settle. A
+///   push is one walk; a relation change is two (the reach of its ends before and after). A
+///   fresh node syncing 100k procedures with 480k `similar` edges so pays one recomputation,
+///   not two reach walks per edge.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ContagionIndex {
     graph: ContagionGraph,
@@ -32,7 +35,7 @@ pub(crate) struct ContagionIndex {
     contexts: BTreeMap<String, u32>,
     hops: u8,
     walk: Walk,
-    /// Pushes walked since the last settle.
+    /// Walks since the last settle (a push is one, a relation change two).
     pushes: usize,
     /// Every neighbourhood is stale: pushes only update own evidence.
     all_stale: bool,
@@ -146,10 +149,14 @@ impl ContagionIndex {
         if self.graph.strength(ends[0], ends[1]) == wanted {
             return;
         }
+        if self.over_budget(2) {
+            self.graph.set(a, b, strength);
+            return;
+        }
         let reach = self.hops.saturating_sub(1);
-        let before = self.graph.within(&ends, reach);
+        let before = self.graph.within(&ends, reach, &mut self.walk);
         self.graph.set(a, b, strength);
-        let after = self.graph.within(&ends, reach);
+        let after = self.graph.within(&ends, reach, &mut self.walk);
         for node in before.into_iter().chain(after) {
             self.mark_stale(node);
         }
@@ -166,9 +173,7 @@ impl ContagionIndex {
         if self.all_stale {
             return;
         }
-        self.pushes += 1;
-        if self.pushes > PUSHES_BEFORE_RECOMPUTE.max(self.own.len()) {
-            self.mark_all_stale();
+        if self.over_budget(1) {
             return;
         }
         let Self {
@@ -183,6 +188,17 @@ impl ContagionIndex {
                 n.add(weight, change);
             }
         });
+    }
+
+    /// Counts `walks` more walks since the last settle; past the budget, marks everything stale
+    /// (and says so: the caller then does not walk).
+    fn over_budget(&mut self, walks: usize) -> bool {
+        self.pushes += walks;
+        if self.pushes > PUSHES_BEFORE_RECOMPUTE.max(self.own.len()) {
+            self.mark_all_stale();
+            return true;
+        }
+        false
     }
 
     /// Recomputes every stale neighbourhood.

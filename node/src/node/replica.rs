@@ -17,9 +17,11 @@ pub(crate) struct Replica {
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
     pub(crate) ops: u64,
+    /// The procedures the ops touched, in id order, each once.
     pub(crate) procedures: Vec<ProcedureId>,
     /// The procedures whose searchable text (name, description, tags, body) may have
-    /// changed: outcomes, uses and crystallization leave the search index alone.
+    /// changed: outcomes, uses and crystallization leave the search index alone. In id
+    /// order, each once.
     pub(crate) texts: Vec<ProcedureId>,
     pub(crate) last_hlc: Option<Hlc>,
 }
@@ -187,9 +189,7 @@ impl Replica {
             applied.last_hlc = applied.last_hlc.max(Some(op.hlc));
             for change in &op.body.changes {
                 if let Some(id) = change.procedure() {
-                    if !applied.procedures.contains(&id) {
-                        applied.procedures.push(id);
-                    }
+                    applied.procedures.push(id);
                     let text = matches!(
                         change,
                         Change::Create { .. }
@@ -198,11 +198,17 @@ impl Replica {
                             | Change::Tags { .. }
                             | Change::Body { .. }
                     );
-                    if text && !applied.texts.contains(&id) {
+                    if text {
                         applied.texts.push(id);
                     }
                 }
             }
+        }
+        // Sorted once rather than searched per change: a checkpoint op restates thousands of
+        // changes over as many procedures, where a search per change was quadratic.
+        for ids in [&mut applied.procedures, &mut applied.texts] {
+            ids.sort_unstable();
+            ids.dedup();
         }
         applied
     }
