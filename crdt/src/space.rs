@@ -699,16 +699,29 @@ impl SpaceSnapshot {
     pub fn encode(&self) -> Vec<u8> {
         encode_state(&self.0)
     }
+
+    /// Appends the bytes of [`SpaceSnapshot::encode`] to `out`: a caller framing the snapshot
+    /// (tens of MB at 100k procedures) writes it into one buffer, sized ahead, instead of
+    /// copying it from a second one.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        encode_state_into(&self.0, out);
+    }
 }
 
 /// The canonical encoding of a state (a version byte, then bincode).
 fn encode_state(state: &SpaceState) -> Vec<u8> {
-    let mut out = vec![SNAPSHOT_VERSION];
+    let mut out = Vec::new();
+    encode_state_into(state, &mut out);
+    out
+}
+
+/// Appends [`encode_state`]'s bytes to `out`.
+fn encode_state_into(state: &SpaceState, out: &mut Vec<u8>) {
+    out.push(SNAPSHOT_VERSION);
     // Encoding into a Vec cannot fail, and every field of the state is serializable.
     #[allow(clippy::expect_used)]
-    bincode::serde::encode_into_std_write(state, &mut out, bincode_config())
+    bincode::serde::encode_into_std_write(state, out, bincode_config())
         .expect("encoding a space into memory cannot fail");
-    out
 }
 
 /// Joins a settings register into its author's register.

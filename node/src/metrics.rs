@@ -54,6 +54,8 @@ pub struct Metrics {
     pub store_bytes: Gauge,
     /// Durable flushes of the store (each may cover many writes: group commit).
     pub store_flushes: Counter,
+    /// Snapshots of a space written (periodic, at a clean stop, after a rebuild).
+    pub snapshots_written: Counter,
     /// Checkpoint runs this node sealed of its own ops.
     pub checkpoints: Counter,
     /// Envelopes deleted from the op log because a checkpoint run restates them.
@@ -102,6 +104,7 @@ impl Metrics {
             private_network: Gauge::default(),
             store_bytes: Gauge::default(),
             store_flushes: Counter::default(),
+            snapshots_written: Counter::default(),
             checkpoints: Counter::default(),
             envelopes_compacted: Counter::default(),
             api_errors: Family::default(),
@@ -168,6 +171,11 @@ impl Metrics {
             "store_flushes",
             "Durable flushes of the store",
             metrics.store_flushes.clone(),
+        );
+        r.register(
+            "snapshots_written",
+            "Snapshots of a space written (periodic, at a clean stop, after a rebuild)",
+            metrics.snapshots_written.clone(),
         );
         r.register(
             "checkpoints",

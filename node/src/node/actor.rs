@@ -85,6 +85,8 @@ pub(crate) struct Parts {
     pub(crate) private_network: Option<crate::status::PrivateNetworkStatus>,
     /// The spaces joined at runtime (`spaces.json`).
     pub(crate) joined: super::joined::JoinedSpaces,
+    /// Bytes of the snapshots the spaces were restored from (paces the next snapshot).
+    pub(crate) snapshot_bytes: u64,
 }
 
 /// The node's actor. See the module docs of `node`.
@@ -228,7 +230,7 @@ impl Actor {
             identified: HashMap::new(),
             unflushed_remote: false,
             ops_since_snapshot: 0,
-            snapshot_bytes: 0,
+            snapshot_bytes: parts.snapshot_bytes,
             snapshot_in_flight: false,
             completions_tx: completions_tx.clone(),
             blobs: BlobState::new(parts.blob_store, completions_tx),
@@ -334,7 +336,12 @@ impl Actor {
     /// the last commit, so a snapshot never covers an op the log does not hold; a crash later
     /// leaves it behind the log, and the restore replays the difference.
     fn save_snapshots(&mut self) {
-        let (bytes, failed) = write_snapshots(self.store.as_ref(), self.pending_snapshots());
+        let (bytes, failed) = write_snapshots(
+            self.store.as_ref(),
+            self.pending_snapshots(),
+            self.snapshot_bytes,
+            &self.metrics.snapshots_written,
+        );
         if let Some(e) = failed {
             tracing::warn!(error = %e, "snapshot not written");
         }
@@ -410,9 +417,10 @@ impl Actor {
     fn snapshot_in_background(&mut self) {
         let pending = self.pending_snapshots();
         let (store, done) = (self.store.clone(), self.completions_tx.clone());
+        let (size_hint, written) = (self.snapshot_bytes, self.metrics.snapshots_written.clone());
         self.snapshot_in_flight = true;
         tokio::task::spawn_blocking(move || {
-            let result = match write_snapshots(store.as_ref(), pending) {
+            let result = match write_snapshots(store.as_ref(), pending, size_hint, &written) {
                 (_, Some(e)) => Err(e),
                 (bytes, None) => store.flush().map(|()| bytes).map_err(|e| e.to_string()),
             };
@@ -572,16 +580,24 @@ impl Actor {
 fn write_snapshots(
     store: &dyn Store,
     pending: Vec<(SpaceName, super::replica::PendingSnapshot)>,
+    size_hint: u64,
+    written_total: &prometheus_client::metrics::counter::Counter,
 ) -> (u64, Option<String>) {
     let mut total = 0;
     let mut failed = None;
+    // The last snapshots' total, and a little room to grow, as each one's first allocation:
+    // more than one space only over-reserves for a moment.
+    let hint = usize::try_from(size_hint + size_hint / 16).unwrap_or(0);
     for (name, snapshot) in pending {
-        let written = snapshot.encode().and_then(|bytes| {
+        let written = snapshot.encode(hint).and_then(|bytes| {
             total += bytes.len() as u64;
             Ok(store.put_snapshot(&name, &bytes)?)
         });
-        if let Err(e) = written {
-            failed = Some(format!("snapshot of {name}: {e}"));
+        match written {
+            Ok(()) => {
+                written_total.inc();
+            }
+            Err(e) => failed = Some(format!("snapshot of {name}: {e}")),
         }
     }
     (total, failed)

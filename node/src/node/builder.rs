@@ -127,14 +127,16 @@ impl NodeBuilder {
                 names.push(stored);
             }
         }
+        let mut snapshot_bytes = 0;
         for name in names {
-            let (mut replica, hlc) =
-                Replica::restore(store.as_ref(), &name).map_err(|e| match e {
-                    NodeError::Store(e) => damaged(&db, e),
-                    e => e,
-                })?;
+            let restored = Replica::restore(store.as_ref(), &name).map_err(|e| match e {
+                NodeError::Store(e) => damaged(&db, e),
+                e => e,
+            })?;
+            let mut replica = restored.replica;
             replica.space.set_root(roots.get(&name).copied());
-            latest = latest.max(hlc);
+            latest = latest.max(restored.latest);
+            snapshot_bytes += restored.snapshot_bytes;
             spaces.insert(name, replica);
         }
         let manifest = crate::store::integrity::Manifest::load(&self.dir)?;
@@ -208,6 +210,7 @@ impl NodeBuilder {
                 fingerprint: p.fingerprint,
             }),
             joined,
+            snapshot_bytes,
         })?;
         actor.start()?;
         let done = tokio::spawn(actor.run());

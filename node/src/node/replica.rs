@@ -26,15 +26,24 @@ pub(crate) struct Applied {
     pub(crate) last_hlc: Option<Hlc>,
 }
 
+/// A space rebuilt from the store (see [`Replica::restore`]).
+pub(crate) struct Restored {
+    pub(crate) replica: Replica,
+    /// The latest timestamp seen (to resume the clock past it).
+    pub(crate) latest: Hlc,
+    /// Bytes of the snapshot it started from (0 without one): the next snapshot is paced by
+    /// it (`Config::snapshot_every_ops`), so a restarted node does not rewrite a large space's
+    /// snapshot after only a few thousand ops.
+    pub(crate) snapshot_bytes: u64,
+}
+
 impl Replica {
     /// Rebuilds a space from the store: its snapshot if there is a readable one, then every
-    /// stored envelope past it replayed in (author, sequence) order. Returns the replica and the
-    /// latest timestamp seen (to resume the clock past it).
-    pub(crate) fn restore(
-        store: &dyn Store,
-        name: &SpaceName,
-    ) -> Result<(Replica, Hlc), NodeError> {
+    /// stored envelope past it replayed in (author, sequence) order.
+    pub(crate) fn restore(store: &dyn Store, name: &SpaceName) -> Result<Restored, NodeError> {
+        let mut snapshot_bytes = 0;
         let snapshot = store.snapshot(name)?.and_then(|bytes| {
+            snapshot_bytes = bytes.len() as u64;
             decode_snapshot(&bytes)
                 .map_err(|e| tracing::warn!(space = %name, error = %e, "snapshot ignored"))
                 .ok()
@@ -77,7 +86,11 @@ impl Replica {
                 }
             }
         }
-        Ok((replica, latest))
+        Ok(Restored {
+            replica,
+            latest,
+            snapshot_bytes,
+        })
     }
 
     /// Rebuilds a members-only space from its whole stored log, keeping only the envelopes
@@ -283,27 +296,27 @@ impl PendingSnapshot {
     }
 
     /// The snapshot's bytes: a version byte, the head's length and bincode (version vector and
-    /// latest timestamp seen), then the space's own snapshot encoding.
-    pub(crate) fn encode(self) -> Result<Vec<u8>, NodeError> {
-        encode_parts(self.vv, self.latest, &self.space.encode())
+    /// latest timestamp seen), then the space's own snapshot encoding, then a blake3 checksum
+    /// of all that. Written into one buffer of `size_hint` bytes ahead (the size of the last
+    /// snapshot, say), so a large space is neither copied nor grown by doubling.
+    pub(crate) fn encode(self, size_hint: usize) -> Result<Vec<u8>, NodeError> {
+        let head = SnapshotHead {
+            vv: self.vv,
+            latest: self.latest,
+        };
+        let head =
+            bincode::serde::encode_to_vec(&head, bincode::config::standard()).map_err(|e| {
+                NodeError::Store(crate::store::StoreError::Write(format!("snapshot: {e}")))
+            })?;
+        let mut out = Vec::with_capacity(size_hint.max(64 + head.len()));
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+        out.extend_from_slice(&head);
+        self.space.encode_into(&mut out);
+        let checksum = blake3::hash(&out);
+        out.extend_from_slice(checksum.as_bytes());
+        Ok(out)
     }
-}
-
-fn encode_parts(
-    vv: Vec<(knack_crdt::AgentId, u64)>,
-    latest: Hlc,
-    space: &[u8],
-) -> Result<Vec<u8>, NodeError> {
-    let head = SnapshotHead { vv, latest };
-    let head = bincode::serde::encode_to_vec(&head, bincode::config::standard())
-        .map_err(|e| NodeError::Store(crate::store::StoreError::Write(format!("snapshot: {e}"))))?;
-    let mut out = vec![SNAPSHOT_VERSION];
-    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(space);
-    let checksum = blake3::hash(&out);
-    out.extend_from_slice(checksum.as_bytes());
-    Ok(out)
 }
 
 /// Decodes a snapshot made by [`PendingSnapshot::encode`].

@@ -59,7 +59,9 @@ impl Actor {
                 },
             });
         }
-        let (mut replica, latest) = Replica::restore(self.store.as_ref(), &name)?;
+        let restored = Replica::restore(self.store.as_ref(), &name)?;
+        let (mut replica, latest) = (restored.replica, restored.latest);
+        self.snapshot_bytes += restored.snapshot_bytes;
         replica.space.set_root(root_agent);
         if !self.swarm.behaviour_mut().sync.add_space(name.clone()) {
             return Err(NodeError::SpaceConflict {
@@ -252,10 +254,15 @@ impl Actor {
         }
         self.metrics.envelopes_dropped.inc_by(deleted as u64);
         if let Some(replica) = self.spaces.get(&space) {
-            let snapshot = PendingSnapshot::of(replica, self.clock.last()).encode();
-            if let Err(e) = snapshot.and_then(|b| Ok(self.store.put_snapshot(&space, &b)?)) {
-                tracing::warn!(%space, error = %e, "snapshot after a rebuild not written");
-            }
+            let snapshot = PendingSnapshot::of(replica, self.clock.last()).encode(0);
+            match snapshot.and_then(|b| Ok(self.store.put_snapshot(&space, &b)?)) {
+                Ok(()) => {
+                    self.metrics.snapshots_written.inc();
+                }
+                Err(e) => {
+                    tracing::warn!(%space, error = %e, "snapshot after a rebuild not written")
+                }
+            };
             if let Err(e) = self.discovery.rebuild(&space, &replica.space) {
                 tracing::error!(%space, error = %e, "search index not rebuilt");
             }
