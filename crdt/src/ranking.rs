@@ -1,6 +1,7 @@
 //! Rankings: the best procedures of a space at a given time.
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use crate::clock::Hlc;
 use crate::contagion::Prior;
@@ -102,16 +103,69 @@ impl Space {
             return Vec::new();
         }
         let context = filter.context.as_deref();
-        let mut rows: Vec<Ranked> = self
-            .procedures()
-            .filter(|p| filter.admits(p))
+        // Only the score and its tie-breakers for every procedure, the n best kept in a heap
+        // whose top is the worst of them; the whole row only for those n. At 100k procedures
+        // a row for each was a 20 MB vector per query, filled with values nobody read.
+        let mut best: BinaryHeap<RankKey> = BinaryHeap::with_capacity(n.min(1024));
+        for p in self.procedures().filter(|p| filter.admits(p)) {
+            let key = RankKey::of(&p, context, now_ms);
+            if best.len() < n {
+                best.push(key);
+            } else if best.peek().is_some_and(|worst| key < *worst) {
+                best.pop();
+                best.push(key);
+            }
+        }
+        let mut rows: Vec<Ranked> = best
+            .into_iter()
+            .filter_map(|key| self.procedure(&key.id))
             .map(|p| Ranked::of(&p, context, now_ms))
             .collect();
-        if rows.len() > n {
-            rows.select_nth_unstable_by(n - 1, Ranked::rank_order);
-            rows.truncate(n);
-        }
         rows.sort_by(Ranked::rank_order);
         rows
     }
 }
+
+/// What [`Space::top`] orders by, in [`Ranked::rank_order`]'s order: `Less` ranks higher.
+#[derive(Debug)]
+struct RankKey {
+    score: f64,
+    last_used: Option<Hlc>,
+    id: ProcedureId,
+}
+
+impl RankKey {
+    fn of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> RankKey {
+        let weighted = p.weighted_counts(context);
+        let prior = p.prior(context, now_ms);
+        RankKey {
+            score: crate::contagion::score_weighted(&weighted, &prior, p.negative_contagion()),
+            last_used: p.last_used(),
+            id: p.id(),
+        }
+    }
+}
+
+impl Ord for RankKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| other.last_used.cmp(&self.last_used))
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for RankKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for RankKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for RankKey {}
