@@ -11,13 +11,20 @@ mod served_api;
 
 use std::process::ExitCode;
 
-/// mimalloc rather than the system allocator: glibc's per-thread arenas kept the memory of
+/// jemalloc rather than the system allocator: glibc's per-thread arenas kept the memory of
 /// transient buffers (snapshot encodings, checkpoint runs, HTTP bodies) and held a node at
-/// 10k procedures ~110 MB above its live heap (ARCHITECTURE.md, "Memory").
-#[cfg(feature = "mimalloc")]
+/// 10k procedures ~110 MB above its live heap; mimalloc, used before, purged lazily and kept a
+/// restarted 100k-procedure node ~200 MB above it (ARCHITECTURE.md, "Memory").
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // Freed pages go back to the system from a background thread as they age (jemalloc's
+    // decay), not only when a thread next allocates: an idle node's memory follows its heap.
+    #[cfg(feature = "jemalloc")]
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("jemalloc's background thread not started: {e}");
+    }
     cli::main()
 }
