@@ -60,7 +60,7 @@ fn a_procedures_relations_are_found_from_either_end_in_key_order() {
         assert_eq!(relations(&fresh, id), got, "after a merge");
         assert_eq!(relations(&restored, id), got, "after a snapshot");
         let mut sorted = got.clone();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_by_key(|r| r.0);
         assert_eq!(got, sorted, "in key order");
     }
     // Each procedure: 2 similar, 2 context, 2 next (out and in), 2 depends (out and in).
