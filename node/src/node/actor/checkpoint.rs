@@ -4,7 +4,8 @@
 //! Restating is a replay of this node's own envelopes into a scratch space; it runs on a
 //! blocking thread (the log is read through the store, which is shared), and the actor then
 //! tops it up with the own ops written meanwhile, seals the run with the next sequence numbers,
-//! stores, applies (a no-op on the state: the run only restates) and publishes it. Deleting
+//! stores it, advances its own version vector past it (merging it would be a no-op on the state:
+//! the run only restates) and publishes it. Deleting
 //! restated envelopes waits for a flush that makes the run durable, and runs off the actor too.
 
 use std::collections::BTreeMap;
@@ -156,7 +157,7 @@ impl Actor {
             }
             bytes += envelope.encoded_len() as u64;
             if let Some(replica) = self.spaces.get_mut(space) {
-                replica.apply(envelope);
+                replica.observe_own_restatement(envelope);
             }
         }
         let envelopes = run.len();
