@@ -1,6 +1,8 @@
 //! The benchmark's synthetic procedures and queries, from seeded generators.
 
-use knack_search::DocumentText;
+use std::sync::Arc;
+
+use knack_search::{DocumentText, Embedder, SearchIndex};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -252,4 +254,13 @@ pub(crate) fn texts_of(docs: &[Doc]) -> Vec<DocumentText<'_>> {
             body: Some(&d.body),
         })
         .collect()
+}
+
+/// The text each document is embedded from, as `SearchIndex` builds it.
+pub(crate) fn embedding_texts(
+    embedder: &Arc<dyn Embedder>,
+    texts: &[DocumentText<'_>],
+) -> Vec<String> {
+    let probe = SearchIndex::<u64>::new(embedder.clone()).expect("index");
+    texts.iter().map(|t| probe.embedding_text(t)).collect()
 }

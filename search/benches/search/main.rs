@@ -30,7 +30,7 @@ use knack_search::{
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::corpus::{procedures, query, texts_of};
+use crate::corpus::{embedding_texts, procedures, query, texts_of};
 use crate::memory::{MEMORY_CHILD, bench_memory, memory_child};
 
 const QUERIES: usize = 300;
@@ -81,8 +81,7 @@ fn bench_size(n: usize, rows: &mut Vec<Row>) {
     let embedder = Arc::new(HashingEmbedder::default());
 
     // Embedding throughput, one thread.
-    let probe = SearchIndex::<u64>::new(embedder.clone()).expect("index");
-    let embed_texts: Vec<String> = texts.iter().map(|t| probe.embedding_text(t)).collect();
+    let embed_texts = embedding_texts(&(embedder.clone() as Arc<dyn Embedder>), &texts);
     let refs: Vec<&str> = embed_texts.iter().map(String::as_str).collect();
     let t = Instant::now();
     let vectors = embedder.embed(&refs).expect("embed");

@@ -11,7 +11,7 @@ use knack_search::{
     VectorIndex,
 };
 
-use crate::corpus::{procedures, texts_of};
+use crate::corpus::{embedding_texts, procedures, texts_of};
 use crate::{Row, row};
 
 /// Counts every allocation of this process.
@@ -55,8 +55,7 @@ pub(crate) fn memory_child(spec: &str) {
     let docs = procedures(n);
     let texts = texts_of(&docs);
     let embedder = Arc::new(HashingEmbedder::default());
-    let probe = SearchIndex::<u64>::new(embedder.clone()).expect("index");
-    let embed_texts: Vec<String> = texts.iter().map(|t| probe.embedding_text(t)).collect();
+    let embed_texts = embedding_texts(&(embedder.clone() as Arc<dyn Embedder>), &texts);
     let refs: Vec<&str> = embed_texts.iter().map(String::as_str).collect();
     let vectors = if phase == "vector" {
         embedder.embed(&refs).expect("embed")
