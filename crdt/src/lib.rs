@@ -78,6 +78,7 @@
 mod authoring;
 mod change;
 mod clock;
+mod compact;
 pub mod contagion;
 mod content;
 pub mod crystal;
@@ -94,6 +95,7 @@ mod outcome;
 mod procedure;
 mod ranking;
 mod relation;
+mod relation_map;
 mod restate;
 mod settings;
 mod space;

@@ -3,6 +3,8 @@
 use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
+use crate::compact;
+
 /// Success, failure and duration counters.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -105,7 +107,7 @@ impl OutcomeSlot {
             match self.contexts.get_mut(tag) {
                 Some(mine) => mine.merge(counts),
                 None => {
-                    self.contexts.insert(tag.clone(), counts.clone());
+                    compact::insert(&mut self.contexts, tag.clone(), counts.clone());
                 }
             }
         }
@@ -117,7 +119,7 @@ impl OutcomeSlot {
         let seq = self.totals.seq + 1;
         let mut totals = self.totals.value;
         totals.record(success, duration_ms);
-        let mut touched = LiteMap::new();
+        let mut touched = LiteMap::with_capacity(contexts.len());
         for tag in contexts {
             let mut counts = self.contexts.get(tag).map(|c| c.value).unwrap_or_default();
             counts.record(success, duration_ms);

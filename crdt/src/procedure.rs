@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::change::Creation;
 use crate::clock::{Hlc, Stamp};
+use crate::compact;
 use crate::contagion::{ContagionIndex, Prior};
 use crate::content::ContentRef;
 use crate::crystal::{effective_epoch, is_crystallized};
@@ -80,13 +81,18 @@ impl ProcedureState {
             Some(mine) if content > mine => *mine = content.clone(),
             Some(_) => {}
             None => {
-                self.bodies.insert(stamp, content.clone());
+                compact::insert(&mut self.bodies, stamp, content.clone());
             }
         }
     }
 
     pub(crate) fn merge_outcome(&mut self, agent: AgentId, slot: &OutcomeSlot) {
-        self.outcomes.entry(agent).or_default().merge(slot);
+        match self.outcomes.get_mut(&agent) {
+            Some(mine) => mine.merge(slot),
+            None => {
+                compact::insert(&mut self.outcomes, agent, slot.clone());
+            }
+        }
     }
 
     pub(crate) fn merge_used(&mut self, at: Hlc) {

@@ -16,6 +16,7 @@ use crate::membership::{MemberRecord, MemberRecords, Membership};
 use crate::outcome::Counts;
 use crate::procedure::{Procedure, ProcedureState};
 use crate::relation::{RelationKey, RelationKind};
+use crate::relation_map::{RelationMap, RelationRegister};
 use crate::settings::SpaceSettings;
 use crate::tag_set::TagSet;
 use crate::weights::{EvidenceWeights, WeightCache};
@@ -47,7 +48,7 @@ struct SpaceState {
     /// [`Space::settings_register`]).
     settings: BTreeMap<AgentId, Lww<SpaceSettings>>,
     procedures: BTreeMap<ProcedureId, Arc<ProcedureState>>,
-    relations: BTreeMap<RelationKey, Lww<Option<Fraction>>>,
+    relations: RelationMap,
     /// Each agent's CID of each pinned content (see [`Change::Pin`]).
     pins: BTreeMap<ContentHash, BTreeMap<AgentId, String>>,
     /// Membership records (grow-only; they take effect only in a members-only space).
@@ -64,10 +65,13 @@ pub struct Space {
     state: SpaceState,
     /// Derived from the relations and outcomes; never replicated, rebuilt on decode.
     contagion: ContagionIndex,
-    /// Every relation key turned around, `(to, from, kind)` (derived, rebuilt on decode): the
-    /// relations of one procedure are the range of `state.relations` starting from it plus the
-    /// range of this set ending at it, found without a scan of all relations. (A list of keys
-    /// per procedure held every key twice, ~200 bytes per relation at 100k procedures.)
+    /// Relation keys turned around, `(to, from, kind)`, for the relations the contagion graph
+    /// cannot answer from `to`'s end: those of a directed kind, and those of a contagion kind
+    /// between two procedures with no edge (removed, or of zero strength). Derived, rebuilt on
+    /// decode. The relations of one procedure are its registers as a source, plus its graph
+    /// neighbours' registers towards it, plus the range of this set ending at it: found
+    /// without a scan of all relations. (Every key turned around cost 32 MB at 100k
+    /// procedures, where nearly every relation is a `similar` edge of the graph.)
     relations_to: BTreeSet<(ProcedureId, ProcedureId, RelationKind)>,
     /// The effective settings register's value or the defaults, cached.
     settings: SpaceSettings,
@@ -94,7 +98,7 @@ impl Space {
                 name,
                 settings: BTreeMap::new(),
                 procedures: BTreeMap::new(),
-                relations: BTreeMap::new(),
+                relations: RelationMap::default(),
                 pins: BTreeMap::new(),
                 members: MemberRecords::default(),
             },
@@ -334,13 +338,18 @@ impl Space {
     /// Rebuilds the contagion index from the replicated state.
     fn rebuild_contagion(&mut self) {
         let mut index = ContagionIndex::new(self.settings.contagion_hops);
-        let keys: Vec<RelationKey> = self.state.relations.keys().copied().collect();
-        self.relations_to = keys.iter().map(|k| (k.to, k.from, k.kind)).collect();
-        for key in keys {
+        for (key, _) in self.state.relations.iter() {
             if let Some((a, b)) = contagion_pair(&key) {
                 index.set_edge_unmarked(a, b, self.pair_strength(a, b));
             }
         }
+        self.relations_to = self
+            .state
+            .relations
+            .iter()
+            .filter(|(key, _)| !covered_by_graph(key, index.graph()))
+            .map(|(k, _)| (k.to, k.from, k.kind))
+            .collect();
         for (id, state) in &self.state.procedures {
             let mut change = EvidenceChange::default();
             let totals = state.counts();
@@ -380,8 +389,8 @@ impl Space {
                 }
             }
         }
-        for (key, value) in &other.state.relations {
-            self.merge_relation(key, value);
+        for (key, value) in other.state.relations.iter() {
+            self.merge_relation(&key, value);
         }
         for (hash, by_agent) in &other.state.pins {
             for (by, cid) in by_agent {
@@ -396,23 +405,39 @@ impl Space {
         self.rebuild_contagion();
     }
 
-    fn merge_relation(&mut self, key: &RelationKey, value: &Lww<Option<Fraction>>) {
-        match self.state.relations.get_mut(key) {
-            Some(mine) => mine.merge(value),
-            None => {
-                self.state.relations.insert(*key, value.clone());
-                self.index_relation(*key);
+    fn merge_relation(&mut self, key: &RelationKey, value: &RelationRegister) {
+        let new = self.state.relations.merge(key, value);
+        match contagion_pair(key) {
+            Some((a, b)) => {
+                let strength = self.pair_strength(a, b);
+                self.contagion.set_edge(a, b, strength);
+                self.refile_pair(a, b);
             }
-        }
-        if let Some((a, b)) = contagion_pair(key) {
-            let strength = self.pair_strength(a, b);
-            self.contagion.set_edge(a, b, strength);
+            None if new => {
+                self.relations_to.insert((key.to, key.from, key.kind));
+            }
+            None => {}
         }
     }
 
-    /// Files a new relation key under both its procedures.
-    fn index_relation(&mut self, key: RelationKey) {
-        self.relations_to.insert((key.to, key.from, key.kind));
+    /// Files the contagion-kind registers between `a < b` in `relations_to` if the graph has
+    /// no edge between them, and takes them out if it has one (see `relations_to`).
+    fn refile_pair(&mut self, a: ProcedureId, b: ProcedureId) {
+        for kind in [RelationKind::Similar, RelationKind::Context] {
+            let key = RelationKey {
+                from: a,
+                to: b,
+                kind,
+            };
+            if self.state.relations.get(&key).is_none() {
+                continue;
+            }
+            if covered_by_graph(&key, self.contagion.graph()) {
+                self.relations_to.remove(&(b, a, kind));
+            } else {
+                self.relations_to.insert((b, a, kind));
+            }
+        }
     }
 
     /// The strongest live contagion-carrying relation between `a < b`.
@@ -502,40 +527,38 @@ impl Space {
     }
 
     /// The live relations (strength present) touching `id`, in key order.
-    pub fn relations_of(
-        &self,
-        id: &ProcedureId,
-    ) -> impl Iterator<Item = (&RelationKey, Fraction)> + '_ {
+    pub fn relations_of(&self, id: &ProcedureId) -> impl Iterator<Item = (RelationKey, Fraction)> {
         let id = *id;
         let lowest = ProcedureId([0; 32]);
-        let from_id = self
-            .state
-            .relations
-            .range(
-                RelationKey {
-                    from: id,
-                    to: lowest,
-                    kind: RelationKind::Similar,
-                }..,
-            )
-            .take_while(move |(key, _)| key.from == id)
-            .map(|(key, _)| *key);
-        let to_id = self
-            .relations_to
-            .range((id, lowest, RelationKind::Similar)..)
-            .take_while(move |(to, _, _)| *to == id)
-            .map(|&(to, from, kind)| RelationKey { from, to, kind });
-        let mut keys: Vec<RelationKey> = from_id.chain(to_id).collect();
+        let mut keys: Vec<RelationKey> = self.state.relations.from(&id).map(|(k, _)| k).collect();
+        // Towards `id` over a graph edge: the neighbour is the source (undirected keys go from
+        // the smaller id).
+        for (neighbour, _) in self.contagion.graph().neighbours(&id) {
+            if neighbour < id {
+                for kind in [RelationKind::Similar, RelationKind::Context] {
+                    keys.push(RelationKey {
+                        from: neighbour,
+                        to: id,
+                        kind,
+                    });
+                }
+            }
+        }
+        keys.extend(
+            self.relations_to
+                .range((id, lowest, RelationKind::Similar)..)
+                .take_while(|(to, _, _)| *to == id)
+                .map(|&(to, from, kind)| RelationKey { from, to, kind }),
+        );
         keys.sort();
         keys.dedup();
-        keys.into_iter().filter_map(|key| {
-            let (key, reg) = self.state.relations.get_key_value(&key)?;
-            reg.value.map(|s| (key, s))
-        })
+        let relations = &self.state.relations;
+        keys.into_iter()
+            .filter_map(move |key| relations.get(&key)?.value.map(|s| (key, s)))
     }
 
     /// The live relations, in key order.
-    pub fn relations(&self) -> impl Iterator<Item = (&RelationKey, Fraction)> {
+    pub fn relations(&self) -> impl Iterator<Item = (RelationKey, Fraction)> + '_ {
         self.state
             .relations
             .iter()
@@ -671,9 +694,9 @@ impl Space {
         for (id, state) in &self.state.procedures {
             procedure_changes(*id, state, &mut changes);
         }
-        for (key, value) in &self.state.relations {
+        for (key, value) in self.state.relations.iter() {
             changes.push(Change::Relation {
-                key: *key,
+                key,
                 value: value.clone(),
             });
         }
@@ -735,6 +758,12 @@ fn merge_settings(
             registers.insert(value.stamp.agent, value.clone());
         }
     }
+}
+
+/// Whether the contagion graph answers for `key` from its `to` end: a contagion-kind key
+/// whose two procedures have an edge.
+fn covered_by_graph(key: &RelationKey, graph: &ContagionGraph) -> bool {
+    key.kind.carries_contagion() && graph.has_edge(&key.from, &key.to)
 }
 
 /// `a - b` as signed `(successes, failures)`.

@@ -3,6 +3,8 @@
 use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
+use crate::compact;
+
 use crate::ids::AgentId;
 
 /// An add-wins observed-remove set (ORSWOT: Bieniusa et al., "An optimized conflict-free
@@ -46,7 +48,7 @@ impl Dots {
     /// Raises `agent`'s counter to `counter` (never lowers it).
     fn raise(&mut self, agent: AgentId, counter: u64) {
         if counter > self.get(&agent) {
-            self.dots.insert(agent, counter);
+            compact::insert(&mut self.dots, agent, counter);
         }
     }
 
@@ -78,7 +80,7 @@ impl TagSet {
             None => {
                 let mut dots = Dots::default();
                 dots.raise(agent, counter);
-                self.entries.insert(tag, dots);
+                compact::insert(&mut self.entries, tag, dots);
             }
         }
     }
@@ -121,7 +123,7 @@ impl TagSet {
             let theirs = other.entries.get(tag).unwrap_or(&empty);
             let dots = merge_dots(mine, &self.clock, theirs, &other.clock);
             if !dots.is_empty() {
-                merged.insert(tag.clone(), dots);
+                compact::insert(&mut merged, tag.clone(), dots);
             }
         }
         self.entries = merged;

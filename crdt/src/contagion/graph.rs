@@ -81,6 +81,14 @@ impl ContagionGraph {
             .map(|at| list[at].1)
     }
 
+    /// Whether `a` and `b` are joined by an edge (of a strength above zero).
+    pub(crate) fn has_edge(&self, a: &ProcedureId, b: &ProcedureId) -> bool {
+        match (self.node(a), self.node(b)) {
+            (Some(a), Some(b)) => self.strength(a, b).is_some(),
+            _ => false,
+        }
+    }
+
     /// Sets the strength between `a` and `b` (both directions); `None` or zero removes the edge.
     pub fn set(&mut self, a: ProcedureId, b: ProcedureId, strength: Option<Fraction>) {
         let (a, b) = (self.intern(a), self.intern(b));
