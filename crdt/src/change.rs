@@ -273,10 +273,10 @@ impl Change {
                 owned(agent)?;
                 check_count(
                     "outcome contexts",
-                    slot.contexts.len(),
+                    slot.context_count(),
                     MAX_OUTCOME_CONTEXTS,
                 )?;
-                for (tag, counts) in &slot.contexts {
+                for (tag, counts) in slot.contexts() {
                     check_tag(tag)?;
                     if counts.seq > slot.totals.seq {
                         return Err(CrdtError::OutOfRange {

@@ -157,7 +157,7 @@ impl ProcedureState {
     pub(crate) fn context_counts(&self, context: &str) -> Counts {
         let mut sum = Counts::default();
         for slot in self.outcomes.values() {
-            if let Some(counts) = slot.contexts.get(context) {
+            if let Some(counts) = slot.context(context) {
                 sum.add(&counts.value);
             }
         }
@@ -317,7 +317,7 @@ impl<'a> Procedure<'a> {
         self.state
             .outcomes
             .values()
-            .flat_map(|slot| slot.contexts.keys().map(String::as_str))
+            .flat_map(|slot| slot.contexts().map(|(tag, _)| tag))
     }
 
     /// `(s + 1) / (s + f + 2)` of the weighted counts ([`Procedure::weighted_counts`]).

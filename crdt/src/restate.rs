@@ -21,7 +21,7 @@ impl Space {
         for change in self.to_delta().changes {
             match change {
                 Change::Outcome { id, agent, slot }
-                    if slot.contexts.len() > MAX_OUTCOME_CONTEXTS =>
+                    if slot.context_count() > MAX_OUTCOME_CONTEXTS =>
                 {
                     for slot in split_slot(slot) {
                         out.push(Change::Outcome { id, agent, slot });
@@ -38,18 +38,15 @@ impl Space {
 fn split_slot(slot: OutcomeSlot) -> Vec<OutcomeSlot> {
     let mut parts = Vec::new();
     let mut contexts = LiteMap::new();
-    for (tag, counts) in slot.contexts.iter() {
+    for (tag, counts) in slot.contexts() {
         if contexts.len() == MAX_OUTCOME_CONTEXTS {
             parts.push(std::mem::take(&mut contexts));
         }
-        contexts.insert(tag.clone(), counts.clone());
+        contexts.insert(tag.to_owned(), counts.clone());
     }
     parts.push(contexts);
     parts
         .into_iter()
-        .map(|contexts| OutcomeSlot {
-            totals: slot.totals.clone(),
-            contexts,
-        })
+        .map(|contexts| OutcomeSlot::new(slot.totals.clone(), contexts))
         .collect()
 }

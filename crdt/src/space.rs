@@ -224,11 +224,10 @@ impl Space {
                     let before = procedure.outcomes.get(agent);
                     let totals_before = before.map(|s| s.totals.value).unwrap_or_default();
                     let contexts_before: Vec<Counts> = slot
-                        .contexts
-                        .keys()
-                        .map(|tag| {
+                        .contexts()
+                        .map(|(tag, _)| {
                             before
-                                .and_then(|s| s.contexts.get(tag))
+                                .and_then(|s| s.context(tag))
                                 .map(|c| c.value)
                                 .unwrap_or_default()
                         })
@@ -241,8 +240,8 @@ impl Space {
                     let mut delta = EvidenceChange::default();
                     (delta.successes, delta.failures) =
                         difference(&after.totals.value, &totals_before);
-                    for (tag, before) in slot.contexts.keys().zip(&contexts_before) {
-                        let now = after.contexts.get(tag).map(|c| c.value).unwrap_or_default();
+                    for ((tag, _), before) in slot.contexts().zip(&contexts_before) {
+                        let now = after.context(tag).map(|c| c.value).unwrap_or_default();
                         let (s, f) = difference(&now, before);
                         if s != 0 || f != 0 {
                             delta.contexts.push((self.contagion.context_id(tag), s, f));
@@ -357,7 +356,7 @@ impl Space {
             change.failures = i128::from(totals.failures);
             let mut contexts: BTreeMap<&str, Counts> = BTreeMap::new();
             for slot in state.outcomes.values() {
-                for (tag, counts) in &slot.contexts {
+                for (tag, counts) in slot.contexts() {
                     contexts.entry(tag).or_default().add(&counts.value);
                 }
             }

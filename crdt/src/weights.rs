@@ -193,7 +193,7 @@ impl EvidenceWeights {
         for (agent, slot) in slots {
             let counts = match context {
                 None => &slot.totals.value,
-                Some(tag) => match slot.contexts.get(tag) {
+                Some(tag) => match slot.context(tag) {
                     Some(c) => &c.value,
                     None => continue,
                 },

@@ -44,10 +44,7 @@ fn counts(successes: u64, failures: u64) -> Counts {
 }
 
 fn slot(seq: u64, value: Counts) -> OutcomeSlot {
-    OutcomeSlot {
-        totals: Versioned { seq, value },
-        contexts: LiteMap::new(),
-    }
+    OutcomeSlot::new(Versioned { seq, value }, LiteMap::new())
 }
 
 fn crystal(id: ProcedureId, epoch: u32) -> Delta {
@@ -173,13 +170,20 @@ fn an_outcome_slot_claims_at_most_one_outcome_per_write_and_one_write_per_op() {
     ));
     assert_eq!(writes.validate(&MALLORY, &name(), LATE, 1_000_000), Ok(()));
     // A context claiming more outcomes than its writes.
-    let mut ctx = slot(3, counts(3, 0));
-    ctx.contexts.insert(
-        "prod".into(),
+    let ctx = OutcomeSlot::new(
         Versioned {
-            seq: 2,
-            value: counts(50, 0),
+            seq: 3,
+            value: counts(3, 0),
         },
+        [(
+            "prod".to_owned(),
+            Versioned {
+                seq: 2,
+                value: counts(50, 0),
+            },
+        )]
+        .into_iter()
+        .collect(),
     );
     assert!(matches!(
         outcome(ctx).validate(&MALLORY, &name(), LATE, 3),

@@ -249,11 +249,11 @@ proptest! {
             .iter()
             .map(|&(seq, s, ctx)| {
                 let counts = knack_crdt::Counts { successes: s, failures: seq, total_duration_ms: 0 };
-                let mut slot = OutcomeSlot { totals: Versioned { seq, value: counts }, ..Default::default() };
-                if let Some(c) = ctx {
-                    slot.contexts.insert(common::TAGS[c].into(), Versioned { seq, value: counts });
-                }
-                slot
+                let contexts = ctx
+                    .map(|c| (common::TAGS[c].to_owned(), Versioned { seq, value: counts }))
+                    .into_iter()
+                    .collect();
+                OutcomeSlot::new(Versioned { seq, value: counts }, contexts)
             })
             .collect();
         let m = |a: &OutcomeSlot, b: &OutcomeSlot| { let mut x = a.clone(); x.merge(b); x };

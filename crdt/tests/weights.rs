@@ -329,19 +329,20 @@ fn slot_delta(ids: &[ProcedureId], w: &SlotWrite) -> Delta {
         failures: w.failures,
         total_duration_ms: 0,
     };
-    let mut slot = OutcomeSlot {
-        totals: Versioned {
+    let slot = OutcomeSlot::new(
+        Versioned {
             seq: w.successes + w.failures,
             value: counts,
         },
-        ..OutcomeSlot::default()
-    };
-    slot.contexts.insert(
-        "t".into(),
-        Versioned {
-            seq: 1,
-            value: Counts::default(),
-        },
+        [(
+            "t".to_owned(),
+            Versioned {
+                seq: 1,
+                value: Counts::default(),
+            },
+        )]
+        .into_iter()
+        .collect(),
     );
     Delta::new(vec![Change::Outcome {
         id: ids[w.proc % ids.len()],

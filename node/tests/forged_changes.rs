@@ -18,8 +18,8 @@ use knack_protocol::Envelope;
 use libp2p::Multiaddr;
 
 fn slot(seq: u64, successes: u64, failures: u64) -> OutcomeSlot {
-    OutcomeSlot {
-        totals: Versioned {
+    OutcomeSlot::new(
+        Versioned {
             seq,
             value: Counts {
                 successes,
@@ -27,8 +27,8 @@ fn slot(seq: u64, successes: u64, failures: u64) -> OutcomeSlot {
                 total_duration_ms: 0,
             },
         },
-        contexts: Default::default(),
-    }
+        Default::default(),
+    )
 }
 
 fn now_ms() -> u64 {
