@@ -616,11 +616,11 @@ impl Space {
             &self.state.pins,
             &self.state.members,
         );
-        // Encoding into memory cannot fail, and every field of the state is serializable.
+        // Streamed into the hasher: the relations alone encode to ~50 MB at 100k procedures.
+        // Hashing cannot fail, and every field of the state is serializable.
         #[allow(clippy::expect_used)]
-        let head = bincode::serde::encode_to_vec(head, bincode_config())
-            .expect("encoding a space into memory cannot fail");
-        hasher.update(&head);
+        bincode::serde::encode_into_std_write(head, &mut hasher, bincode_config())
+            .expect("encoding a space into a hasher cannot fail");
         hasher.update(&(self.state.procedures.len() as u64).to_le_bytes());
         // One buffer and one update: blake3 is far faster on large inputs than on 32-byte ones.
         let mut leaves = Vec::with_capacity(self.state.procedures.len() * 64);
