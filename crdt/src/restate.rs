@@ -17,20 +17,22 @@ impl Space {
     /// author's ops alone, they restate everything that author wrote, as that author: an
     /// author checkpoint (see `knack_protocol::checkpoint`).
     pub fn restatement(&self) -> Vec<Change> {
-        let mut out = Vec::new();
-        for change in self.to_delta().changes {
-            match change {
-                Change::Outcome { id, agent, slot }
-                    if slot.context_count() > MAX_OUTCOME_CONTEXTS =>
-                {
-                    for slot in split_slot(slot) {
-                        out.push(Change::Outcome { id, agent, slot });
-                    }
-                }
-                other => out.push(other),
+        self.restatement_changes().collect()
+    }
+
+    /// [`Space::restatement`]'s changes one at a time, made as they are read: a checkpoint
+    /// of 100k procedures (over a million changes, ~200 MB) is sealed without holding them
+    /// all at once. Two walks over an unchanged space give the same changes in the same order.
+    pub fn restatement_changes(&self) -> impl Iterator<Item = Change> + '_ {
+        self.changes().flat_map(|change| match change {
+            Change::Outcome { id, agent, slot } if slot.context_count() > MAX_OUTCOME_CONTEXTS => {
+                split_slot(slot)
+                    .into_iter()
+                    .map(|slot| Change::Outcome { id, agent, slot })
+                    .collect::<Vec<_>>()
             }
-        }
-        out
+            other => vec![other],
+        })
     }
 }
 

@@ -679,36 +679,42 @@ impl Space {
 
     /// The whole state as one delta (for a full-state transfer through the delta path).
     pub fn to_delta(&self) -> Delta {
-        let mut changes = Vec::new();
-        for value in self.state.settings.values() {
-            changes.push(Change::Settings {
-                value: value.clone(),
-            });
-        }
-        for record in self.state.members.iter() {
-            changes.push(Change::Member {
-                record: record.clone(),
-            });
-        }
-        for (id, state) in &self.state.procedures {
+        Delta::new(self.changes().collect())
+    }
+
+    /// [`Space::to_delta`]'s changes one at a time, made as they are read.
+    pub(crate) fn changes(&self) -> impl Iterator<Item = Change> + '_ {
+        let settings = self.state.settings.values().map(|value| Change::Settings {
+            value: value.clone(),
+        });
+        let members = self.state.members.iter().map(|record| Change::Member {
+            record: record.clone(),
+        });
+        let procedures = self.state.procedures.iter().flat_map(|(id, state)| {
+            let mut changes = Vec::new();
             procedure_changes(*id, state, &mut changes);
-        }
-        for (key, value) in self.state.relations.iter() {
-            changes.push(Change::Relation {
+            changes
+        });
+        let relations = self
+            .state
+            .relations
+            .iter()
+            .map(|(key, value)| Change::Relation {
                 key,
                 value: value.clone(),
             });
-        }
-        for (hash, by_agent) in &self.state.pins {
-            for (by, cid) in by_agent {
-                changes.push(Change::Pin {
-                    hash: *hash,
-                    cid: cid.clone(),
-                    by: *by,
-                });
-            }
-        }
-        Delta::new(changes)
+        let pins = self.state.pins.iter().flat_map(|(hash, by_agent)| {
+            by_agent.iter().map(|(by, cid)| Change::Pin {
+                hash: *hash,
+                cid: cid.clone(),
+                by: *by,
+            })
+        });
+        settings
+            .chain(members)
+            .chain(procedures)
+            .chain(relations)
+            .chain(pins)
     }
 }
 

@@ -16,6 +16,8 @@
 //! creation out of its checkpoint, and fresh replicas would then lack it. Honest authors'
 //! checkpoints keep every replica converging to the same state.
 
+use std::borrow::Borrow;
+
 use knack_crdt::limits::MAX_CHANGES_PER_DELTA;
 use knack_crdt::{Change, Delta, Hlc, SpaceName};
 use libp2p_identity::Keypair;
@@ -32,17 +34,91 @@ pub const CHECKPOINT_ENVELOPE_BYTES: usize = 256 << 10;
 /// checkpoint run of the sequence numbers `first_seq..`: one op per envelope, each op's
 /// timestamp taken from `stamp` (which must strictly increase and be no earlier than any
 /// timestamp inside the changes, as a node's clock is). Returns the run's envelopes in order,
-/// or none for no changes.
+/// or none for no changes. (A large restatement is better sealed with [`CheckpointPlan`] and
+/// [`seal_checkpoint_into`], which hold neither it nor its run whole.)
 pub fn seal_checkpoint(
     keypair: &Keypair,
     space: &SpaceName,
     first_seq: u64,
     changes: Vec<Change>,
-    mut stamp: impl FnMut() -> Hlc,
+    stamp: impl FnMut() -> Hlc,
 ) -> Result<Vec<Envelope>, ProtocolError> {
-    let chunks = chunk(changes);
-    let Some(count) = (chunks.len() as u64).checked_sub(1) else {
-        return Ok(Vec::new());
+    let plan = CheckpointPlan::of(&changes);
+    let mut run = Vec::with_capacity(plan.envelopes());
+    seal_checkpoint_into(
+        keypair,
+        space,
+        first_seq,
+        &plan,
+        changes,
+        stamp,
+        |envelope| {
+            run.push(envelope);
+            Ok::<(), ProtocolError>(())
+        },
+    )?;
+    Ok(run)
+}
+
+/// How a restatement splits into the envelopes of its checkpoint run: the number of changes
+/// in each, in order. Each envelope holds at most [`CHECKPOINT_ENVELOPE_BYTES`] (roughly) and
+/// [`MAX_CHANGES_PER_DELTA`] changes. The run's span (written into every envelope) needs the
+/// number of envelopes before the first is sealed, so a run is planned in one walk over the
+/// restatement and sealed in a second.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointPlan {
+    sizes: Vec<usize>,
+}
+
+impl CheckpointPlan {
+    /// Plans the run of `changes` (nothing of them is kept but the split).
+    pub fn of<C: Borrow<Change>>(changes: impl IntoIterator<Item = C>) -> Self {
+        let mut sizes = Vec::new();
+        let (mut count, mut bytes) = (0usize, 0usize);
+        for change in changes {
+            let len = codec::encoded_len(change.borrow());
+            let full = count >= MAX_CHANGES_PER_DELTA
+                || (count > 0 && bytes + len > CHECKPOINT_ENVELOPE_BYTES);
+            if full {
+                sizes.push(count);
+                (count, bytes) = (0, 0);
+            }
+            count += 1;
+            bytes += len;
+        }
+        if count > 0 {
+            sizes.push(count);
+        }
+        CheckpointPlan { sizes }
+    }
+
+    /// The number of envelopes of the run.
+    pub fn envelopes(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// The number of changes restated.
+    pub fn changes(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+}
+
+/// Seals the run `plan` describes, of `changes` (the same changes, in the same order, as the
+/// plan was made of), handing each envelope to `sink` as soon as it is sealed: neither the
+/// restatement nor the run is ever held whole. Returns the run's span, or `None` for no
+/// changes. Sealing stops at the first error of `sink`; changes that do not match the plan
+/// give [`ProtocolError::RestatementChanged`].
+pub fn seal_checkpoint_into<E: From<ProtocolError>>(
+    keypair: &Keypair,
+    space: &SpaceName,
+    first_seq: u64,
+    plan: &CheckpointPlan,
+    changes: impl IntoIterator<Item = Change>,
+    mut stamp: impl FnMut() -> Hlc,
+    mut sink: impl FnMut(Envelope) -> Result<(), E>,
+) -> Result<Option<CheckpointSpan>, E> {
+    let Some(count) = (plan.envelopes() as u64).checked_sub(1) else {
+        return Ok(None);
     };
     let span = CheckpointSpan {
         first: first_seq,
@@ -50,38 +126,34 @@ pub fn seal_checkpoint(
             .checked_add(count)
             .ok_or(ProtocolError::BadSequence {
                 first: first_seq,
-                count: chunks.len(),
+                count: plan.envelopes(),
             })?,
     };
-    chunks
-        .into_iter()
-        .zip(first_seq..)
-        .map(|(changes, seq)| {
-            let entries = vec![(stamp(), Delta::new(changes))];
-            Envelope::seal_in(keypair, space.clone(), seq, Some(span), entries)
-        })
-        .collect()
-}
-
-/// Groups changes into deltas of at most [`CHECKPOINT_ENVELOPE_BYTES`] (roughly) and
-/// [`MAX_CHANGES_PER_DELTA`] changes, in order.
-fn chunk(changes: Vec<Change>) -> Vec<Vec<Change>> {
-    let mut chunks: Vec<Vec<Change>> = Vec::new();
-    let mut current: Vec<Change> = Vec::new();
-    let mut bytes = 0usize;
-    for change in changes {
-        let len = codec::encoded_len(&change);
-        let full = current.len() >= MAX_CHANGES_PER_DELTA
-            || (!current.is_empty() && bytes + len > CHECKPOINT_ENVELOPE_BYTES);
-        if full {
-            chunks.push(std::mem::take(&mut current));
-            bytes = 0;
+    let mut changes = changes.into_iter();
+    for (&size, seq) in plan.sizes.iter().zip(first_seq..) {
+        let chunk: Vec<Change> = changes.by_ref().take(size).collect();
+        if chunk.len() != size {
+            return Err(ProtocolError::RestatementChanged(format!(
+                "envelope {seq} was planned with {size} changes, {} were left",
+                chunk.len()
+            ))
+            .into());
         }
-        bytes += len;
-        current.push(change);
+        let entries = vec![(stamp(), Delta::new(chunk))];
+        sink(Envelope::seal_in(
+            keypair,
+            space.clone(),
+            seq,
+            Some(span),
+            entries,
+        )?)?;
     }
-    if !current.is_empty() {
-        chunks.push(current);
+    if changes.next().is_some() {
+        return Err(ProtocolError::RestatementChanged(format!(
+            "more changes than the {} planned",
+            plan.changes()
+        ))
+        .into());
     }
-    chunks
+    Ok(Some(span))
 }

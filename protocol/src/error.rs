@@ -121,6 +121,10 @@ pub enum ProtocolError {
     /// A message about a space this node does not replicate.
     #[error("space {0} is not replicated here")]
     UnknownSpace(String),
+    /// A checkpoint's second walk over its restatement did not give the changes its plan was
+    /// made of (the space changed in between).
+    #[error("the restatement changed while its checkpoint run was sealed: {0}")]
+    RestatementChanged(String),
 }
 
 impl ProtocolError {
@@ -147,6 +151,7 @@ impl ProtocolError {
             ProtocolError::SequenceGap { .. } => "sequence_gap",
             ProtocolError::Replayed { .. } => "replayed",
             ProtocolError::UnknownSpace(_) => "unknown_space",
+            ProtocolError::RestatementChanged(_) => "restatement_changed",
         }
     }
 }

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Author, Replica, space};
 use knack_crdt::{Change, Delta};
-use knack_protocol::checkpoint::seal_checkpoint;
+use knack_protocol::checkpoint::{CheckpointPlan, seal_checkpoint, seal_checkpoint_into};
 use knack_protocol::{CheckpointSpan, Envelope, OpLog, ProtocolError};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -208,4 +208,66 @@ fn a_checkpoint_span_must_cover_its_envelope() {
     let plain = Envelope::seal(&a.keypair, space(), 5, entries).unwrap();
     assert_ne!(good.signature(), plain.signature());
     assert!(good.starts_checkpoint() && !plain.starts_checkpoint());
+}
+
+/// A run sealed as its restatement streams (planned in one walk, sealed in a second, each
+/// envelope handed over as it is sealed) is byte for byte the run sealed from the whole
+/// restatement; a restatement that changed between the two walks is refused.
+#[test]
+fn a_run_sealed_as_it_streams_is_the_run_sealed_whole() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut a = Author::new(1);
+    // Enough ops (inline bodies, many procedures) for a run of several envelopes.
+    for _ in 0..60 {
+        a.envelope(&mut rng, 50);
+    }
+    let wall = a.wall_ms;
+    let mut clock = a.clock.clone();
+    let whole = seal_checkpoint(
+        &a.keypair,
+        &space(),
+        a.next_seq,
+        a.view.restatement(),
+        || clock.now(wall),
+    )
+    .unwrap();
+    assert!(whole.len() > 1, "{} envelopes", whole.len());
+
+    let plan = CheckpointPlan::of(a.view.restatement_changes());
+    assert_eq!(plan.envelopes(), whole.len());
+    assert_eq!(plan.changes(), a.view.restatement().len());
+    let mut clock = a.clock.clone();
+    let mut streamed = Vec::new();
+    let span = seal_checkpoint_into(
+        &a.keypair,
+        &space(),
+        a.next_seq,
+        &plan,
+        a.view.restatement_changes(),
+        || clock.now(wall),
+        |envelope| {
+            streamed.push(envelope.encode());
+            Ok::<(), ProtocolError>(())
+        },
+    )
+    .unwrap();
+    assert_eq!(span, whole[0].checkpoint());
+    let whole: Vec<Vec<u8>> = whole.iter().map(Envelope::encode).collect();
+    assert_eq!(streamed, whole);
+
+    // One change fewer on the second walk: refused, not sealed short.
+    let mut clock = a.clock.clone();
+    let changed = seal_checkpoint_into(
+        &a.keypair,
+        &space(),
+        a.next_seq,
+        &plan,
+        a.view.restatement_changes().skip(1),
+        || clock.now(wall),
+        |_| Ok::<(), ProtocolError>(()),
+    );
+    assert!(
+        matches!(changed, Err(ProtocolError::RestatementChanged(_))),
+        "{changed:?}"
+    );
 }

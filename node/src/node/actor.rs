@@ -111,6 +111,9 @@ pub(crate) struct Actor {
     last_redial: std::time::Instant,
     /// Envelopes written since the last flush, published once it completes.
     unpublished: Vec<Envelope>,
+    /// Own sequence numbers stored since the last flush by envelopes not published (checkpoint
+    /// runs), per space: the own-sequence marks are raised to them once the flush completes.
+    unpublished_marks: Vec<(SpaceName, u64)>,
     /// This node's own ops applied since the last commit, per space, sealed into one
     /// envelope per space at the commit (see `commands::write_delta`).
     unsealed: BTreeMap<SpaceName, Unsealed>,
@@ -224,6 +227,7 @@ impl Actor {
             connected: BTreeMap::new(),
             last_redial: std::time::Instant::now(),
             unpublished: Vec::new(),
+            unpublished_marks: Vec::new(),
             unsealed: BTreeMap::new(),
             write_fault: None,
             unacknowledged: Vec::new(),
@@ -476,16 +480,27 @@ impl Actor {
         {
             return;
         }
+        self.flush_now();
+    }
+
+    /// Seals every write so far and hands a flush to the flusher even with nothing new to
+    /// seal: for what the store took by another path (a checkpoint run), whose durability a
+    /// flush then proves (and compaction follows).
+    fn flush_now(&mut self) {
         let sealed = self.seal_all();
         let replies = std::mem::take(&mut self.unacknowledged);
         let envelopes = std::mem::take(&mut self.unpublished);
+        let marks = std::mem::take(&mut self.unpublished_marks);
         if let Err(e) = sealed {
             flusher::fail_writes(replies, &e.to_string());
             return;
         }
         self.flushes_in_flight += 1;
-        self.flusher
-            .submit(flusher::FlushJob { replies, envelopes });
+        self.flusher.submit(flusher::FlushJob {
+            replies,
+            envelopes,
+            marks,
+        });
     }
 
     /// The flusher made `batches` batches durable (`ok`) and answered their writers: their

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
+use knack_crdt::SpaceName;
 use knack_protocol::Envelope;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
@@ -31,8 +32,11 @@ const WAITING_BATCHES: usize = 64;
 pub(super) struct FlushJob {
     /// The writers to answer once it is durable.
     pub(super) replies: Vec<PendingReply>,
-    /// The envelopes it appended to the store (own ops, checkpoint runs), to publish after.
+    /// The envelopes it appended to the store (own ops), to publish after.
     pub(super) envelopes: Vec<Envelope>,
+    /// Own sequence numbers it appended by envelopes not published (checkpoint runs), per
+    /// space: the own-sequence marks rise to them too.
+    pub(super) marks: Vec<(SpaceName, u64)>,
 }
 
 /// The flushing thread, and the way to it.
@@ -64,9 +68,11 @@ impl Flusher {
                     flushes.inc();
                     let mut envelopes = Vec::new();
                     let mut replies = Vec::new();
+                    let mut marks = Vec::new();
                     for batch in batches {
                         envelopes.extend(batch.envelopes);
                         replies.extend(batch.replies);
+                        marks.extend(batch.marks);
                     }
                     match flushed {
                         Ok(()) => {
@@ -76,7 +82,7 @@ impl Flusher {
                             for reply in replies {
                                 reply(Ok(()));
                             }
-                            save_marks(&mut own_seqs, agent, &envelopes);
+                            save_marks(&mut own_seqs, agent, &envelopes, &marks);
                             let _ = done.blocking_send(Completion::Flushed {
                                 batches: count,
                                 envelopes,
@@ -134,9 +140,17 @@ pub(super) fn fail_writes(replies: Vec<PendingReply>, message: &str) {
 }
 
 /// Raises the own high-water marks to the own envelopes just made durable and writes them.
-fn save_marks(own_seqs: &mut OwnSeqs, agent: knack_crdt::AgentId, envelopes: &[Envelope]) {
+fn save_marks(
+    own_seqs: &mut OwnSeqs,
+    agent: knack_crdt::AgentId,
+    envelopes: &[Envelope],
+    marks: &[(SpaceName, u64)],
+) {
     for envelope in envelopes.iter().filter(|e| e.author() == agent) {
         own_seqs.raise(envelope.space(), envelope.last_seq());
+    }
+    for (space, seq) in marks {
+        own_seqs.raise(space, *seq);
     }
     if let Err(e) = own_seqs.save() {
         tracing::warn!(error = %e, "own sequence high-water mark not written");
