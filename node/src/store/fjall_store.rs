@@ -21,7 +21,7 @@ use super::keys::{
     authors_by_seek, decode_envelope, decode_key, envelope_key, envelope_prefix, envelope_value,
     take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError, StoreUsage};
+use super::{EnvelopeKey, Store, StoreError, StoreUsage, StoredBytes};
 
 /// The block cache, in bytes. The node reads the log in long sequential runs (a restart's
 /// tail, a peer's sync, a checkpoint's replay), which the kernel's page cache serves as well;
@@ -282,8 +282,8 @@ impl Store for FjallStore {
         Ok(())
     }
 
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.snapshots.get(space.as_str())?.map(|v| v.to_vec()))
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
+        Ok(self.snapshots.get(space.as_str())?.map(StoredBytes::new))
     }
 
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@ use knack_crdt::{AgentId, ContentHash, SpaceName};
 use super::keys::{
     decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError};
+use super::{EnvelopeKey, Store, StoreError, StoredBytes};
 
 /// A [`Store`] in memory (nothing survives the process).
 #[derive(Debug, Default)]
@@ -135,8 +135,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock().snapshots.get(space).cloned())
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
+        Ok(self
+            .lock()
+            .snapshots
+            .get(space)
+            .cloned()
+            .map(StoredBytes::new))
     }
 
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ use super::keys::{
     authors_by_seek, decode_envelope, decode_key, envelope_key, envelope_prefix, envelope_value,
     take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError, StoreUsage};
+use super::{EnvelopeKey, Store, StoreError, StoreUsage, StoredBytes};
 
 /// Cache of the sled page cache, in bytes.
 const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -206,11 +206,11 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<Vec<u8>>, StoreError> {
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
         Ok(self
             .snapshots
             .get(space.as_str().as_bytes())?
-            .map(|v| v.to_vec()))
+            .map(StoredBytes::new))
     }
 
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {
