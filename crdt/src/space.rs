@@ -24,6 +24,9 @@ use crate::weights::{EvidenceWeights, WeightCache};
 /// Domain separator of state digests.
 const DIGEST_DOMAIN: &[u8] = b"knack/space-digest/v1";
 
+/// Bytes of a digest's encoding hashed at a time.
+const DIGEST_BUFFER_BYTES: usize = 64 << 10;
+
 /// Version byte in front of an encoded space snapshot.
 /// Version 2: no boost slots; settings with `contagion_prior_max` (protocol version 2).
 /// Version 3: crystallization proposals as a set, pins per agent, settings kept per author
@@ -616,11 +619,17 @@ impl Space {
             &self.state.pins,
             &self.state.members,
         );
-        // Streamed into the hasher: the relations alone encode to ~50 MB at 100k procedures.
+        // Streamed into the hasher through a small buffer: the relations alone encode to ~50 MB
+        // at 100k procedures (and blake3 is slow on the few bytes of each field written alone).
         // Hashing cannot fail, and every field of the state is serializable.
+        let mut buffered = std::io::BufWriter::with_capacity(DIGEST_BUFFER_BYTES, &mut hasher);
         #[allow(clippy::expect_used)]
-        bincode::serde::encode_into_std_write(head, &mut hasher, bincode_config())
+        bincode::serde::encode_into_std_write(head, &mut buffered, bincode_config())
             .expect("encoding a space into a hasher cannot fail");
+        #[allow(clippy::expect_used)]
+        buffered
+            .into_inner()
+            .expect("flushing into a hasher cannot fail");
         hasher.update(&(self.state.procedures.len() as u64).to_le_bytes());
         // One buffer and one update: blake3 is far faster on large inputs than on 32-byte ones.
         let mut leaves = Vec::with_capacity(self.state.procedures.len() * 64);
