@@ -21,6 +21,7 @@ use crate::lww::Lww;
 use crate::outcome::OutcomeSlot;
 use crate::relation::{RelationKey, RelationKind};
 use crate::settings::SpaceSettings;
+use crate::slot_state::SlotState;
 use crate::space::Space;
 use crate::weights::WeightedCounts;
 
@@ -211,8 +212,9 @@ impl Space {
         // weighted when the space weights evidence (no clone of the procedure's state, whose
         // body may be large).
         let weights = self.proposal_weights();
-        let mine = std::iter::once((&by, &slot));
-        let others = state.outcomes.iter().filter(|(agent, _)| **agent != by);
+        let own = SlotState::of(&slot);
+        let mine = std::iter::once((&by, &own));
+        let others = state.slots().filter(|(agent, _)| **agent != by);
         let counts = match weights {
             Some(w) => w.weigh(mine.clone().chain(others.clone()), None),
             None => {
@@ -232,7 +234,7 @@ impl Space {
         // The latch now, on the raw counts after this write (its preconditions are monotone).
         let mut raw = slot.totals.value;
         let mut raw_agents = usize::from(raw.successes > 0);
-        for (agent, other) in &state.outcomes {
+        for (agent, other) in state.slots() {
             if *agent != by {
                 raw.add(&other.totals.value);
                 raw_agents += usize::from(other.totals.value.successes > 0);

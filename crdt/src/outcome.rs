@@ -106,6 +106,26 @@ impl<'de> Deserialize<'de> for OutcomeSlot {
     }
 }
 
+/// What evidence weights read of an outcome slot: an [`OutcomeSlot`] or a space's own copy
+/// of one.
+pub trait SlotCounts {
+    /// The slot's totals.
+    fn total_counts(&self) -> &Counts;
+
+    /// The counts of context `tag`, if the slot has any.
+    fn context_counts(&self, tag: &str) -> Option<&Counts>;
+}
+
+impl SlotCounts for OutcomeSlot {
+    fn total_counts(&self) -> &Counts {
+        &self.totals.value
+    }
+
+    fn context_counts(&self, tag: &str) -> Option<&Counts> {
+        self.context(tag).map(|c| &c.value)
+    }
+}
+
 impl Counts {
     /// Adds one outcome.
     pub fn record(&mut self, success: bool, duration_ms: u64) {

@@ -13,10 +13,12 @@ use crate::content::ContentRef;
 use crate::crystal::{effective_epoch, is_crystallized};
 use crate::digest_cache::DigestCache;
 use crate::ids::{AgentId, ProcedureId};
+use crate::intern::AgentRef;
 use crate::kind::ProcedureKind;
 use crate::lww::{Lww, merge_opt};
 use crate::outcome::{Counts, OutcomeSlot};
 use crate::settings::SpaceSettings;
+use crate::slot_state::SlotState;
 use crate::space::bincode_config;
 use crate::tag_set::TagSet;
 use crate::weights::{EvidenceWeights, WeightedCounts};
@@ -34,7 +36,9 @@ pub(crate) struct ProcedureState {
     /// Sorted by stamp; a vector, not a `BTreeMap`: nearly every procedure has one version, and a
     /// `BTreeMap` node for it cost ~1.2 KB (same encoding: a map).
     pub(crate) bodies: LiteMap<Stamp, ContentRef>,
-    pub(crate) outcomes: LiteMap<AgentId, OutcomeSlot>,
+    /// Each agent's slot, keyed by the interned agent id (see [`crate::intern`]): same order
+    /// and encoding as by `AgentId`.
+    pub(crate) outcomes: LiteMap<AgentRef, SlotState>,
     pub(crate) last_used: Option<Hlc>,
     /// Every crystallization epoch proposed (a grow-only set; see [`crate::crystal`]).
     pub(crate) crystal_proposals: BTreeSet<u32>,
@@ -86,9 +90,18 @@ impl ProcedureState {
         }
     }
 
-    pub(crate) fn merge_outcome(&mut self, agent: AgentId, slot: &OutcomeSlot) {
-        match self.outcomes.get_mut(&agent) {
+    pub(crate) fn merge_outcome(&mut self, agent: &AgentId, slot: &OutcomeSlot) {
+        match self.outcomes.get_mut(agent) {
             Some(mine) => mine.merge(slot),
+            None => {
+                compact::insert(&mut self.outcomes, AgentRef::of(agent), SlotState::of(slot));
+            }
+        }
+    }
+
+    fn merge_slot_state(&mut self, agent: AgentRef, slot: &SlotState) {
+        match self.outcomes.get_mut(&*agent) {
+            Some(mine) => mine.merge_state(slot),
             None => {
                 compact::insert(&mut self.outcomes, agent, slot.clone());
             }
@@ -123,7 +136,7 @@ impl ProcedureState {
             self.merge_body(*stamp, content);
         }
         for (agent, slot) in &other.outcomes {
-            self.merge_outcome(*agent, slot);
+            self.merge_slot_state(*agent, slot);
         }
         if let Some(at) = other.last_used {
             self.merge_used(at);
@@ -175,6 +188,11 @@ impl ProcedureState {
         )
     }
 
+    /// Each agent's slot, by agent id.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (&AgentId, &SlotState)> + Clone {
+        self.outcomes.iter().map(|(agent, slot)| (&**agent, slot))
+    }
+
     /// How many agents have recorded at least one success.
     pub(crate) fn success_agents(&self) -> usize {
         self.outcomes
@@ -191,7 +209,7 @@ impl ProcedureState {
         context: Option<&str>,
     ) -> WeightedCounts {
         match weights {
-            Some(w) => w.weigh(self.outcomes.iter(), context),
+            Some(w) => w.weigh(self.slots(), context),
             None => WeightedCounts::unweighted(
                 &context.map_or_else(|| self.counts(), |c| self.context_counts(c)),
             ),
@@ -289,8 +307,7 @@ impl<'a> Procedure<'a> {
     /// Each agent's own totals.
     pub fn counts_by_agent(&self) -> impl Iterator<Item = (&'a AgentId, &'a Counts)> {
         self.state
-            .outcomes
-            .iter()
+            .slots()
             .map(|(agent, slot)| (agent, &slot.totals.value))
     }
 

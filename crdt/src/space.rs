@@ -235,8 +235,10 @@ impl Space {
                                 .unwrap_or_default()
                         })
                         .collect();
-                    procedure.merge_outcome(*agent, slot);
-                    let after = &procedure.outcomes[agent];
+                    procedure.merge_outcome(agent, slot);
+                    let Some(after) = procedure.outcomes.get(agent) else {
+                        return; // merged just above
+                    };
                     if after.totals.value != totals_before {
                         self.weights.touch(id);
                     }
@@ -313,7 +315,7 @@ impl Space {
     /// [`Space::evidence_weights`], which is maintained incrementally, unless that is broken
     /// (a check for tests).
     pub fn evidence_weights_from_scratch(&self) -> EvidenceWeights {
-        EvidenceWeights::derive(self.state.procedures.values().map(|p| p.outcomes.iter()))
+        EvidenceWeights::derive(self.state.procedures.values().map(|p| p.slots()))
     }
 
     /// The weights the space's rankings use: `None` when `evidence_weighting` is off.
@@ -839,11 +841,11 @@ fn procedure_changes(id: ProcedureId, state: &ProcedureState, out: &mut Vec<Chan
             content: content.clone(),
         });
     }
-    for (agent, slot) in &state.outcomes {
+    for (agent, slot) in state.slots() {
         out.push(Change::Outcome {
             id,
             agent: *agent,
-            slot: slot.clone(),
+            slot: slot.to_slot(),
         });
     }
     if let Some(at) = state.last_used {

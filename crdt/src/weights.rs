@@ -58,7 +58,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::ids::{AgentId, ProcedureId};
-use crate::outcome::{Counts, OutcomeSlot};
+use crate::outcome::{Counts, SlotCounts};
 use crate::procedure::ProcedureState;
 
 mod index;
@@ -183,18 +183,18 @@ impl EvidenceWeights {
     }
 
     /// The weighted totals (`context` `None`) or one context's weighted counts of `slots`.
-    pub fn weigh<'a>(
+    pub fn weigh<'a, C: SlotCounts + 'a>(
         &self,
-        slots: impl IntoIterator<Item = (&'a AgentId, &'a OutcomeSlot)>,
+        slots: impl IntoIterator<Item = (&'a AgentId, &'a C)>,
         context: Option<&str>,
     ) -> WeightedCounts {
         // Sums of weight × counted uses in millionths of millionths, divided once at the end.
         let (mut s, mut f) = (0u128, 0u128);
         for (agent, slot) in slots {
             let counts = match context {
-                None => &slot.totals.value,
-                Some(tag) => match slot.context(tag) {
-                    Some(c) => &c.value,
+                None => slot.total_counts(),
+                Some(tag) => match slot.context_counts(tag) {
+                    Some(c) => c,
                     None => continue,
                 },
             };
@@ -214,10 +214,11 @@ impl EvidenceWeights {
     /// Derives every agent's weight from the outcome slots of every procedure (each item:
     /// one procedure's slots, by agent). A pure function: the same slots give the same weights
     /// in any order of procedures.
-    pub fn derive<'a, P, S>(procedures: P) -> EvidenceWeights
+    pub fn derive<'a, P, S, C>(procedures: P) -> EvidenceWeights
     where
         P: IntoIterator<Item = S>,
-        S: IntoIterator<Item = (&'a AgentId, &'a OutcomeSlot)>,
+        S: IntoIterator<Item = (&'a AgentId, &'a C)>,
+        C: SlotCounts + 'a,
     {
         Derivation::new(procedures).run()
     }
@@ -255,16 +256,17 @@ struct Derivation {
 }
 
 impl Derivation {
-    fn new<'a, P, S>(procedures: P) -> Self
+    fn new<'a, P, S, C>(procedures: P) -> Self
     where
         P: IntoIterator<Item = S>,
-        S: IntoIterator<Item = (&'a AgentId, &'a OutcomeSlot)>,
+        S: IntoIterator<Item = (&'a AgentId, &'a C)>,
+        C: SlotCounts + 'a,
     {
         let mut raw: Vec<(AgentId, u64, u64)> = Vec::new();
         let mut bounds = vec![0];
         for slots in procedures {
             for (agent, slot) in slots {
-                let c = &slot.totals.value;
+                let c = slot.total_counts();
                 if c.uses() > 0 {
                     raw.push((*agent, c.successes, c.failures));
                 }
