@@ -20,20 +20,75 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::clock::{Hlc, Stamp};
 use crate::compact;
 use crate::fraction::Fraction;
 use crate::ids::ProcedureId;
+use crate::intern::AgentRef;
 use crate::lww::Lww;
 use crate::relation::{RelationKey, RelationKind};
 
-/// A relation register: the strength (absent: removed) and who set it when.
+/// A relation register as replicated: the strength (absent: removed) and who set it when.
 pub(crate) type RelationRegister = Lww<Option<Fraction>>;
 
+/// A relation register as a space holds it: the same value with its writer interned (32
+/// bytes, where the register's own stamp carried the writer's 32-byte id in 56).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeldRegister {
+    hlc: Hlc,
+    agent: AgentRef,
+    value: Option<Fraction>,
+}
+
+impl HeldRegister {
+    /// The register `reg` (its writer interned: only for a register accepted into a state).
+    fn of(reg: &RelationRegister) -> Self {
+        HeldRegister {
+            hlc: reg.stamp.hlc,
+            agent: AgentRef::of(&reg.stamp.agent),
+            value: reg.value,
+        }
+    }
+
+    /// The strength (absent: removed).
+    pub(crate) fn value(&self) -> Option<Fraction> {
+        self.value
+    }
+
+    /// The register as replicated.
+    pub(crate) fn to_register(self) -> RelationRegister {
+        Lww::new(Stamp::new(*self.agent, self.hlc), self.value)
+    }
+
+    /// Joins `other` in: the greater `(stamp, value)` wins, as [`Lww::merge`].
+    fn merge(&mut self, other: &RelationRegister) {
+        let mine = (Stamp::new(*self.agent, self.hlc), self.value);
+        if (other.stamp, other.value) > mine {
+            *self = HeldRegister::of(other);
+        }
+    }
+}
+
+impl Serialize for HeldRegister {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_register().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for HeldRegister {
+    /// Interns the writer: decode only a state this process holds (a stored snapshot).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(HeldRegister::of(&RelationRegister::deserialize(
+            deserializer,
+        )?))
+    }
+}
+
 /// The registers of one source, keyed by `(to, kind)`.
-type Targets = LiteMap<(ProcedureId, RelationKind), RelationRegister>;
+type Targets = LiteMap<(ProcedureId, RelationKind), HeldRegister>;
 
 /// A sorted run of one source's registers, as a snapshot streams them in.
-type Run = Vec<((ProcedureId, RelationKind), RelationRegister)>;
+type Run = Vec<((ProcedureId, RelationKind), HeldRegister)>;
 
 /// Every relation register of a space, in [`RelationKey`] order (see the module doc).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,7 +99,7 @@ pub(crate) struct RelationMap {
 
 impl RelationMap {
     /// The register at `key`, if it was ever written.
-    pub(crate) fn get(&self, key: &RelationKey) -> Option<&RelationRegister> {
+    pub(crate) fn get(&self, key: &RelationKey) -> Option<&HeldRegister> {
         self.by_from.get(&key.from)?.get(&(key.to, key.kind))
     }
 
@@ -57,7 +112,7 @@ impl RelationMap {
                 false
             }
             None => {
-                compact::insert(targets, (key.to, key.kind), value.clone());
+                compact::insert(targets, (key.to, key.kind), HeldRegister::of(value));
                 self.len += 1;
                 true
             }
@@ -65,7 +120,7 @@ impl RelationMap {
     }
 
     /// Every register, in key order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (RelationKey, &RelationRegister)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (RelationKey, &HeldRegister)> + '_ {
         self.by_from.iter().flat_map(|(from, targets)| {
             targets
                 .iter()
@@ -77,7 +132,7 @@ impl RelationMap {
     pub(crate) fn from(
         &self,
         from: &ProcedureId,
-    ) -> impl Iterator<Item = (RelationKey, &RelationRegister)> + '_ {
+    ) -> impl Iterator<Item = (RelationKey, &HeldRegister)> + '_ {
         let from = *from;
         self.by_from
             .get(&from)
@@ -125,7 +180,7 @@ impl<'de> Visitor<'de> for RelationMapVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RelationMap, A::Error> {
         let mut map = RelationMap::default();
         let mut group: Option<(ProcedureId, Run)> = None;
-        while let Some((key, reg)) = access.next_entry::<RelationKey, RelationRegister>()? {
+        while let Some((key, reg)) = access.next_entry::<RelationKey, HeldRegister>()? {
             let sorted = match &group {
                 Some((from, targets)) => {
                     *from == key.from

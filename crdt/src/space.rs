@@ -394,7 +394,7 @@ impl Space {
             }
         }
         for (key, value) in other.state.relations.iter() {
-            self.merge_relation(&key, value);
+            self.merge_relation(&key, &value.to_register());
         }
         for (hash, by_agent) in &other.state.pins {
             for (by, cid) in by_agent {
@@ -454,7 +454,7 @@ impl Space {
                     to: b,
                     kind,
                 };
-                self.state.relations.get(&key).and_then(|reg| reg.value)
+                self.state.relations.get(&key).and_then(|reg| reg.value())
             })
             .max()
     }
@@ -558,7 +558,7 @@ impl Space {
         keys.dedup();
         let relations = &self.state.relations;
         keys.into_iter()
-            .filter_map(move |key| relations.get(&key)?.value.map(|s| (key, s)))
+            .filter_map(move |key| relations.get(&key)?.value().map(|s| (key, s)))
     }
 
     /// The live relations, in key order.
@@ -566,12 +566,12 @@ impl Space {
         self.state
             .relations
             .iter()
-            .filter_map(|(key, reg)| reg.value.map(|s| (key, s)))
+            .filter_map(|(key, reg)| reg.value().map(|s| (key, s)))
     }
 
     /// The relation register at `key`, if it was ever written.
-    pub fn relation(&self, key: &RelationKey) -> Option<&Lww<Option<Fraction>>> {
-        self.state.relations.get(key)
+    pub fn relation(&self, key: &RelationKey) -> Option<Lww<Option<Fraction>>> {
+        self.state.relations.get(key).map(|reg| reg.to_register())
     }
 
     /// The contagion graph derived from the relations.
@@ -712,7 +712,7 @@ impl Space {
             .iter()
             .map(|(key, value)| Change::Relation {
                 key,
-                value: value.clone(),
+                value: value.to_register(),
             });
         let pins = self.state.pins.iter().flat_map(|(hash, by_agent)| {
             by_agent.iter().map(|(by, cid)| Change::Pin {
