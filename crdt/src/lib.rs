@@ -86,6 +86,7 @@ mod digest_cache;
 mod error;
 pub mod explore;
 mod fraction;
+mod held;
 mod ids;
 mod intern;
 mod kind;

@@ -31,11 +31,3 @@ impl<V: Ord + Clone> Lww<V> {
         }
     }
 }
-
-/// Joins an optional register with another (absent is the bottom element).
-pub(crate) fn merge_opt<V: Ord + Clone>(mine: &mut Option<Lww<V>>, other: &Lww<V>) {
-    match mine {
-        Some(reg) => reg.merge(other),
-        None => *mine = Some(other.clone()),
-    }
-}

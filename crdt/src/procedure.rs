@@ -12,10 +12,11 @@ use crate::contagion::{ContagionIndex, Prior};
 use crate::content::ContentRef;
 use crate::crystal::{effective_epoch, is_crystallized};
 use crate::digest_cache::DigestCache;
+use crate::held::{HeldCreation, HeldLww, merge_held_opt};
 use crate::ids::{AgentId, ProcedureId};
 use crate::intern::AgentRef;
 use crate::kind::ProcedureKind;
-use crate::lww::{Lww, merge_opt};
+use crate::lww::Lww;
 use crate::outcome::{Counts, OutcomeSlot};
 use crate::settings::SpaceSettings;
 use crate::slot_state::SlotState;
@@ -28,10 +29,12 @@ use crate::weights::{EvidenceWeights, WeightedCounts};
 /// shown only once its creation is known.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ProcedureState {
-    pub(crate) creation: Option<Creation>,
-    pub(crate) name: Option<Lww<String>>,
-    pub(crate) description: Option<Lww<String>>,
-    pub(crate) kind: Option<Lww<ProcedureKind>>,
+    /// The creation and the registers below are held with their writer interned (see
+    /// [`crate::held`]; same order and encoding).
+    pub(crate) creation: Option<HeldCreation>,
+    pub(crate) name: Option<HeldLww<String>>,
+    pub(crate) description: Option<HeldLww<String>>,
+    pub(crate) kind: Option<HeldLww<ProcedureKind>>,
     pub(crate) tags: TagSet,
     /// Sorted by stamp; a vector, not a `BTreeMap`: nearly every procedure has one version, and a
     /// `BTreeMap` node for it cost ~1.2 KB (same encoding: a map).
@@ -63,21 +66,32 @@ impl ProcedureState {
     pub(crate) fn merge_creation(&mut self, creation: &Creation) {
         // Equal for every honest replica (the id is derived from it); max keeps merge a join
         // even for a forged duplicate.
-        if self.creation.as_ref().is_none_or(|mine| creation > mine) {
-            self.creation = Some(creation.clone());
+        if self
+            .creation
+            .is_none_or(|mine| *creation > mine.to_creation())
+        {
+            self.creation = Some(HeldCreation::of(creation));
         }
     }
 
     pub(crate) fn merge_name(&mut self, value: &Lww<String>) {
-        merge_opt(&mut self.name, value);
+        merge_held_opt(&mut self.name, value);
     }
 
     pub(crate) fn merge_description(&mut self, value: &Lww<String>) {
-        merge_opt(&mut self.description, value);
+        merge_held_opt(&mut self.description, value);
     }
 
     pub(crate) fn merge_kind(&mut self, value: &Lww<ProcedureKind>) {
-        merge_opt(&mut self.kind, value);
+        merge_held_opt(&mut self.kind, value);
+    }
+
+    /// Joins an optional held register of another state into `mine`.
+    fn merge_held_register<V: Ord + Clone>(mine: &mut Option<HeldLww<V>>, theirs: &HeldLww<V>) {
+        match mine {
+            Some(reg) => reg.merge_held(theirs),
+            None => *mine = Some(theirs.clone()),
+        }
     }
 
     pub(crate) fn merge_body(&mut self, stamp: Stamp, content: &ContentRef) {
@@ -120,16 +134,16 @@ impl ProcedureState {
     pub(crate) fn merge(&mut self, other: &ProcedureState) {
         self.digest.clear();
         if let Some(creation) = &other.creation {
-            self.merge_creation(creation);
+            self.merge_creation(&creation.to_creation());
         }
         if let Some(v) = &other.name {
-            self.merge_name(v);
+            Self::merge_held_register(&mut self.name, v);
         }
         if let Some(v) = &other.description {
-            self.merge_description(v);
+            Self::merge_held_register(&mut self.description, v);
         }
         if let Some(v) = &other.kind {
-            self.merge_kind(v);
+            Self::merge_held_register(&mut self.kind, v);
         }
         self.tags.merge(&other.tags);
         for (stamp, content) in &other.bodies {
@@ -251,8 +265,8 @@ impl<'a> Procedure<'a> {
     }
 
     /// Who created it, when, with which nonce.
-    pub fn creation(&self) -> Option<&'a Creation> {
-        self.state.creation.as_ref()
+    pub fn creation(&self) -> Option<Creation> {
+        self.state.creation.map(HeldCreation::to_creation)
     }
 
     /// Its name.

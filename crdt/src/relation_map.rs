@@ -20,69 +20,19 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::clock::{Hlc, Stamp};
 use crate::compact;
 use crate::fraction::Fraction;
+use crate::held::HeldLww;
 use crate::ids::ProcedureId;
-use crate::intern::AgentRef;
 use crate::lww::Lww;
 use crate::relation::{RelationKey, RelationKind};
 
 /// A relation register as replicated: the strength (absent: removed) and who set it when.
 pub(crate) type RelationRegister = Lww<Option<Fraction>>;
 
-/// A relation register as a space holds it: the same value with its writer interned (32
-/// bytes, where the register's own stamp carried the writer's 32-byte id in 56).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct HeldRegister {
-    hlc: Hlc,
-    agent: AgentRef,
-    value: Option<Fraction>,
-}
-
-impl HeldRegister {
-    /// The register `reg` (its writer interned: only for a register accepted into a state).
-    fn of(reg: &RelationRegister) -> Self {
-        HeldRegister {
-            hlc: reg.stamp.hlc,
-            agent: AgentRef::of(&reg.stamp.agent),
-            value: reg.value,
-        }
-    }
-
-    /// The strength (absent: removed).
-    pub(crate) fn value(&self) -> Option<Fraction> {
-        self.value
-    }
-
-    /// The register as replicated.
-    pub(crate) fn to_register(self) -> RelationRegister {
-        Lww::new(Stamp::new(*self.agent, self.hlc), self.value)
-    }
-
-    /// Joins `other` in: the greater `(stamp, value)` wins, as [`Lww::merge`].
-    fn merge(&mut self, other: &RelationRegister) {
-        let mine = (Stamp::new(*self.agent, self.hlc), self.value);
-        if (other.stamp, other.value) > mine {
-            *self = HeldRegister::of(other);
-        }
-    }
-}
-
-impl Serialize for HeldRegister {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_register().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for HeldRegister {
-    /// Interns the writer: decode only a state this process holds (a stored snapshot).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(HeldRegister::of(&RelationRegister::deserialize(
-            deserializer,
-        )?))
-    }
-}
+/// A relation register as a space holds it: its writer interned (32 bytes, where the
+/// replicated register took 56; see [`crate::held`]).
+pub(crate) type HeldRegister = HeldLww<Option<Fraction>>;
 
 /// The registers of one source, keyed by `(to, kind)`.
 type Targets = LiteMap<(ProcedureId, RelationKind), HeldRegister>;
@@ -112,7 +62,7 @@ impl RelationMap {
                 false
             }
             None => {
-                compact::insert(targets, (key.to, key.kind), HeldRegister::of(value));
+                compact::insert(targets, (key.to, key.kind), HeldLww::of(value));
                 self.len += 1;
                 true
             }

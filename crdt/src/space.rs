@@ -10,6 +10,7 @@ use crate::change::{Change, Delta};
 use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion_pair};
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
+use crate::held::HeldLww;
 use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
 use crate::lww::Lww;
 use crate::membership::{MemberRecord, MemberRecords, Membership};
@@ -394,7 +395,7 @@ impl Space {
             }
         }
         for (key, value) in other.state.relations.iter() {
-            self.merge_relation(&key, &value.to_register());
+            self.merge_relation(&key, &value.to_lww());
         }
         for (hash, by_agent) in &other.state.pins {
             for (by, cid) in by_agent {
@@ -454,7 +455,7 @@ impl Space {
                     to: b,
                     kind,
                 };
-                self.state.relations.get(&key).and_then(|reg| reg.value())
+                self.state.relations.get(&key).and_then(|reg| reg.value)
             })
             .max()
     }
@@ -558,7 +559,7 @@ impl Space {
         keys.dedup();
         let relations = &self.state.relations;
         keys.into_iter()
-            .filter_map(move |key| relations.get(&key)?.value().map(|s| (key, s)))
+            .filter_map(move |key| relations.get(&key)?.value.map(|s| (key, s)))
     }
 
     /// The live relations, in key order.
@@ -566,12 +567,12 @@ impl Space {
         self.state
             .relations
             .iter()
-            .filter_map(|(key, reg)| reg.value().map(|s| (key, s)))
+            .filter_map(|(key, reg)| reg.value.map(|s| (key, s)))
     }
 
     /// The relation register at `key`, if it was ever written.
     pub fn relation(&self, key: &RelationKey) -> Option<Lww<Option<Fraction>>> {
-        self.state.relations.get(key).map(|reg| reg.to_register())
+        self.state.relations.get(key).map(HeldLww::to_lww)
     }
 
     /// The contagion graph derived from the relations.
@@ -712,7 +713,7 @@ impl Space {
             .iter()
             .map(|(key, value)| Change::Relation {
                 key,
-                value: value.to_register(),
+                value: value.to_lww(),
             });
         let pins = self.state.pins.iter().flat_map(|(hash, by_agent)| {
             by_agent.iter().map(|(by, cid)| Change::Pin {
@@ -807,25 +808,25 @@ fn procedure_changes(id: ProcedureId, state: &ProcedureState, out: &mut Vec<Chan
     if let Some(creation) = &state.creation {
         out.push(Change::Create {
             id,
-            creation: creation.clone(),
+            creation: creation.to_creation(),
         });
     }
     if let Some(value) = &state.name {
         out.push(Change::Name {
             id,
-            value: value.clone(),
+            value: value.to_lww(),
         });
     }
     if let Some(value) = &state.description {
         out.push(Change::Description {
             id,
-            value: value.clone(),
+            value: value.to_lww(),
         });
     }
     if let Some(value) = &state.kind {
         out.push(Change::Kind {
             id,
-            value: value.clone(),
+            value: value.to_lww(),
         });
     }
     if state.tags != TagSet::default() {
