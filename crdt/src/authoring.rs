@@ -161,7 +161,7 @@ impl Space {
             let add = checked_tags(&edit.add_tags)?;
             let mut set = self
                 .procedure_state(&id)
-                .map(|s| s.tags.clone())
+                .map(|s| s.tags.to_tag_set())
                 .unwrap_or_default();
             for tag in &edit.remove_tags {
                 set.remove(tag);

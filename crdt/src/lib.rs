@@ -87,6 +87,7 @@ mod error;
 pub mod explore;
 mod fraction;
 mod held;
+mod held_tags;
 mod ids;
 mod intern;
 mod kind;

@@ -13,6 +13,7 @@ use crate::content::ContentRef;
 use crate::crystal::{effective_epoch, is_crystallized};
 use crate::digest_cache::DigestCache;
 use crate::held::{HeldCreation, HeldLww, merge_held_opt};
+use crate::held_tags::HeldTagSet;
 use crate::ids::{AgentId, ProcedureId};
 use crate::intern::AgentRef;
 use crate::kind::ProcedureKind;
@@ -21,7 +22,6 @@ use crate::outcome::{Counts, OutcomeSlot};
 use crate::settings::SpaceSettings;
 use crate::slot_state::SlotState;
 use crate::space::bincode_config;
-use crate::tag_set::TagSet;
 use crate::weights::{EvidenceWeights, WeightedCounts};
 
 /// Everything replicated about one procedure. Every field is a join-semilattice, so the whole
@@ -35,7 +35,7 @@ pub(crate) struct ProcedureState {
     pub(crate) name: Option<HeldLww<String>>,
     pub(crate) description: Option<HeldLww<String>>,
     pub(crate) kind: Option<HeldLww<ProcedureKind>>,
-    pub(crate) tags: TagSet,
+    pub(crate) tags: HeldTagSet,
     /// Sorted by stamp; a vector, not a `BTreeMap`: nearly every procedure has one version, and a
     /// `BTreeMap` node for it cost ~1.2 KB (same encoding: a map).
     pub(crate) bodies: LiteMap<Stamp, ContentRef>,
@@ -145,7 +145,7 @@ impl ProcedureState {
         if let Some(v) = &other.kind {
             Self::merge_held_register(&mut self.kind, v);
         }
-        self.tags.merge(&other.tags);
+        self.tags.merge_held(&other.tags);
         for (stamp, content) in &other.bodies {
             self.merge_body(*stamp, content);
         }

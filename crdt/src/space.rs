@@ -11,6 +11,7 @@ use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::held::HeldLww;
+use crate::held_tags::HeldTagSet;
 use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
 use crate::lww::Lww;
 use crate::membership::{MemberRecord, MemberRecords, Membership};
@@ -19,7 +20,6 @@ use crate::procedure::{Procedure, ProcedureState};
 use crate::relation::{RelationKey, RelationKind};
 use crate::relation_map::{RelationMap, RelationRegister};
 use crate::settings::SpaceSettings;
-use crate::tag_set::TagSet;
 use crate::weights::{EvidenceWeights, WeightCache};
 
 /// Domain separator of state digests.
@@ -829,10 +829,10 @@ fn procedure_changes(id: ProcedureId, state: &ProcedureState, out: &mut Vec<Chan
             value: value.to_lww(),
         });
     }
-    if state.tags != TagSet::default() {
+    if state.tags != HeldTagSet::default() {
         out.push(Change::Tags {
             id,
-            set: state.tags.clone(),
+            set: state.tags.to_tag_set(),
         });
     }
     for (stamp, content) in &state.bodies {

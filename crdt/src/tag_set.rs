@@ -130,6 +130,36 @@ impl TagSet {
         self.clock.join(&other.clock);
     }
 
+    /// The set's clock, by agent (for [`crate::held_tags`]).
+    pub(crate) fn clock(&self) -> impl Iterator<Item = (&AgentId, u64)> {
+        self.clock.dots.iter().map(|(agent, &n)| (agent, n))
+    }
+
+    /// Each tag with its dots (for [`crate::held_tags`]).
+    pub(crate) fn entries(
+        &self,
+    ) -> impl Iterator<Item = (&str, impl Iterator<Item = (&AgentId, u64)>)> {
+        self.entries
+            .iter()
+            .map(|(tag, dots)| (tag.as_str(), dots.dots.iter().map(|(agent, &n)| (agent, n))))
+    }
+
+    /// A set of `clock` and `entries`, each sorted (for [`crate::held_tags`]).
+    pub(crate) fn from_parts(
+        clock: Vec<(AgentId, u64)>,
+        entries: Vec<(String, Vec<(AgentId, u64)>)>,
+    ) -> TagSet {
+        let dots = |d: Vec<(AgentId, u64)>| Dots {
+            dots: LiteMap::from_sorted_store_unchecked(d),
+        };
+        TagSet {
+            clock: dots(clock),
+            entries: LiteMap::from_sorted_store_unchecked(
+                entries.into_iter().map(|(tag, d)| (tag, dots(d))).collect(),
+            ),
+        }
+    }
+
     /// Whether every dot an element holds is covered by the set's clock (the invariant of every
     /// state reachable by `add`, `remove` and `merge`).
     pub fn is_well_formed(&self) -> bool {

@@ -187,7 +187,10 @@ impl ProcedureView {
             crystallized: p.crystallized(),
             success_agents: p.success_agents(),
             contexts,
-            author: creation.as_ref().map(|c| c.author.to_hex()).unwrap_or_default(),
+            author: creation
+                .as_ref()
+                .map(|c| c.author.to_hex())
+                .unwrap_or_default(),
             created_ms: creation.map_or(0, |c| c.created.wall_ms),
             last_used_ms: p.last_used().map(|h| h.wall_ms),
             body: p.body().map(|body| BodyView {
