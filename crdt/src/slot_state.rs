@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::compact;
 use crate::intern::TagRef;
-use crate::outcome::{Counts, OutcomeSlot, SlotCounts, Versioned};
+use crate::outcome::{Counts, OutcomeSlot, SlotCounts, Versioned, next_write};
 
 /// One agent's outcome slot of one procedure in a space's state (what [`OutcomeSlot`] says,
 /// joined with every write of it the space received).
@@ -115,16 +115,13 @@ impl SlotState {
 
     /// The owner's next write (see [`OutcomeSlot::next`]).
     pub(crate) fn next(&self, success: bool, duration_ms: u64, contexts: &[String]) -> OutcomeSlot {
-        let seq = self.totals.seq + 1;
-        let mut totals = self.totals.value;
-        totals.record(success, duration_ms);
-        let mut touched = LiteMap::with_capacity(contexts.len());
-        for tag in contexts {
-            let mut counts = self.context(tag).map(|c| c.value).unwrap_or_default();
-            counts.record(success, duration_ms);
-            touched.insert(tag.clone(), Versioned { seq, value: counts });
-        }
-        OutcomeSlot::new(Versioned { seq, value: totals }, touched)
+        next_write(
+            &self.totals,
+            |tag| self.context(tag),
+            success,
+            duration_ms,
+            contexts,
+        )
     }
 
     /// The contexts as a map of their own.
