@@ -15,23 +15,10 @@ use knack_crdt::{
     RelationKind, Space, SpaceName, SpaceSettings,
 };
 
+mod common;
+use common::XorShift;
+
 const T0: u64 = 1_700_000_000_000;
-
-/// A small deterministic generator (the benches need no statistical quality).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn agent(i: usize) -> AgentId {
     let mut bytes = [0u8; 32];

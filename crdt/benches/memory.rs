@@ -23,6 +23,9 @@ use knack_crdt::{
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 
+mod common;
+use common::XorShift;
+
 const T0: u64 = 1_700_000_000_000;
 const AGENTS: usize = 50;
 const CLUSTER: usize = 20;
@@ -55,27 +58,12 @@ const WORDS: [&str; 24] = [
     "queue",
 ];
 
-/// A small deterministic generator (the bench needs no statistical quality).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn words(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| WORDS[self.below(WORDS.len())])
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
+/// `n` words of the vocabulary, space-separated.
+fn words(rng: &mut XorShift, n: usize) -> String {
+    (0..n)
+        .map(|_| WORDS[rng.below(WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn agent(i: usize) -> AgentId {
@@ -144,12 +132,16 @@ fn main() {
     let mut ids: Vec<ProcedureId> = Vec::with_capacity(n);
     let mut body_bytes = 0;
     for i in 0..n {
-        let body = format!("#!/bin/sh\n# {}\n{}\n", rng.words(8), rng.words(50));
+        let body = format!(
+            "#!/bin/sh\n# {}\n{}\n",
+            words(&mut rng, 8),
+            words(&mut rng, 50)
+        );
         body_bytes += body.len();
         let new = NewProcedure {
             nonce: i as u64,
-            name: rng.words(4),
-            description: rng.words(12),
+            name: words(&mut rng, 4),
+            description: words(&mut rng, 12),
             kind: ProcedureKind::Script,
             tags: vec![
                 WORDS[rng.below(WORDS.len())].to_owned(),
