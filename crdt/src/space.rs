@@ -88,6 +88,9 @@ pub struct Space {
     root: Option<AgentId>,
     /// The effective membership, derived from the records and the root (members-only only).
     membership: Option<Membership>,
+    /// Whether the contagion index and the reverse relation keys are kept (not in a space
+    /// made by [`Space::for_restatement`]).
+    derived: bool,
 }
 
 /// The blake3 hash of a space's canonical encoding: equal on converged replicas.
@@ -113,6 +116,20 @@ impl Space {
             settings_author: None,
             root: None,
             membership: None,
+            derived: true,
+        }
+    }
+
+    /// An empty space that keeps only the replicated state, for restating it
+    /// ([`Space::restatement`], [`Space::encode`], [`Space::digest`]): no contagion index nor
+    /// reverse relation keys are maintained, so what reads them (priors, scores, rankings,
+    /// `relations_of`) answers as if no outcome nor relation had been applied. A node's
+    /// checkpoint replays its own ops into one (at 100k procedures, ~50 MB and most of the
+    /// replay's time less than a full space).
+    pub fn for_restatement(name: SpaceName) -> Self {
+        Space {
+            derived: false,
+            ..Space::new(name)
         }
     }
 
@@ -206,6 +223,9 @@ impl Space {
     }
 
     fn push_evidence(&mut self, evidence: Vec<(ProcedureId, EvidenceChange)>) {
+        if !self.derived {
+            return;
+        }
         for (id, change) in evidence {
             self.contagion.push(id, &change);
         }
@@ -224,6 +244,9 @@ impl Space {
                 Change::Kind { value, .. } => procedure.merge_kind(value),
                 Change::Tags { set, .. } => procedure.tags.merge(set),
                 Change::Body { stamp, content, .. } => procedure.merge_body(*stamp, content),
+                Change::Outcome { agent, slot, .. } if !self.derived => {
+                    procedure.merge_outcome(agent, slot);
+                }
                 Change::Outcome { agent, slot, .. } => {
                     let before = procedure.outcomes.get(agent);
                     let totals_before = before.map(|s| s.totals.value).unwrap_or_default();
@@ -342,6 +365,9 @@ impl Space {
 
     /// Rebuilds the contagion index from the replicated state.
     fn rebuild_contagion(&mut self) {
+        if !self.derived {
+            return;
+        }
         let mut index = ContagionIndex::new(self.settings.contagion_hops);
         for (key, _) in self.state.relations.iter() {
             if let Some((a, b)) = contagion_pair(&key) {
@@ -412,6 +438,9 @@ impl Space {
 
     fn merge_relation(&mut self, key: &RelationKey, value: &RelationRegister) {
         let new = self.state.relations.merge(key, value);
+        if !self.derived {
+            return;
+        }
         match contagion_pair(key) {
             Some((a, b)) => {
                 let strength = self.pair_strength(a, b);

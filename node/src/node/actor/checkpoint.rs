@@ -74,7 +74,7 @@ impl Actor {
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let mut restated = Restated {
-                space: Space::new(space.clone()),
+                space: Space::for_restatement(space.clone()),
                 known: 0,
             };
             let result = replay_own(store.as_ref(), &space, &agent, &mut restated)
