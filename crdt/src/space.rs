@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,32 @@ pub struct Space {
     /// Whether the contagion index and the reverse relation keys are kept (not in a space
     /// made by [`Space::for_restatement`]).
     derived: bool,
+    /// The digest's hasher past the head (see `Space::hash_head`), until the head changes.
+    head_digest: HeadDigest,
+}
+
+/// A cached hasher state, cleared by every change of a space's head.
+#[derive(Debug, Default)]
+struct HeadDigest(OnceLock<blake3::Hasher>);
+
+impl HeadDigest {
+    fn get_or_init(&self, hash: impl FnOnce() -> blake3::Hasher) -> &blake3::Hasher {
+        self.0.get_or_init(hash)
+    }
+
+    fn clear(&mut self) {
+        self.0 = OnceLock::new();
+    }
+}
+
+impl Clone for HeadDigest {
+    fn clone(&self) -> Self {
+        let cache = OnceLock::new();
+        if let Some(hasher) = self.0.get() {
+            let _ = cache.set(hasher.clone());
+        }
+        HeadDigest(cache)
+    }
 }
 
 /// The blake3 hash of a space's canonical encoding: equal on converged replicas.
@@ -117,6 +143,7 @@ impl Space {
             root: None,
             membership: None,
             derived: true,
+            head_digest: HeadDigest::default(),
         }
     }
 
@@ -179,6 +206,7 @@ impl Space {
     }
 
     fn merge_member(&mut self, record: &MemberRecord) {
+        self.head_digest.clear();
         if self.state.members.insert(record) {
             self.refresh_membership();
         }
@@ -301,6 +329,7 @@ impl Space {
             Change::Relation { key, value } => self.merge_relation(key, value),
             Change::Pin { hash, cid, by } => self.merge_pin(*hash, *by, cid),
             Change::Settings { value } => {
+                self.head_digest.clear();
                 merge_settings(&mut self.state.settings, value);
                 self.refresh_settings();
             }
@@ -409,6 +438,7 @@ impl Space {
 
     /// Joins a whole other replica of the same space into this one.
     pub fn merge(&mut self, other: &Space) {
+        self.head_digest.clear();
         for (id, theirs) in &other.state.procedures {
             if !theirs.outcomes.is_empty() {
                 self.weights.touch(*id);
@@ -437,6 +467,7 @@ impl Space {
     }
 
     fn merge_relation(&mut self, key: &RelationKey, value: &RelationRegister) {
+        self.head_digest.clear();
         let new = self.state.relations.merge(key, value);
         if !self.derived {
             return;
@@ -492,6 +523,7 @@ impl Space {
     /// Joins `by`'s pin of `hash`: per agent, the smallest CID it has recorded wins (one
     /// agent normally records one CID per content; the rule only makes the join total).
     fn merge_pin(&mut self, hash: ContentHash, by: AgentId, cid: &str) {
+        self.head_digest.clear();
         let by_agent = self.state.pins.entry(hash).or_default();
         match by_agent.get_mut(&by) {
             Some(mine) if cid < mine.as_str() => *mine = cid.to_owned(),
@@ -642,6 +674,22 @@ impl Space {
     /// change to the procedure, so after a few changes the digest of a large space costs one
     /// re-encoding per changed procedure plus 64 bytes of hashing per procedure.
     pub fn digest(&self) -> StateDigest {
+        let mut hasher = self.head_digest.get_or_init(|| self.hash_head()).clone();
+        hasher.update(&(self.state.procedures.len() as u64).to_le_bytes());
+        // One buffer and one update: blake3 is far faster on large inputs than on 32-byte ones.
+        let mut leaves = Vec::with_capacity(self.state.procedures.len() * 64);
+        for (id, procedure) in &self.state.procedures {
+            leaves.extend_from_slice(&id.0);
+            leaves.extend_from_slice(&procedure.hash());
+        }
+        hasher.update(&leaves);
+        StateDigest(*hasher.finalize().as_bytes())
+    }
+
+    /// A hasher that has taken the digest's domain and head (name, settings, relations, pins,
+    /// members): ~100 ms at 100k procedures, so it is kept until the head changes (outcomes,
+    /// the frequent writes, do not change it).
+    fn hash_head(&self) -> blake3::Hasher {
         let mut hasher = blake3::Hasher::new();
         hasher.update(DIGEST_DOMAIN);
         let head = (
@@ -662,15 +710,7 @@ impl Space {
         buffered
             .into_inner()
             .expect("flushing into a hasher cannot fail");
-        hasher.update(&(self.state.procedures.len() as u64).to_le_bytes());
-        // One buffer and one update: blake3 is far faster on large inputs than on 32-byte ones.
-        let mut leaves = Vec::with_capacity(self.state.procedures.len() * 64);
-        for (id, procedure) in &self.state.procedures {
-            leaves.extend_from_slice(&id.0);
-            leaves.extend_from_slice(&procedure.hash());
-        }
-        hasher.update(&leaves);
-        StateDigest(*hasher.finalize().as_bytes())
+        hasher
     }
 
     /// The hash of one procedure's replicated state (also for procedures whose creation is not

@@ -329,3 +329,40 @@ fn a_restated_slot_with_many_contexts_is_split_into_valid_changes() {
     let rebuilt = World::replay([&Delta::new(restated)]);
     assert_eq!(rebuilt.digest(), space.digest());
 }
+
+/// The digest keeps its hasher past the space's head (settings, relations, pins, members)
+/// between changes of the head: settings, a pin and a relation each change the digest, which
+/// stays the digest of the space encoded afresh.
+#[test]
+fn a_cached_head_digest_follows_every_change_of_the_head() {
+    let alice = AgentId([1; 32]);
+    let (mut s, p) = common::space_of("head", 3, alice, 1_700_000_000_000);
+    let fresh = |s: &Space| Space::decode(&s.encode()).unwrap().digest();
+    let mut seen = vec![s.digest()];
+    let settings = knack_crdt::SpaceSettings {
+        crystallize_min_outcomes: 7,
+        ..Default::default()
+    };
+    let changes = [
+        s.update_settings(alice, Hlc::at(1_700_000_001_000), settings)
+            .unwrap(),
+        s.pin_content(alice, knack_crdt::ContentHash([4; 32]), "bafy-one".into())
+            .unwrap(),
+        s.link(
+            alice,
+            Hlc::at(1_700_000_002_000),
+            p[0],
+            p[1],
+            knack_crdt::RelationKind::Next,
+            0.5,
+        )
+        .unwrap(),
+    ];
+    for delta in changes {
+        s.apply(&delta);
+        let digest = s.digest();
+        assert_eq!(digest, fresh(&s));
+        assert!(!seen.contains(&digest), "the change moved the digest");
+        seen.push(digest);
+    }
+}
