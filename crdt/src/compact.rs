@@ -18,15 +18,20 @@ pub(crate) fn insert<K: Ord, V>(map: &mut LiteMap<K, V>, key: K, value: V) -> Op
     let old = match entries.binary_search_by(|(k, _)| k.cmp(&key)) {
         Ok(at) => Some(std::mem::replace(&mut entries[at].1, value)),
         Err(at) => {
-            if entries.len() == entries.capacity() {
-                entries.reserve_exact((entries.len() / 4).max(1));
-            }
-            entries.insert(at, (key, value));
+            insert_at(&mut entries, at, (key, value));
             None
         }
     };
     *map = LiteMap::from_sorted_store_unchecked(entries);
     old
+}
+
+/// Inserts `item` at `at`, growing a full vector by a quarter of its length (at least one).
+pub(crate) fn insert_at<T>(entries: &mut Vec<T>, at: usize, item: T) {
+    if entries.len() == entries.capacity() {
+        entries.reserve_exact((entries.len() / 4).max(1));
+    }
+    entries.insert(at, item);
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ impl Own {
             let at = match self.contexts.binary_search_by_key(&ctx, |e| e.0) {
                 Ok(at) => at,
                 Err(at) => {
-                    self.contexts.insert(at, (ctx, 0, 0));
+                    crate::compact::insert_at(&mut self.contexts, at, (ctx, 0, 0));
                     at
                 }
             };
@@ -116,7 +116,7 @@ impl Neighbourhood {
         let at = match self.contexts.binary_search_by_key(&ctx, |e| e.0) {
             Ok(at) => at,
             Err(at) => {
-                self.contexts.insert(at, (ctx, 0, 0));
+                crate::compact::insert_at(&mut self.contexts, at, (ctx, 0, 0));
                 at
             }
         };
