@@ -161,7 +161,7 @@ impl ProcedureState {
 
     /// blake3 of the canonical encoding of this state (cached until the next change).
     pub(crate) fn hash(&self) -> [u8; 32] {
-        self.digest.get_or_compute(|| {
+        *self.digest.get_or_compute(|| {
             let mut hasher = blake3::Hasher::new();
             let bytes = bincode::serde::encode_to_vec(self, bincode_config());
             // Encoding into memory cannot fail, and every field is serializable.

@@ -2,12 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, Delta};
 use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion_pair};
+use crate::digest_cache::DigestCache;
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
 use crate::held::HeldLww;
@@ -92,31 +93,7 @@ pub struct Space {
     /// made by [`Space::for_restatement`]).
     derived: bool,
     /// The digest's hasher past the head (see `Space::hash_head`), until the head changes.
-    head_digest: HeadDigest,
-}
-
-/// A cached hasher state, cleared by every change of a space's head.
-#[derive(Debug, Default)]
-struct HeadDigest(OnceLock<blake3::Hasher>);
-
-impl HeadDigest {
-    fn get_or_init(&self, hash: impl FnOnce() -> blake3::Hasher) -> &blake3::Hasher {
-        self.0.get_or_init(hash)
-    }
-
-    fn clear(&mut self) {
-        self.0 = OnceLock::new();
-    }
-}
-
-impl Clone for HeadDigest {
-    fn clone(&self) -> Self {
-        let cache = OnceLock::new();
-        if let Some(hasher) = self.0.get() {
-            let _ = cache.set(hasher.clone());
-        }
-        HeadDigest(cache)
-    }
+    head_digest: DigestCache<blake3::Hasher>,
 }
 
 /// The blake3 hash of a space's canonical encoding: equal on converged replicas.
@@ -143,7 +120,7 @@ impl Space {
             root: None,
             membership: None,
             derived: true,
-            head_digest: HeadDigest::default(),
+            head_digest: DigestCache::default(),
         }
     }
 
@@ -674,7 +651,7 @@ impl Space {
     /// change to the procedure, so after a few changes the digest of a large space costs one
     /// re-encoding per changed procedure plus 64 bytes of hashing per procedure.
     pub fn digest(&self) -> StateDigest {
-        let mut hasher = self.head_digest.get_or_init(|| self.hash_head()).clone();
+        let mut hasher = self.head_digest.get_or_compute(|| self.hash_head()).clone();
         hasher.update(&(self.state.procedures.len() as u64).to_le_bytes());
         // One buffer and one update: blake3 is far faster on large inputs than on 32-byte ones.
         let mut leaves = Vec::with_capacity(self.state.procedures.len() * 64);
