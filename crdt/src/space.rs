@@ -374,12 +374,16 @@ impl Space {
         if !self.derived {
             return;
         }
-        let mut index = ContagionIndex::new(self.settings.contagion_hops);
+        let mut index = ContagionIndex::with_capacity(
+            self.settings.contagion_hops,
+            self.state.procedures.len(),
+        );
         for (key, _) in self.state.relations.iter() {
             if let Some((a, b)) = contagion_pair(&key) {
                 index.set_edge_unmarked(a, b, self.pair_strength(a, b));
             }
         }
+        index.shrink_to_fit();
         self.relations_to = self
             .state
             .relations

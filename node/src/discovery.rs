@@ -2,9 +2,9 @@
 //! with the replica, and the automatic `similar` edges it suggests.
 //!
 //! The index is in memory and rebuilt from the replica at start. After every applied op the
-//! procedures it touched are re-indexed, but only when their text changed (a fingerprint of
-//! name, description, tags and body is kept), so outcomes, which are most ops, cost nothing
-//! here. A query is answered by reciprocal-rank fusion of the vector and BM25 lists, blended
+//! procedures it touched are re-indexed, but only when their text changed (the index keeps a
+//! hash of each document's text: `SearchIndex::is_current`), so outcomes, which are most ops,
+//! cost nothing here. A query is answered by reciprocal-rank fusion of the vector and BM25 lists, blended
 //! with each procedure's evidence (score, success rate or the query context's rate, boost,
 //! crystallization): see `knack_search::hybrid`.
 
@@ -131,9 +131,6 @@ pub(crate) struct IndexBuild {
 
 struct SpaceIndex {
     index: SearchIndex<ProcedureId>,
-    /// The first 8 bytes of blake3 of each indexed text: a text that changed is missed only
-    /// on a 64-bit collision with its previous version (8 bytes, not 32: 100k of them).
-    fingerprints: HashMap<ProcedureId, u64>,
 }
 
 /// One search result.
@@ -225,16 +222,13 @@ impl Discovery {
                 continue;
             };
             let texts = Texts::of(&p);
-            let fingerprint = texts.fingerprint();
-            if index.fingerprints.get(id) == Some(&fingerprint) {
+            let tags = texts.tag_refs();
+            let doc = texts.document(&tags);
+            if index.index.is_current(id, &doc) {
                 continue;
             }
-            let tags = texts.tag_refs();
-            match index.index.upsert(*id, &texts.document(&tags)) {
-                Ok(()) => {
-                    index.fingerprints.insert(*id, fingerprint);
-                    changed.push(*id);
-                }
+            match index.index.upsert(*id, &doc) {
+                Ok(()) => changed.push(*id),
                 Err(e) => tracing::warn!(procedure = %id, error = %e, "not indexed for search"),
             }
         }
@@ -344,7 +338,6 @@ impl IndexBuild {
     pub(crate) fn run(self) -> Result<BuiltIndex, SearchError> {
         let mut index = SpaceIndex {
             index: SearchIndex::new(self.embedder)?,
-            fingerprints: HashMap::new(),
         };
         let tags: Vec<Vec<&str>> = self.texts.iter().map(|(_, t)| t.tag_refs()).collect();
         let docs: Vec<(ProcedureId, DocumentText<'_>)> = self
@@ -354,9 +347,6 @@ impl IndexBuild {
             .map(|((id, t), tags)| (*id, t.document(tags)))
             .collect();
         index.index.upsert_batch(&docs)?;
-        for (id, t) in &self.texts {
-            index.fingerprints.insert(*id, t.fingerprint());
-        }
         Ok(BuiltIndex(index))
     }
 }
@@ -389,25 +379,6 @@ impl Texts {
                 .and_then(|bytes| std::str::from_utf8(bytes).ok())
                 .map(str::to_owned),
         }
-    }
-
-    fn fingerprint(&self) -> u64 {
-        let mut h = blake3::Hasher::new();
-        for field in [&self.name, &self.description] {
-            h.update(&(field.len() as u64).to_le_bytes());
-            h.update(field.as_bytes());
-        }
-        for tag in &self.tags {
-            h.update(&(tag.len() as u64).to_le_bytes());
-            h.update(tag.as_bytes());
-        }
-        if let Some(body) = &self.body {
-            h.update(body.as_bytes());
-        }
-        let hash = h.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&hash.as_bytes()[..8]);
-        u64::from_le_bytes(first)
     }
 
     fn tag_refs(&self) -> Vec<&str> {

@@ -107,6 +107,10 @@ pub struct SearchIndex<K: Key> {
     config: SearchConfig,
     vectors: VectorIndex<K>,
     lexical: LexicalIndex<K>,
+    /// Per vector slot, a 64-bit hash of the text indexed there (see
+    /// [`SearchIndex::is_current`]): 8 bytes a document, where a caller's own map from key to
+    /// fingerprint took 54 at 100k documents.
+    fingerprints: Vec<u64>,
 }
 
 impl<K: Key> SearchIndex<K> {
@@ -127,6 +131,7 @@ impl<K: Key> SearchIndex<K> {
             config,
             vectors,
             lexical,
+            fingerprints: Vec::new(),
         })
     }
 
@@ -181,16 +186,51 @@ impl<K: Key> SearchIndex<K> {
         text
     }
 
-    /// Indexes (or re-indexes) `key`. If embedding fails nothing changes.
+    /// Whether `key` is indexed with exactly the text of `doc` (up to a 64-bit hash collision):
+    /// re-indexing it would change nothing.
+    pub fn is_current(&self, key: &K, doc: &DocumentText<'_>) -> bool {
+        self.vectors
+            .slot(key)
+            .and_then(|slot| self.fingerprints.get(slot as usize))
+            .is_some_and(|&held| held == fingerprint(doc))
+    }
+
+    /// Indexes (or re-indexes) `key`. If embedding fails nothing changes. A text already
+    /// indexed as it is costs a hash (see [`SearchIndex::is_current`]).
     pub fn upsert(&mut self, key: K, doc: &DocumentText<'_>) -> Result<(), SearchError> {
         self.upsert_batch(&[(key, *doc)])
     }
 
     /// Indexes many documents, embedding them [`EMBED_BATCH`] at a time (faster with a neural
-    /// embedder than one by one). All or nothing: if embedding fails, or gives a vector the
-    /// index refuses, nothing changes. Only the quantized vectors of the batch are held until
-    /// it is applied, not the embedder's `f32` ones (a quarter of the memory).
+    /// embedder than one by one); those already indexed with the same text are left as they
+    /// are. All or nothing: if embedding fails, or gives a vector the index refuses, nothing
+    /// changes. Only the quantized vectors of the batch are held until it is applied, not the
+    /// embedder's `f32` ones (a quarter of the memory).
     pub fn upsert_batch(&mut self, docs: &[(K, DocumentText<'_>)]) -> Result<(), SearchError> {
+        let prints: Vec<u64> = docs.iter().map(|(_, doc)| fingerprint(doc)).collect();
+        let fresh: Vec<usize> = (0..docs.len())
+            .filter(|&i| {
+                let held = self.vectors.slot(&docs[i].0);
+                held.and_then(|slot| self.fingerprints.get(slot as usize)) != Some(&prints[i])
+            })
+            .collect();
+        if fresh.len() < docs.len() {
+            let docs: Vec<(K, DocumentText<'_>)> = fresh.iter().map(|&i| docs[i]).collect();
+            let prints: Vec<u64> = fresh.iter().map(|&i| prints[i]).collect();
+            return self.index_batch(&docs, &prints);
+        }
+        self.index_batch(docs, &prints)
+    }
+
+    /// Indexes `docs` whose texts hash to `prints`.
+    fn index_batch(
+        &mut self,
+        docs: &[(K, DocumentText<'_>)],
+        prints: &[u64],
+    ) -> Result<(), SearchError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
         let mut staged = self.vectors.staging(docs.len());
         for chunk in docs.chunks(EMBED_BATCH) {
             let texts: Vec<String> = chunk.iter().map(|(_, d)| self.embedding_text(d)).collect();
@@ -208,6 +248,18 @@ impl<K: Key> SearchIndex<K> {
         }
         let keys: Vec<K> = docs.iter().map(|(key, _)| *key).collect();
         self.vectors.apply(&keys, &staged);
+        for (key, print) in keys.iter().zip(prints) {
+            if let Some(slot) = self.vectors.slot(key) {
+                let slot = slot as usize;
+                if slot >= self.fingerprints.len() {
+                    let want = self.vectors.slots();
+                    self.fingerprints
+                        .reserve_exact(want.saturating_sub(self.fingerprints.len()));
+                    self.fingerprints.resize(slot + 1, 0);
+                }
+                self.fingerprints[slot] = *print;
+            }
+        }
         // A bulk load (an eighth of the index or more) ends by trimming the posting lists to
         // their length: linear in the index, so at most once per eighth of growth.
         let bulk = docs.len() >= 64 && docs.len() * 8 >= self.lexical.len() + docs.len();
@@ -383,6 +435,18 @@ impl<K: Key + std::fmt::Debug> std::fmt::Debug for SearchIndex<K> {
     }
 }
 
+/// A 64-bit hash of every field of `doc`, each with its length (SipHash with fixed keys: the
+/// same text hashes the same for the life of the process, which is all an index in memory needs).
+fn fingerprint(doc: &DocumentText<'_>) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    doc.name.hash(&mut h);
+    doc.description.hash(&mut h);
+    doc.tags.hash(&mut h);
+    doc.body.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Debug, Clone, Default)]
 struct Candidate {
     cosine: f32,
@@ -423,5 +487,75 @@ mod tests {
         assert!(index.remove(&1));
         assert!(!index.remove(&1));
         assert!(index.is_empty() && index.lexical().is_empty());
+    }
+
+    /// An embedder that counts the texts it is given.
+    struct Counting(crate::HashingEmbedder, std::sync::atomic::AtomicUsize);
+
+    impl Embedder for Counting {
+        fn name(&self) -> &str {
+            "counting"
+        }
+
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SearchError> {
+            self.1
+                .fetch_add(texts.len(), std::sync::atomic::Ordering::Relaxed);
+            self.0.embed(texts)
+        }
+    }
+
+    /// A text indexed as it is is current and not embedded again; any changed field, a removal
+    /// or a freed slot given to another key makes it stale.
+    #[test]
+    fn an_unchanged_text_is_not_indexed_again() {
+        let embedder = Arc::new(Counting(
+            crate::HashingEmbedder::default(),
+            std::sync::atomic::AtomicUsize::new(0),
+        ));
+        let mut index = SearchIndex::<u8>::new(embedder.clone()).unwrap();
+        let embedded = || embedder.1.load(std::sync::atomic::Ordering::Relaxed);
+        let tags = ["db"];
+        let doc = |name, body| DocumentText {
+            name,
+            description: "",
+            tags: &tags,
+            body,
+        };
+        let a = doc("vacuum postgres", Some("VACUUM FULL"));
+        index
+            .upsert_batch(&[(1, a), (2, doc("rotate tls", None))])
+            .unwrap();
+        assert_eq!(embedded(), 2);
+        assert!(index.is_current(&1, &a));
+        index
+            .upsert_batch(&[(1, a), (2, doc("rotate tls", None))])
+            .unwrap();
+        assert_eq!(embedded(), 2, "nothing changed, nothing embedded");
+        for changed in [
+            doc("vacuum postgres", Some("VACUUM")),
+            doc("vacuum postgres", None),
+            doc("vacuum postgresql", Some("VACUUM FULL")),
+            DocumentText { tags: &[], ..a },
+            DocumentText {
+                description: "x",
+                ..a
+            },
+        ] {
+            assert!(!index.is_current(&1, &changed));
+        }
+        index.upsert(1, &doc("vacuum postgres", None)).unwrap();
+        assert_eq!(embedded(), 3);
+        assert!(!index.is_current(&1, &a));
+        assert!(index.lexical().query("full", 5).is_empty());
+        index.remove(&1);
+        assert!(!index.is_current(&1, &doc("vacuum postgres", None)));
+        // Key 3 takes the freed slot: key 1's old text is not current for it.
+        index.upsert(3, &doc("restart web", None)).unwrap();
+        assert!(!index.is_current(&3, &doc("vacuum postgres", None)));
+        assert!(index.is_current(&3, &doc("restart web", None)));
     }
 }

@@ -111,6 +111,16 @@ impl<K: Key> VectorIndex<K> {
         self.store.len() == 0
     }
 
+    /// The slot of `key`'s vector, if it has one.
+    pub(crate) fn slot(&self, key: &K) -> Option<u32> {
+        self.store.slot(key)
+    }
+
+    /// Slots in use or free (the bound of [`VectorIndex::slot`]).
+    pub(crate) fn slots(&self) -> usize {
+        self.store.slots()
+    }
+
     /// Whether `key` has a vector.
     pub fn contains(&self, key: &K) -> bool {
         self.store.slot(key).is_some()

@@ -63,6 +63,19 @@ impl ContagionGraph {
         i
     }
 
+    /// Makes room for `additional` more nodes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.ids.reserve_exact(additional);
+        self.adjacency.reserve_exact(additional);
+    }
+
+    /// Gives back the room the adjacency lists grew into and do not use.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        for list in &mut self.adjacency {
+            list.shrink_to_fit();
+        }
+    }
+
     /// The procedure of dense index `node`.
     pub(crate) fn id(&self, node: u32) -> ProcedureId {
         self.ids[node as usize]

@@ -32,6 +32,11 @@ impl<K: Key> VectorStore<K> {
         self.slots.len()
     }
 
+    /// Slots in use or free.
+    pub(crate) fn slots(&self) -> usize {
+        self.keys.len()
+    }
+
     pub(crate) fn slot(&self, key: &K) -> Option<u32> {
         self.slots.get(key).copied()
     }
