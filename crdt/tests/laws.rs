@@ -195,6 +195,16 @@ proptest! {
             let restored = Space::decode(&replica.encode()).unwrap();
             assert_same(&restored, replica)?;
             prop_assert_eq!(restored.settings(), replica.settings());
+            // Streamed: the same bytes written, read back to the same state, and what
+            // follows the snapshot is left in the reader.
+            let mut streamed = Vec::new();
+            replica.snapshot().encode_to(&mut streamed).unwrap();
+            prop_assert_eq!(&streamed, &replica.encode());
+            streamed.extend_from_slice(b"trailer");
+            let mut reader = std::io::Cursor::new(&streamed);
+            let restored = Space::decode_from(&mut reader).unwrap();
+            assert_same(&restored, replica)?;
+            prop_assert_eq!(reader.position() as usize, streamed.len() - b"trailer".len());
         }
     }
 

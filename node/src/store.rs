@@ -11,7 +11,10 @@ pub mod integrity;
 mod keys;
 mod memory;
 pub mod migrate;
+mod pieces;
 mod sled_store;
+
+use std::io::{Read, Write};
 
 use knack_crdt::{AgentId, ContentHash, SpaceName};
 use thiserror::Error;
@@ -20,6 +23,9 @@ pub use fjall_store::FjallStore;
 pub use memory::MemoryStore;
 pub use migrate::open;
 pub use sled_store::SledStore;
+
+/// What writes a snapshot into the writer a store gives it (see [`Store::put_snapshot_with`]).
+pub type SnapshotWrite<'a> = dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'a;
 
 /// A value as a store engine holds it (a fjall or sled slice, or a vector), read without a
 /// copy.
@@ -154,12 +160,38 @@ pub trait Store: Send + Sync + 'static {
     /// The spaces with anything stored.
     fn spaces(&self) -> Result<Vec<SpaceName>, StoreError>;
 
-    /// Replaces the snapshot of `space`.
-    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Replaces the snapshot of `space` with the bytes `write` writes, stored as they come
+    /// (the fjall store keeps them in pieces: a snapshot is ~200 MB at 100k procedures, and
+    /// holding it whole while writing doubled the node's memory for a moment). Returns how
+    /// many bytes were written. If `write` fails, the previous snapshot stays.
+    fn put_snapshot_with(
+        &self,
+        space: &SpaceName,
+        write: &mut SnapshotWrite<'_>,
+    ) -> Result<u64, StoreError>;
 
-    /// The snapshot of `space`, if any, as the engine holds it (not copied: it is ~200 MB at
-    /// 100k procedures, and a copy doubled the start's peak).
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError>;
+    /// The snapshot of `space`, if any, as a reader over what the engine holds (the fjall
+    /// store reads it piece by piece: it is never held whole).
+    fn snapshot_reader(&self, space: &SpaceName) -> Result<Option<Box<dyn Read + '_>>, StoreError>;
+
+    /// Replaces the snapshot of `space` with `bytes`.
+    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_snapshot_with(space, &mut |w| w.write_all(bytes))
+            .map(|_| ())
+    }
+
+    /// The snapshot of `space`, if any, read whole (tests and tools; the node reads it with
+    /// [`Store::snapshot_reader`]).
+    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
+        let Some(mut reader) = self.snapshot_reader(space)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(StoredBytes::new(bytes)))
+    }
 
     /// Stores (or replaces) the IPFS pin job of the body `hash`.
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError>;

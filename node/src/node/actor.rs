@@ -343,7 +343,6 @@ impl Actor {
         let (bytes, failed) = write_snapshots(
             self.store.as_ref(),
             self.pending_snapshots(),
-            self.snapshot_bytes,
             &self.metrics.snapshots_written,
         );
         if let Some(e) = failed {
@@ -421,10 +420,10 @@ impl Actor {
     fn snapshot_in_background(&mut self) {
         let pending = self.pending_snapshots();
         let (store, done) = (self.store.clone(), self.completions_tx.clone());
-        let (size_hint, written) = (self.snapshot_bytes, self.metrics.snapshots_written.clone());
+        let written = self.metrics.snapshots_written.clone();
         self.snapshot_in_flight = true;
         tokio::task::spawn_blocking(move || {
-            let result = match write_snapshots(store.as_ref(), pending, size_hint, &written) {
+            let result = match write_snapshots(store.as_ref(), pending, &written) {
                 (_, Some(e)) => Err(e),
                 (bytes, None) => store.flush().map(|()| bytes).map_err(|e| e.to_string()),
             };
@@ -590,26 +589,20 @@ impl Actor {
     }
 }
 
-/// Encodes and stores snapshots: the bytes written, and the last failure if any (the other
-/// spaces are still written).
+/// Encodes and stores snapshots, each as it is encoded: the bytes written, and the last
+/// failure if any (the other spaces are still written).
 fn write_snapshots(
     store: &dyn Store,
     pending: Vec<(SpaceName, super::replica::PendingSnapshot)>,
-    size_hint: u64,
     written_total: &prometheus_client::metrics::counter::Counter,
 ) -> (u64, Option<String>) {
     let mut total = 0;
     let mut failed = None;
-    // The last snapshots' total, and a little room to grow, as each one's first allocation:
-    // more than one space only over-reserves for a moment.
-    let hint = usize::try_from(size_hint + size_hint / 16).unwrap_or(0);
     for (name, snapshot) in pending {
-        let written = snapshot.encode(hint).and_then(|bytes| {
-            total += bytes.len() as u64;
-            Ok(store.put_snapshot(&name, &bytes)?)
-        });
+        let written = store.put_snapshot_with(&name, &mut |out| snapshot.write_to(out));
         match written {
-            Ok(()) => {
+            Ok(bytes) => {
+                total += bytes;
                 written_total.inc();
             }
             Err(e) => failed = Some(format!("snapshot of {name}: {e}")),

@@ -1,5 +1,7 @@
 //! One joined space: its CRDT state and the version vector of the ops it holds.
 
+use std::io::{BufReader, BufWriter, Read, Write};
+
 use knack_crdt::{AgentId, Change, Hlc, Membership, ProcedureId, Space, SpaceName};
 use knack_protocol::{Envelope, Op, VersionVector};
 
@@ -42,12 +44,10 @@ impl Replica {
     /// stored envelope past it replayed in (author, sequence) order.
     pub(crate) fn restore(store: &dyn Store, name: &SpaceName) -> Result<Restored, NodeError> {
         let mut snapshot_bytes = 0;
-        let snapshot = store.snapshot(name)?.and_then(|bytes| {
-            snapshot_bytes = bytes.len() as u64;
-            decode_snapshot(&bytes)
-                .map_err(|e| tracing::warn!(space = %name, error = %e, "snapshot ignored"))
-                .ok()
-        });
+        let snapshot = read_snapshot(store, name, &mut snapshot_bytes)
+            .map_err(|e| tracing::warn!(space = %name, error = %e, "snapshot ignored"))
+            .ok()
+            .flatten();
         let (mut replica, mut latest) = match snapshot {
             Some(restored) if restored.0.space.name() == name => restored,
             _ => (
@@ -285,6 +285,13 @@ struct SnapshotHead {
     latest: Hlc,
 }
 
+/// [`SnapshotHead`] as it is written, borrowed (the same encoding).
+#[derive(serde::Serialize)]
+struct SnapshotHeadRef<'a> {
+    vv: &'a [(knack_crdt::AgentId, u64)],
+    latest: Hlc,
+}
+
 /// What a snapshot is made of, taken on the actor in a moment (procedure states are shared,
 /// not copied) and encoded elsewhere.
 pub(crate) struct PendingSnapshot {
@@ -303,63 +310,264 @@ impl PendingSnapshot {
         }
     }
 
-    /// The snapshot's bytes: a version byte, the head's length and bincode (version vector and
-    /// latest timestamp seen), then the space's own snapshot encoding, then a blake3 checksum
-    /// of all that. Written into one buffer of `size_hint` bytes ahead (the size of the last
-    /// snapshot, say), so a large space is neither copied nor grown by doubling.
-    pub(crate) fn encode(self, size_hint: usize) -> Result<Vec<u8>, NodeError> {
-        let head = SnapshotHead {
-            vv: self.vv,
+    /// Writes the snapshot to `out` as it is encoded (it is never held whole): a version
+    /// byte, the head's length and bincode (version vector and latest timestamp seen), then
+    /// the space's own snapshot encoding, then a blake3 checksum of all that.
+    pub(crate) fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let head = SnapshotHeadRef {
+            vv: &self.vv,
             latest: self.latest,
         };
-        let head =
-            bincode::serde::encode_to_vec(&head, bincode::config::standard()).map_err(|e| {
-                NodeError::Store(crate::store::StoreError::Write(format!("snapshot: {e}")))
-            })?;
-        let mut out = Vec::with_capacity(size_hint.max(64 + head.len()));
-        out.push(SNAPSHOT_VERSION);
-        out.extend_from_slice(&(head.len() as u64).to_le_bytes());
-        out.extend_from_slice(&head);
-        self.space.encode_into(&mut out);
-        let checksum = blake3::hash(&out);
-        out.extend_from_slice(checksum.as_bytes());
-        Ok(out)
+        let head = bincode::serde::encode_to_vec(&head, bincode::config::standard())
+            .map_err(std::io::Error::other)?;
+        let mut out = HashingWriter {
+            inner: BufWriter::with_capacity(STREAM_BUFFER_BYTES, out),
+            hasher: blake3::Hasher::new(),
+        };
+        out.write_all(&[SNAPSHOT_VERSION])?;
+        out.write_all(&(head.len() as u64).to_le_bytes())?;
+        out.write_all(&head)?;
+        self.space.encode_to(&mut out)?;
+        let checksum = out.hasher.finalize();
+        out.inner.write_all(checksum.as_bytes())?;
+        out.inner.flush()
     }
 }
 
-/// Decodes a snapshot made by [`PendingSnapshot::encode`].
-fn decode_snapshot(bytes: &[u8]) -> Result<(Replica, Hlc), String> {
-    let (&version, _) = bytes.split_first().ok_or("empty snapshot")?;
-    let checked = match version {
-        SNAPSHOT_VERSION => {
-            let split = bytes.len().checked_sub(32).ok_or("short snapshot")?;
-            let (checked, checksum) = bytes.split_at(split);
-            if blake3::hash(checked).as_bytes() != checksum {
-                return Err("snapshot checksum mismatch (damaged on disk)".into());
-            }
-            checked
-        }
-        SNAPSHOT_VERSION_UNCHECKED => bytes,
-        _ => return Err(format!("snapshot version {version}")),
+/// Bytes of a snapshot read or written at a time.
+const STREAM_BUFFER_BYTES: usize = 256 << 10;
+
+/// A writer that hashes what goes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads the stored snapshot of `name`, if any, into the replica it holds and the latest
+/// timestamp seen; `bytes` gets its size. Two passes over the stored pieces, so it is never
+/// held whole: the first checks the checksum (a snapshot that decodes but was damaged on disk
+/// would otherwise restore a wrong state), the second decodes.
+fn read_snapshot(
+    store: &dyn Store,
+    name: &SpaceName,
+    bytes: &mut u64,
+) -> Result<Option<(Replica, Hlc)>, String> {
+    let Some(reader) = store.snapshot_reader(name).map_err(|e| e.to_string())? else {
+        return Ok(None);
     };
-    let rest = &checked[1..];
-    let len: [u8; 8] = rest
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or("short snapshot")?;
-    let len = usize::try_from(u64::from_le_bytes(len)).map_err(|e| e.to_string())?;
-    let head = rest
-        .get(8..8usize.saturating_add(len))
-        .ok_or("short snapshot head")?;
+    let (version, size) = check_snapshot(reader)?;
+    *bytes = size;
+    let Some(reader) = store.snapshot_reader(name).map_err(|e| e.to_string())? else {
+        return Ok(None); // replaced meanwhile: the caller replays the log
+    };
+    let mut reader = BufReader::with_capacity(STREAM_BUFFER_BYTES, reader);
+    let read = |e: std::io::Error| format!("snapshot: {e}");
+    let mut first = [0u8; 9];
+    reader.read_exact(&mut first).map_err(read)?;
+    let len = u64::from_le_bytes(first[1..].try_into().map_err(|_| "short snapshot")?);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| len <= MAX_HEAD_BYTES)
+        .ok_or("snapshot head too long")?;
+    let mut head = vec![0u8; len];
+    reader.read_exact(&mut head).map_err(read)?;
     let (head, _): (SnapshotHead, usize) =
-        bincode::serde::decode_from_slice(head, bincode::config::standard())
+        bincode::serde::decode_from_slice(&head, bincode::config::standard())
             .map_err(|e| e.to_string())?;
-    let space = Space::decode(&rest[8 + len..]).map_err(|e| e.to_string())?;
-    Ok((
+    let space = Space::decode_from(&mut reader).map_err(|e| e.to_string())?;
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).map_err(read)?;
+    let trailer = if version == SNAPSHOT_VERSION { 32 } else { 0 };
+    if rest.len() != trailer {
+        return Err(format!("{} bytes after the space", rest.len()));
+    }
+    if space.name() != name {
+        return Err(format!("a snapshot of {}", space.name()));
+    }
+    Ok(Some((
         Replica {
             space,
             vv: head.vv.into_iter().collect(),
         },
         head.latest,
-    ))
+    )))
+}
+
+/// Longest snapshot head read: a version vector of a million authors.
+const MAX_HEAD_BYTES: usize = 64 << 20;
+
+/// Reads a whole stored snapshot once: its version, and its size after its checksum was found
+/// to match (for [`SNAPSHOT_VERSION`]).
+fn check_snapshot(mut reader: impl Read) -> Result<(u8, u64), String> {
+    let mut buf = vec![0u8; STREAM_BUFFER_BYTES];
+    let mut hasher = blake3::Hasher::new();
+    // The last 32 bytes read, not hashed yet: the checksum, once the end is reached.
+    let mut tail: Vec<u8> = Vec::with_capacity(64 + STREAM_BUFFER_BYTES);
+    let mut version = None;
+    let mut size = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| format!("snapshot: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        version = version.or(Some(buf[0]));
+        size += n as u64;
+        tail.extend_from_slice(&buf[..n]);
+        let hashed = tail.len().saturating_sub(32);
+        hasher.update(&tail[..hashed]);
+        tail.drain(..hashed);
+    }
+    let version = version.ok_or("empty snapshot")?;
+    match version {
+        SNAPSHOT_VERSION => {
+            if tail.len() < 32 {
+                return Err("short snapshot".into());
+            }
+            if hasher.finalize().as_bytes() != &tail[..] {
+                return Err("snapshot checksum mismatch (damaged on disk)".into());
+            }
+        }
+        SNAPSHOT_VERSION_UNCHECKED => {}
+        _ => return Err(format!("snapshot version {version}")),
+    }
+    Ok((version, size))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
+    use knack_crdt::{Body, NewProcedure, ProcedureKind};
+
+    use super::*;
+    use crate::store::FjallStore;
+
+    /// A replica of `n` procedures with 2 KB bodies: over a megabyte per 500, several pieces.
+    fn replica(n: u64) -> Replica {
+        let name = SpaceName::new("pieces").unwrap();
+        let mut space = Space::new(name);
+        let by = AgentId([7; 32]);
+        for i in 0..n {
+            let new = NewProcedure {
+                nonce: i,
+                name: format!("procedure {i}"),
+                description: "restart the web tier".into(),
+                kind: ProcedureKind::Script,
+                tags: vec!["ops".into()],
+                body: Body::Inline(format!("#!/bin/sh\n# {i}\n{}", "x".repeat(2000)).into()),
+            };
+            let (_, delta) = space
+                .add_procedure(by, Hlc::at(1_000_000 + i), new)
+                .unwrap();
+            space.apply(&delta);
+        }
+        let mut vv = VersionVector::new();
+        vv.observe(by, n);
+        Replica { space, vv }
+    }
+
+    #[test]
+    fn a_snapshot_in_pieces_restores_the_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path()).unwrap();
+        let big = replica(2_000);
+        let name = big.space.name().clone();
+        let pending = PendingSnapshot::of(&big, Hlc::at(5));
+        let written = store
+            .put_snapshot_with(&name, &mut |out| pending.write_to(out))
+            .unwrap();
+        assert!(written > 3 << 20, "{written} bytes: several pieces");
+        let mut bytes = 0;
+        let (restored, latest) = read_snapshot(&store, &name, &mut bytes).unwrap().unwrap();
+        assert_eq!(bytes, written);
+        assert_eq!(latest, Hlc::at(5));
+        assert_eq!(restored.space.digest(), big.space.digest());
+        assert_eq!(restored.vv, big.vv);
+        // The same bytes as one buffer: what a store that holds it whole returns.
+        let mut whole = Vec::new();
+        pending.write_to(&mut whole).unwrap();
+        assert_eq!(&*store.snapshot(&name).unwrap().unwrap(), &whole[..]);
+
+        // A smaller snapshot replaces it whole: no piece of the larger one is read back.
+        let small = replica(3);
+        let pending = PendingSnapshot::of(&small, Hlc::at(6));
+        store
+            .put_snapshot_with(&name, &mut |out| pending.write_to(out))
+            .unwrap();
+        let (restored, _) = read_snapshot(&store, &name, &mut bytes).unwrap().unwrap();
+        assert_eq!(restored.space.digest(), small.space.digest());
+
+        // A write that fails leaves the snapshot there was.
+        let failed = store.put_snapshot_with(&name, &mut |out| {
+            out.write_all(&[SNAPSHOT_VERSION; 10])?;
+            Err(std::io::Error::other("encoder failed"))
+        });
+        assert!(failed.is_err());
+        let (restored, _) = read_snapshot(&store, &name, &mut bytes).unwrap().unwrap();
+        assert_eq!(restored.space.digest(), small.space.digest());
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path()).unwrap();
+        let big = replica(600);
+        let name = big.space.name().clone();
+        let mut whole = Vec::new();
+        PendingSnapshot::of(&big, Hlc::at(5))
+            .write_to(&mut whole)
+            .unwrap();
+        // One byte flipped in the second piece, past the first megabyte.
+        let mut damaged = whole.clone();
+        damaged[(1 << 20) + 1000] ^= 0x40;
+        store.put_snapshot(&name, &damaged).unwrap();
+        let e = read_snapshot(&store, &name, &mut 0).unwrap_err();
+        assert!(e.contains("checksum"), "{e}");
+        store
+            .put_snapshot(&name, &whole[..whole.len() - 1])
+            .unwrap();
+        assert!(read_snapshot(&store, &name, &mut 0).is_err());
+        store.put_snapshot(&name, &whole).unwrap();
+        assert!(read_snapshot(&store, &name, &mut 0).unwrap().is_some());
+    }
+
+    /// A data directory written before pieces holds the snapshot whole under the space's name:
+    /// it is read, and the next snapshot written replaces it.
+    #[test]
+    fn a_snapshot_stored_whole_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path()).unwrap();
+        let old = replica(600);
+        let name = old.space.name().clone();
+        let mut whole = Vec::new();
+        PendingSnapshot::of(&old, Hlc::at(5))
+            .write_to(&mut whole)
+            .unwrap();
+        let snapshots = store.keyspace("snapshots").unwrap();
+        snapshots.insert(name.as_str(), whole).unwrap();
+        let (restored, _) = read_snapshot(&store, &name, &mut 0).unwrap().unwrap();
+        assert_eq!(restored.space.digest(), old.space.digest());
+        let new = replica(2);
+        let pending = PendingSnapshot::of(&new, Hlc::at(6));
+        store
+            .put_snapshot_with(&name, &mut |out| pending.write_to(out))
+            .unwrap();
+        assert!(snapshots.get(name.as_str()).unwrap().is_none());
+        let (restored, _) = read_snapshot(&store, &name, &mut 0).unwrap().unwrap();
+        assert_eq!(restored.space.digest(), new.space.digest());
+    }
 }

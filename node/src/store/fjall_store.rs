@@ -11,6 +11,7 @@
 //! risk an inconsistent journal): the node reports the store unusable, as it does for any
 //! failed flush.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -21,7 +22,8 @@ use super::keys::{
     authors_by_seek, decode_envelope, decode_key, envelope_key, envelope_prefix, envelope_value,
     take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError, StoreUsage, StoredBytes};
+use super::pieces::{End, PieceReader, PieceWriter, end_key, piece_key};
+use super::{EnvelopeKey, SnapshotWrite, Store, StoreError, StoreUsage, StoredBytes};
 
 /// The block cache, in bytes. The node reads the log in long sequential runs (a restart's
 /// tail, a peer's sync, a checkpoint's replay), which the kernel's page cache serves as well,
@@ -73,6 +75,14 @@ impl From<fjall::Error> for StoreError {
 }
 
 impl FjallStore {
+    /// The end record of `space`'s snapshot, if it is stored in pieces.
+    fn snapshot_end(&self, space: &SpaceName) -> Result<Option<End>, StoreError> {
+        self.snapshots
+            .get(end_key(space))?
+            .map(|bytes| End::decode(space, &bytes))
+            .transpose()
+    }
+
     /// Opens (or creates) the database in `dir`. Does not migrate a sled store found there:
     /// see [`super::open`].
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -268,24 +278,60 @@ impl Store for FjallStore {
             .collect()
     }
 
-    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
+    fn put_snapshot_with(
+        &self,
+        space: &SpaceName,
+        write: &mut SnapshotWrite<'_>,
+    ) -> Result<u64, StoreError> {
         let _guard = Self::lock(&self.snapshot_lock);
-        // A snapshot replaces the previous one whole and can be tens of MB: it is ingested as a
-        // table of its own (not through the journal, which would hold it until every memtable
-        // is flushed), then the keyspace is merged so the one it replaces leaves the disk now.
-        // (Callers write snapshots off the actor's thread; see `node/actor.rs`.)
+        let replaced = self.snapshot_end(space)?;
+        // A snapshot replaces the previous one whole and can be hundreds of MB: it is ingested
+        // as tables of its own, piece by piece as it is encoded (not through the journal, which
+        // would hold it until every memtable is flushed), with the deletion of what it replaces;
+        // the keyspace is then merged so the replaced one leaves the disk now. (Callers write
+        // snapshots off the actor's thread; see `node/actor.rs`.)
         let mut ingestion = self.snapshots.start_ingestion()?;
-        ingestion.write(space.as_str(), bytes)?;
+        ingestion.write_tombstone(space.as_str())?;
+        let mut pieces = PieceWriter::new(|index, piece| {
+            ingestion.write(piece_key(space, index), piece)?;
+            Ok(())
+        });
+        write(&mut pieces).map_err(|e| StoreError::Write(format!("snapshot of {space}: {e}")))?;
+        let end = pieces.finish()?;
+        for index in end.pieces..replaced.map_or(0, |r| r.pieces) {
+            ingestion.write_tombstone(piece_key(space, index))?;
+        }
+        ingestion.write(end_key(space), end.encode().to_vec())?;
         ingestion.finish()?;
         if self.snapshots.table_count() > 1 {
             self.snapshots.major_compact()?;
         }
         self.note_space(space)?;
-        Ok(())
+        Ok(end.bytes)
     }
 
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
-        Ok(self.snapshots.get(space.as_str())?.map(StoredBytes::new))
+    fn snapshot_reader(&self, space: &SpaceName) -> Result<Option<Box<dyn Read + '_>>, StoreError> {
+        let Some(end) = self.snapshot_end(space)? else {
+            // Written whole, before pieces.
+            return Ok(self
+                .snapshots
+                .get(space.as_str())?
+                .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read>));
+        };
+        let pieces = self
+            .snapshots
+            .range(piece_key(space, 0)..piece_key(space, end.pieces))
+            .map(move |guard| {
+                let (key, bytes) = guard.into_inner()?;
+                let index = key
+                    .len()
+                    .checked_sub(4)
+                    .and_then(|at| <[u8; 4]>::try_from(&key[at..]).ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("snapshot piece key".into()))?;
+                Ok((index, StoredBytes::new(bytes)))
+            });
+        Ok(Some(Box::new(PieceReader::new(space.clone(), end, pieces))))
     }
 
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {

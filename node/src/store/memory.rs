@@ -8,7 +8,9 @@ use knack_crdt::{AgentId, ContentHash, SpaceName};
 use super::keys::{
     decode_envelope, envelope_key, envelope_prefix, envelope_value, take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError, StoredBytes};
+use std::io::Read;
+
+use super::{EnvelopeKey, SnapshotWrite, Store, StoreError};
 
 /// A [`Store`] in memory (nothing survives the process).
 #[derive(Debug, Default)]
@@ -128,20 +130,28 @@ impl Store for MemoryStore {
         Ok(self.lock().spaces.keys().cloned().collect())
     }
 
-    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Held whole: this store serves tests.
+    fn put_snapshot_with(
+        &self,
+        space: &SpaceName,
+        write: &mut SnapshotWrite<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut bytes = Vec::new();
+        write(&mut bytes).map_err(|e| StoreError::Write(format!("snapshot of {space}: {e}")))?;
+        let len = bytes.len() as u64;
         let mut inner = self.lock();
-        inner.snapshots.insert(space.clone(), bytes.to_vec());
+        inner.snapshots.insert(space.clone(), bytes);
         inner.spaces.insert(space.clone(), ());
-        Ok(())
+        Ok(len)
     }
 
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
+    fn snapshot_reader(&self, space: &SpaceName) -> Result<Option<Box<dyn Read + '_>>, StoreError> {
         Ok(self
             .lock()
             .snapshots
             .get(space)
             .cloned()
-            .map(StoredBytes::new))
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read>))
     }
 
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {

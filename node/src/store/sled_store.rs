@@ -5,6 +5,7 @@
 //! 500 ms, so [`Store::flush`] is called before any write is acknowledged; its default cache is
 //! 1 GiB, so the capacity is set; one process per database (file lock).
 
+use std::io::Read;
 use std::path::Path;
 
 use knack_crdt::{AgentId, ContentHash, SpaceName};
@@ -13,7 +14,7 @@ use super::keys::{
     authors_by_seek, decode_envelope, decode_key, envelope_key, envelope_prefix, envelope_value,
     take_within_budget,
 };
-use super::{EnvelopeKey, Store, StoreError, StoreUsage, StoredBytes};
+use super::{EnvelopeKey, SnapshotWrite, Store, StoreError, StoreUsage};
 
 /// Cache of the sled page cache, in bytes.
 const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -200,17 +201,25 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn put_snapshot(&self, space: &SpaceName, bytes: &[u8]) -> Result<(), StoreError> {
-        self.snapshots.insert(space.as_str().as_bytes(), bytes)?;
+    /// Held whole: sled is kept only to migrate old data directories.
+    fn put_snapshot_with(
+        &self,
+        space: &SpaceName,
+        write: &mut SnapshotWrite<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut bytes = Vec::new();
+        write(&mut bytes).map_err(|e| StoreError::Write(format!("snapshot of {space}: {e}")))?;
+        self.snapshots
+            .insert(space.as_str().as_bytes(), &bytes[..])?;
         self.spaces.insert(space.as_str().as_bytes(), &[])?;
-        Ok(())
+        Ok(bytes.len() as u64)
     }
 
-    fn snapshot(&self, space: &SpaceName) -> Result<Option<StoredBytes>, StoreError> {
+    fn snapshot_reader(&self, space: &SpaceName) -> Result<Option<Box<dyn Read + '_>>, StoreError> {
         Ok(self
             .snapshots
             .get(space.as_str().as_bytes())?
-            .map(StoredBytes::new))
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn Read>))
     }
 
     fn put_pin_job(&self, hash: &ContentHash, job: &[u8]) -> Result<(), StoreError> {

@@ -254,9 +254,12 @@ impl Actor {
         }
         self.metrics.envelopes_dropped.inc_by(deleted as u64);
         if let Some(replica) = self.spaces.get(&space) {
-            let snapshot = PendingSnapshot::of(replica, self.clock.last()).encode(0);
-            match snapshot.and_then(|b| Ok(self.store.put_snapshot(&space, &b)?)) {
-                Ok(()) => {
+            let snapshot = PendingSnapshot::of(replica, self.clock.last());
+            let written = self
+                .store
+                .put_snapshot_with(&space, &mut |out| snapshot.write_to(out));
+            match written {
+                Ok(_) => {
                     self.metrics.snapshots_written.inc();
                 }
                 Err(e) => {
