@@ -120,7 +120,7 @@ pub use kind::ProcedureKind;
 pub use lww::Lww;
 pub use membership::{MemberRecord, MemberRecords, Membership, Role};
 pub use outcome::{Counts, OutcomeSlot, SlotCounts, Versioned};
-pub use procedure::Procedure;
+pub use procedure::{Procedure, ProcedureText};
 pub use ranking::{Filter, Ranked};
 pub use relation::{RelationKey, RelationKind};
 pub use settings::{MAX_CONTAGION_HOPS, SpaceSettings};

@@ -62,6 +62,44 @@ pub struct Procedure<'a> {
     weights: Option<&'a EvidenceWeights>,
 }
 
+/// The text of a procedure that search indexes (name, description, tags, current body),
+/// borrowed from its state: from a live space ([`Procedure::text`]) or from a frozen copy
+/// ([`crate::SpaceSnapshot::texts`]), which an index build reads on another thread without
+/// copying 100k procedures' texts first.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcedureText<'a> {
+    state: &'a ProcedureState,
+}
+
+impl<'a> ProcedureText<'a> {
+    pub(crate) fn of(state: &'a ProcedureState) -> Self {
+        ProcedureText { state }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &'a str {
+        self.state.name.as_ref().map_or("", |r| r.value.as_str())
+    }
+
+    /// The description.
+    pub fn description(&self) -> &'a str {
+        self.state
+            .description
+            .as_ref()
+            .map_or("", |r| r.value.as_str())
+    }
+
+    /// The tags, in order.
+    pub fn tags(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.state.tags.iter()
+    }
+
+    /// The current body: the version with the highest stamp.
+    pub fn body(&self) -> Option<&'a ContentRef> {
+        self.state.bodies.last().map(|(_, content)| content)
+    }
+}
+
 impl ProcedureState {
     pub(crate) fn merge_creation(&mut self, creation: &Creation) {
         // Equal for every honest replica (the id is derived from it); max keeps merge a join
@@ -269,17 +307,19 @@ impl<'a> Procedure<'a> {
         self.state.creation.map(HeldCreation::to_creation)
     }
 
+    /// Its searchable text: name, description, tags and current body.
+    pub fn text(&self) -> ProcedureText<'a> {
+        ProcedureText { state: self.state }
+    }
+
     /// Its name.
     pub fn name(&self) -> &'a str {
-        self.state.name.as_ref().map_or("", |r| r.value.as_str())
+        self.text().name()
     }
 
     /// Its description.
     pub fn description(&self) -> &'a str {
-        self.state
-            .description
-            .as_ref()
-            .map_or("", |r| r.value.as_str())
+        self.text().description()
     }
 
     /// Its kind (`steps` until one is known).
@@ -290,7 +330,7 @@ impl<'a> Procedure<'a> {
 
     /// Its tags, in order.
     pub fn tags(&self) -> impl Iterator<Item = &'a str> {
-        self.state.tags.iter()
+        self.text().tags()
     }
 
     /// Whether it carries `tag`.
@@ -300,7 +340,7 @@ impl<'a> Procedure<'a> {
 
     /// The current body: the version with the highest stamp.
     pub fn body(&self) -> Option<&'a ContentRef> {
-        self.state.bodies.last().map(|(_, content)| content)
+        self.text().body()
     }
 
     /// Every body version, oldest first.

@@ -17,7 +17,7 @@ use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
 use crate::lww::Lww;
 use crate::membership::{MemberRecord, MemberRecords, Membership};
 use crate::outcome::Counts;
-use crate::procedure::{Procedure, ProcedureState};
+use crate::procedure::{Procedure, ProcedureState, ProcedureText};
 use crate::relation::{RelationKey, RelationKind};
 use crate::relation_map::{RelationMap, RelationRegister};
 use crate::settings::SpaceSettings;
@@ -819,6 +819,30 @@ impl SpaceSnapshot {
     /// copying it from a second one.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         encode_state_into(&self.0, out);
+    }
+
+    /// Every procedure whose creation is known, with its searchable text, in id order (as
+    /// [`Space::procedures`] of the space it was taken from).
+    pub fn texts(&self) -> impl Iterator<Item = (ProcedureId, ProcedureText<'_>)> + '_ {
+        self.0
+            .procedures
+            .iter()
+            .filter(|(_, state)| state.creation.is_some())
+            .map(|(id, state)| (*id, ProcedureText::of(state)))
+    }
+
+    /// Number of procedures whose creation is known.
+    pub fn len(&self) -> usize {
+        self.0
+            .procedures
+            .values()
+            .filter(|state| state.creation.is_some())
+            .count()
+    }
+
+    /// Whether no procedure's creation is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Writes the bytes of [`SpaceSnapshot::encode`] to `writer` as they are made, without

@@ -186,6 +186,21 @@ impl<K: Key> SearchIndex<K> {
         text
     }
 
+    /// Makes room for `additional` more documents (a build that indexes a large space in
+    /// batches reserves it all first, so the vectors are not grown by an eighth each time).
+    pub fn reserve(&mut self, additional: usize) {
+        self.vectors.reserve(additional);
+        self.lexical.reserve(additional);
+        self.fingerprints.reserve_exact(additional);
+    }
+
+    /// Gives back the room posting lists grew into (after a build in batches: a batch of less
+    /// than an eighth of the index does not trim them, see [`SearchIndex::upsert_batch`]).
+    pub fn shrink_to_fit(&mut self) {
+        self.lexical.shrink_to_fit();
+        self.fingerprints.shrink_to_fit();
+    }
+
     /// Whether `key` is indexed with exactly the text of `doc` (up to a 64-bit hash collision):
     /// re-indexing it would change nothing.
     pub fn is_current(&self, key: &K, doc: &DocumentText<'_>) -> bool {

@@ -111,6 +111,11 @@ impl<K: Key> VectorIndex<K> {
         self.store.len() == 0
     }
 
+    /// Makes room for `additional` more vectors.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.store.reserve(additional);
+    }
+
     /// The slot of `key`'s vector, if it has one.
     pub(crate) fn slot(&self, key: &K) -> Option<u32> {
         self.store.slot(key)
