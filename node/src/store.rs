@@ -27,6 +27,14 @@ pub use sled_store::SledStore;
 /// What writes a snapshot into the writer a store gives it (see [`Store::put_snapshot_with`]).
 pub type SnapshotWrite<'a> = dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'a;
 
+/// The bytes `write` writes, held whole: for the stores that keep a snapshot as one value
+/// (the in-memory one, and sled, which only migrations read).
+fn snapshot_whole(space: &SpaceName, write: &mut SnapshotWrite<'_>) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::new();
+    write(&mut bytes).map_err(|e| StoreError::Write(format!("snapshot of {space}: {e}")))?;
+    Ok(bytes)
+}
+
 /// A value as a store engine holds it (a fjall or sled slice, or a vector), read without a
 /// copy.
 pub struct StoredBytes(Box<dyn AsRef<[u8]> + Send + Sync>);

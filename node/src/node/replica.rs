@@ -480,6 +480,15 @@ mod tests {
         Replica { space, vv }
     }
 
+    /// The bytes of a snapshot of `replica`, in one buffer.
+    fn whole(replica: &Replica) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        PendingSnapshot::of(replica, Hlc::at(5))
+            .write_to(&mut bytes)
+            .unwrap();
+        bytes
+    }
+
     #[test]
     fn a_snapshot_in_pieces_restores_the_replica() {
         let dir = tempfile::tempdir().unwrap();
@@ -498,9 +507,7 @@ mod tests {
         assert_eq!(restored.space.digest(), big.space.digest());
         assert_eq!(restored.vv, big.vv);
         // The same bytes as one buffer: what a store that holds it whole returns.
-        let mut whole = Vec::new();
-        pending.write_to(&mut whole).unwrap();
-        assert_eq!(&*store.snapshot(&name).unwrap().unwrap(), &whole[..]);
+        assert_eq!(&*store.snapshot(&name).unwrap().unwrap(), &whole(&big)[..]);
 
         // A smaller snapshot replaces it whole: no piece of the larger one is read back.
         let small = replica(3);
@@ -527,10 +534,7 @@ mod tests {
         let store = FjallStore::open(dir.path()).unwrap();
         let big = replica(600);
         let name = big.space.name().clone();
-        let mut whole = Vec::new();
-        PendingSnapshot::of(&big, Hlc::at(5))
-            .write_to(&mut whole)
-            .unwrap();
+        let whole = whole(&big);
         // One byte flipped in the second piece, past the first megabyte.
         let mut damaged = whole.clone();
         damaged[(1 << 20) + 1000] ^= 0x40;
@@ -553,10 +557,7 @@ mod tests {
         let store = FjallStore::open(dir.path()).unwrap();
         let old = replica(600);
         let name = old.space.name().clone();
-        let mut whole = Vec::new();
-        PendingSnapshot::of(&old, Hlc::at(5))
-            .write_to(&mut whole)
-            .unwrap();
+        let whole = whole(&old);
         let snapshots = store.keyspace("snapshots").unwrap();
         snapshots.insert(name.as_str(), whole).unwrap();
         let (restored, _) = read_snapshot(&store, &name, &mut 0).unwrap().unwrap();

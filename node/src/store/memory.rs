@@ -136,8 +136,7 @@ impl Store for MemoryStore {
         space: &SpaceName,
         write: &mut SnapshotWrite<'_>,
     ) -> Result<u64, StoreError> {
-        let mut bytes = Vec::new();
-        write(&mut bytes).map_err(|e| StoreError::Write(format!("snapshot of {space}: {e}")))?;
+        let bytes = super::snapshot_whole(space, write)?;
         let len = bytes.len() as u64;
         let mut inner = self.lock();
         inner.snapshots.insert(space.clone(), bytes);

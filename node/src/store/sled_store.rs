@@ -207,8 +207,7 @@ impl Store for SledStore {
         space: &SpaceName,
         write: &mut SnapshotWrite<'_>,
     ) -> Result<u64, StoreError> {
-        let mut bytes = Vec::new();
-        write(&mut bytes).map_err(|e| StoreError::Write(format!("snapshot of {space}: {e}")))?;
+        let bytes = super::snapshot_whole(space, write)?;
         self.snapshots
             .insert(space.as_str().as_bytes(), &bytes[..])?;
         self.spaces.insert(space.as_str().as_bytes(), &[])?;
