@@ -309,7 +309,7 @@ impl<'a> Procedure<'a> {
 
     /// Its searchable text: name, description, tags and current body.
     pub fn text(&self) -> ProcedureText<'a> {
-        ProcedureText { state: self.state }
+        ProcedureText::of(self.state)
     }
 
     /// Its name.

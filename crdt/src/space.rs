@@ -814,13 +814,6 @@ impl SpaceSnapshot {
         encode_state(&self.0)
     }
 
-    /// Appends the bytes of [`SpaceSnapshot::encode`] to `out`: a caller framing the snapshot
-    /// (tens of MB at 100k procedures) writes it into one buffer, sized ahead, instead of
-    /// copying it from a second one.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        encode_state_into(&self.0, out);
-    }
-
     /// Every procedure whose creation is known, with its searchable text, in id order (as
     /// [`Space::procedures`] of the space it was taken from).
     pub fn texts(&self) -> impl Iterator<Item = (ProcedureId, ProcedureText<'_>)> + '_ {
@@ -848,31 +841,29 @@ impl SpaceSnapshot {
     /// Writes the bytes of [`SpaceSnapshot::encode`] to `writer` as they are made, without
     /// holding them (a 100k-procedure snapshot is ~200 MB). Fails only as `writer` does.
     pub fn encode_to(&self, writer: &mut impl std::io::Write) -> std::io::Result<()> {
-        writer.write_all(&[SNAPSHOT_VERSION])?;
-        bincode::serde::encode_into_std_write(&self.0, writer, bincode_config()).map_err(|e| {
-            match e {
-                bincode::error::EncodeError::Io { inner, .. } => inner,
-                other => std::io::Error::other(other.to_string()),
-            }
-        })?;
-        Ok(())
+        write_state(&self.0, writer)
     }
 }
 
 /// The canonical encoding of a state (a version byte, then bincode).
 fn encode_state(state: &SpaceState) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_state_into(state, &mut out);
+    // Writing into a Vec cannot fail, and every field of the state is serializable.
+    #[allow(clippy::expect_used)]
+    write_state(state, &mut out).expect("encoding a space into memory cannot fail");
     out
 }
 
-/// Appends [`encode_state`]'s bytes to `out`.
-fn encode_state_into(state: &SpaceState, out: &mut Vec<u8>) {
-    out.push(SNAPSHOT_VERSION);
-    // Encoding into a Vec cannot fail, and every field of the state is serializable.
-    #[allow(clippy::expect_used)]
-    bincode::serde::encode_into_std_write(state, out, bincode_config())
-        .expect("encoding a space into memory cannot fail");
+/// Writes [`encode_state`]'s bytes to `writer`; fails only as `writer` does.
+fn write_state(state: &SpaceState, writer: &mut impl std::io::Write) -> std::io::Result<()> {
+    writer.write_all(&[SNAPSHOT_VERSION])?;
+    bincode::serde::encode_into_std_write(state, writer, bincode_config()).map_err(
+        |e| match e {
+            bincode::error::EncodeError::Io { inner, .. } => inner,
+            other => std::io::Error::other(other.to_string()),
+        },
+    )?;
+    Ok(())
 }
 
 /// Joins a settings register into its author's register.

@@ -4,9 +4,9 @@
 //! The index is in memory and rebuilt from the replica at start. After every applied op the
 //! procedures it touched are re-indexed, but only when their text changed (the index keeps a
 //! hash of each document's text: `SearchIndex::is_current`), so outcomes, which are most ops,
-//! cost nothing here. A query is answered by reciprocal-rank fusion of the vector and BM25 lists, blended
-//! with each procedure's evidence (score, success rate or the query context's rate, boost,
-//! crystallization): see `knack_search::hybrid`.
+//! cost nothing here. A query is answered by reciprocal-rank fusion of the vector and BM25
+//! lists, blended with each procedure's evidence (score, success rate or the query context's
+//! rate, boost, crystallization): see `knack_search::hybrid`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -204,10 +204,13 @@ impl<K: Key> SearchIndex<K> {
     /// Whether `key` is indexed with exactly the text of `doc` (up to a 64-bit hash collision):
     /// re-indexing it would change nothing.
     pub fn is_current(&self, key: &K, doc: &DocumentText<'_>) -> bool {
-        self.vectors
-            .slot(key)
-            .and_then(|slot| self.fingerprints.get(slot as usize))
-            .is_some_and(|&held| held == fingerprint(doc))
+        self.held_print(key) == Some(fingerprint(doc))
+    }
+
+    /// The hash of the text indexed under `key`, if it is indexed.
+    fn held_print(&self, key: &K) -> Option<u64> {
+        let slot = self.vectors.slot(key)?;
+        self.fingerprints.get(slot as usize).copied()
     }
 
     /// Indexes (or re-indexes) `key`. If embedding fails nothing changes. A text already
@@ -224,10 +227,7 @@ impl<K: Key> SearchIndex<K> {
     pub fn upsert_batch(&mut self, docs: &[(K, DocumentText<'_>)]) -> Result<(), SearchError> {
         let prints: Vec<u64> = docs.iter().map(|(_, doc)| fingerprint(doc)).collect();
         let fresh: Vec<usize> = (0..docs.len())
-            .filter(|&i| {
-                let held = self.vectors.slot(&docs[i].0);
-                held.and_then(|slot| self.fingerprints.get(slot as usize)) != Some(&prints[i])
-            })
+            .filter(|&i| self.held_print(&docs[i].0) != Some(prints[i]))
             .collect();
         if fresh.len() < docs.len() {
             let docs: Vec<(K, DocumentText<'_>)> = fresh.iter().map(|&i| docs[i]).collect();

@@ -49,8 +49,8 @@ impl Replica {
             .ok()
             .flatten();
         let (mut replica, mut latest) = match snapshot {
-            Some(restored) if restored.0.space.name() == name => restored,
-            _ => (
+            Some(restored) => restored,
+            None => (
                 Replica {
                     space: Space::new(name.clone()),
                     vv: VersionVector::new(),
@@ -285,13 +285,6 @@ struct SnapshotHead {
     latest: Hlc,
 }
 
-/// [`SnapshotHead`] as it is written, borrowed (the same encoding).
-#[derive(serde::Serialize)]
-struct SnapshotHeadRef<'a> {
-    vv: &'a [(knack_crdt::AgentId, u64)],
-    latest: Hlc,
-}
-
 /// What a snapshot is made of, taken on the actor in a moment (procedure states are shared,
 /// not copied) and encoded elsewhere.
 pub(crate) struct PendingSnapshot {
@@ -314,8 +307,8 @@ impl PendingSnapshot {
     /// byte, the head's length and bincode (version vector and latest timestamp seen), then
     /// the space's own snapshot encoding, then a blake3 checksum of all that.
     pub(crate) fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let head = SnapshotHeadRef {
-            vv: &self.vv,
+        let head = SnapshotHead {
+            vv: self.vv.clone(),
             latest: self.latest,
         };
         let head = bincode::serde::encode_to_vec(&head, bincode::config::standard())
