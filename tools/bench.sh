@@ -15,8 +15,6 @@ case "$bench" in
 esac
 [ "$(id -u)" = 0 ] || { echo "tools/bench.sh: needs root (ip netns)" >&2; exit 2; }
 export KNACK_IPFS_DEV_PREFIX="${KNACK_IPFS_DEV_PREFIX:-$HOME/.cache/knack/ipfs-dev}"
-# This checkout's daemon script, whatever checkout compiled a reused bench binary.
-export KNACK_IPFS_DEV_TOOL="${KNACK_IPFS_DEV_TOOL:-$PWD/tools/ipfs-dev-daemon/ipfs-dev-daemon.sh}"
 cargo bench -p knack-node --bench "$bench" --no-run
 ns="knack-bench-$$"
 ip netns add "$ns"

@@ -30,10 +30,6 @@ done
 
 export KNACK_IPFS_DEV_PREFIX="${KNACK_IPFS_DEV_PREFIX:-$HOME/.cache/knack/ipfs-dev}"
 tool=tools/ipfs-dev-daemon/ipfs-dev-daemon.sh
-# This checkout's copy of the daemon script: a test binary compiled in another checkout that
-# shares CARGO_TARGET_DIR (and is reused by cargo) would otherwise run the script at the path it
-# was compiled with, which may be gone.
-export KNACK_IPFS_DEV_TOOL="${KNACK_IPFS_DEV_TOOL:-$PWD/$tool}"
 
 # Cargo's arguments before `--` (package selection, features, filters) apply to the build too.
 build_args=()
