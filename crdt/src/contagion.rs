@@ -24,7 +24,7 @@ mod prior;
 pub(crate) use evidence::Change as EvidenceChange;
 pub use graph::ContagionGraph;
 pub(crate) use graph::MAX_EXACT_HOPS;
-pub(crate) use index::ContagionIndex;
+pub(crate) use index::{ContagionIndex, FrozenNeighbourhoods, Neighbours};
 pub use prior::{Prior, score, score_weighted};
 
 use crate::ids::ProcedureId;

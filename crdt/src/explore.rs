@@ -71,27 +71,38 @@ impl Space {
         policy: Policy,
         rng: &mut R,
     ) -> Vec<Ranked> {
-        match policy {
-            Policy::Greedy => self.top(n, filter, now_ms),
-            Policy::Thompson => {
-                let mut rows = self.top(usize::MAX, filter, now_ms);
-                for row in &mut rows {
-                    row.draw = Some(thompson_draw(
-                        row.weighted.successes_f64() + row.prior.successes,
-                        row.weighted.failures_f64() + row.prior.failures,
-                        rng,
-                    ));
-                }
-                rows.sort_by(|a, b| {
-                    b.draw
-                        .unwrap_or(0.0)
-                        .total_cmp(&a.draw.unwrap_or(0.0))
-                        .then_with(|| b.score.total_cmp(&a.score))
-                        .then_with(|| a.id.cmp(&b.id))
-                });
-                rows.truncate(n);
-                rows
+        rank_of(|n| self.top(n, filter, now_ms), n, policy, rng)
+    }
+}
+
+/// The `n` best by `policy` of the rows `top(k)` ranks greedily (the `k` best by score): the
+/// ranking of a live space ([`Space::rank`]) and of a view of one ([`crate::RankView::rank`]).
+pub(crate) fn rank_of<R: Rng + ?Sized>(
+    top: impl FnOnce(usize) -> Vec<Ranked>,
+    n: usize,
+    policy: Policy,
+    rng: &mut R,
+) -> Vec<Ranked> {
+    match policy {
+        Policy::Greedy => top(n),
+        Policy::Thompson => {
+            let mut rows = top(usize::MAX);
+            for row in &mut rows {
+                row.draw = Some(thompson_draw(
+                    row.weighted.successes_f64() + row.prior.successes,
+                    row.weighted.failures_f64() + row.prior.failures,
+                    rng,
+                ));
             }
+            rows.sort_by(|a, b| {
+                b.draw
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.draw.unwrap_or(0.0))
+                    .then_with(|| b.score.total_cmp(&a.score))
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            rows.truncate(n);
+            rows
         }
     }
 }

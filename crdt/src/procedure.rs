@@ -1,6 +1,7 @@
 //! A procedure's replicated state, and a read-only view with its derived values.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::change::Creation;
 use crate::clock::{Hlc, Stamp};
 use crate::compact;
-use crate::contagion::{ContagionIndex, Prior};
+use crate::contagion::{Neighbours, Prior};
 use crate::content::ContentRef;
 use crate::crystal::{effective_epoch, is_crystallized};
 use crate::digest_cache::DigestCache;
@@ -49,6 +50,11 @@ pub(crate) struct ProcedureState {
     pub(crate) digest: DigestCache,
 }
 
+/// Every procedure state of a space by id: a persistent map of shared states, so a copy (for a
+/// snapshot, or a ranking view read on another thread) costs O(1) and the writer copies only
+/// what it changes while the copy lives.
+pub(crate) type ProcedureMap = imbl::OrdMap<ProcedureId, Arc<ProcedureState>>;
+
 /// A read-only view of a procedure with its derived values (rate, confidence, contagion prior,
 /// score, crystallized), all computed from replicated state and identical on converged
 /// replicas.
@@ -57,7 +63,7 @@ pub struct Procedure<'a> {
     id: ProcedureId,
     state: &'a ProcedureState,
     settings: &'a SpaceSettings,
-    contagion: &'a ContagionIndex,
+    contagion: Neighbours<'a>,
     /// The space's evidence weights, when it weights evidence.
     weights: Option<&'a EvidenceWeights>,
 }
@@ -285,7 +291,7 @@ impl<'a> Procedure<'a> {
         id: ProcedureId,
         state: &'a ProcedureState,
         settings: &'a SpaceSettings,
-        contagion: &'a ContagionIndex,
+        contagion: Neighbours<'a>,
         weights: Option<&'a EvidenceWeights>,
     ) -> Self {
         Procedure {

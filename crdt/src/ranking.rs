@@ -99,54 +99,67 @@ impl Ranked {
 impl Space {
     /// The `n` best procedures admitted by `filter` at `now_ms`, best first.
     pub fn top(&self, n: usize, filter: &Filter, now_ms: u64) -> Vec<Ranked> {
-        if n == 0 {
-            return Vec::new();
-        }
-        let context = filter.context.as_deref();
-        // Only the score and its tie-breakers for every procedure, the n best kept in a heap
-        // whose top is the worst of them; the whole row only for those n. At 100k procedures
-        // a row for each was a 20 MB vector per query, filled with values nobody read.
-        let mut best: BinaryHeap<RankKey> = BinaryHeap::with_capacity(n.min(1024));
-        for p in self.procedures().filter(|p| filter.admits(p)) {
-            let key = RankKey::of(&p, context, now_ms);
-            if best.len() < n {
-                best.push(key);
-            } else if best.peek().is_some_and(|worst| key < *worst) {
-                best.pop();
-                best.push(key);
-            }
-        }
-        let mut rows: Vec<Ranked> = best
-            .into_iter()
-            .filter_map(|key| self.procedure(&key.id))
-            .map(|p| Ranked::of(&p, context, now_ms))
-            .collect();
-        rows.sort_by(Ranked::rank_order);
-        rows
+        top_of(self.procedures(), n, filter, now_ms)
     }
 }
 
-/// What [`Space::top`] orders by, in [`Ranked::rank_order`]'s order: `Less` ranks higher.
+/// The `n` best of `procedures` admitted by `filter` at `now_ms`, best first: the ranking of a
+/// live space ([`Space::top`]) and of a view of one ([`crate::RankView::top`]).
+pub(crate) fn top_of<'a>(
+    procedures: impl Iterator<Item = Procedure<'a>>,
+    n: usize,
+    filter: &Filter,
+    now_ms: u64,
+) -> Vec<Ranked> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let context = filter.context.as_deref();
+    // Only the score and its tie-breakers for every procedure, the n best kept in a heap whose
+    // top is the worst of them; the whole row only for those n. At 100k procedures a row for
+    // each was a 20 MB vector per query, filled with values nobody read.
+    let mut best: BinaryHeap<RankKey<'a>> = BinaryHeap::with_capacity(n.min(1024));
+    for p in procedures.filter(|p| filter.admits(p)) {
+        let key = RankKey::of(p, context, now_ms);
+        if best.len() < n {
+            best.push(key);
+        } else if best.peek().is_some_and(|worst| key < *worst) {
+            best.pop();
+            best.push(key);
+        }
+    }
+    let mut rows: Vec<Ranked> = best
+        .into_iter()
+        .map(|key| Ranked::of(&key.procedure, context, now_ms))
+        .collect();
+    rows.sort_by(Ranked::rank_order);
+    rows
+}
+
+/// What [`top_of`] orders by, in [`Ranked::rank_order`]'s order: `Less` ranks higher; with the
+/// procedure, whose whole row is made only if it stays among the best.
 #[derive(Debug)]
-struct RankKey {
+struct RankKey<'a> {
     score: f64,
     last_used: Option<Hlc>,
     id: ProcedureId,
+    procedure: Procedure<'a>,
 }
 
-impl RankKey {
-    fn of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> RankKey {
+impl<'a> RankKey<'a> {
+    fn of(p: Procedure<'a>, context: Option<&str>, now_ms: u64) -> RankKey<'a> {
         let weighted = p.weighted_counts(context);
         let prior = p.prior(context, now_ms);
         RankKey {
             score: crate::contagion::score_weighted(&weighted, &prior, p.negative_contagion()),
             last_used: p.last_used(),
             id: p.id(),
+            procedure: p,
         }
     }
 }
 
-impl Ord for RankKey {
+impl Ord for RankKey<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         other
             .score
@@ -156,16 +169,16 @@ impl Ord for RankKey {
     }
 }
 
-impl PartialOrd for RankKey {
+impl PartialOrd for RankKey<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for RankKey {
+impl PartialEq for RankKey<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for RankKey {}
+impl Eq for RankKey<'_> {}

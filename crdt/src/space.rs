@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, Delta};
-use crate::contagion::{ContagionGraph, ContagionIndex, EvidenceChange, contagion_pair};
+use crate::contagion::{
+    ContagionGraph, ContagionIndex, EvidenceChange, Neighbours, contagion_pair,
+};
 use crate::digest_cache::DigestCache;
 use crate::error::CrdtError;
 use crate::fraction::Fraction;
@@ -17,7 +19,7 @@ use crate::ids::{AgentId, ContentHash, ProcedureId, SpaceName};
 use crate::lww::Lww;
 use crate::membership::{MemberRecord, MemberRecords, Membership};
 use crate::outcome::Counts;
-use crate::procedure::{Procedure, ProcedureState, ProcedureText};
+use crate::procedure::{Procedure, ProcedureMap, ProcedureState, ProcedureText};
 use crate::relation::{RelationKey, RelationKind};
 use crate::relation_map::{RelationMap, RelationRegister};
 use crate::settings::SpaceSettings;
@@ -52,7 +54,7 @@ struct SpaceState {
     /// Every author's own settings register; the effective one is derived (see
     /// [`Space::settings_register`]).
     settings: BTreeMap<AgentId, Lww<SpaceSettings>>,
-    procedures: BTreeMap<ProcedureId, Arc<ProcedureState>>,
+    procedures: ProcedureMap,
     relations: RelationMap,
     /// Each agent's CID of each pinned content (see [`Change::Pin`]).
     pins: BTreeMap<ContentHash, BTreeMap<AgentId, String>>,
@@ -107,7 +109,7 @@ impl Space {
             state: SpaceState {
                 name,
                 settings: BTreeMap::new(),
-                procedures: BTreeMap::new(),
+                procedures: ProcedureMap::new(),
                 relations: RelationMap::default(),
                 pins: BTreeMap::new(),
                 members: MemberRecords::default(),
@@ -323,6 +325,23 @@ impl Space {
         if self.settings.evidence_weighting {
             self.evidence_weights();
         }
+    }
+
+    /// The space's rankings as they are now, for another thread to read (see
+    /// [`crate::RankView`]): O(1) once settled; stale contagion sums and weights are brought up
+    /// to date first, as [`Space::settle`] does.
+    pub fn rank_view(&mut self) -> crate::RankView {
+        let neighbourhoods = self.contagion.freeze();
+        let weights = self
+            .settings
+            .evidence_weighting
+            .then(|| Arc::clone(self.weights.shared(&self.state.procedures)));
+        crate::RankView::new(
+            self.state.procedures.clone(),
+            neighbourhoods,
+            self.settings.clone(),
+            weights,
+        )
     }
 
     /// Whether some contagion neighbourhood, or the evidence weights, wait for
@@ -541,7 +560,7 @@ impl Space {
                     *id,
                     state,
                     &self.settings,
-                    &self.contagion,
+                    Neighbours::Live(&self.contagion),
                     self.ranking_weights(),
                 )
             })
@@ -555,7 +574,13 @@ impl Space {
             .iter()
             .filter(|(_, state)| state.creation.is_some())
             .map(move |(id, state)| {
-                Procedure::new(*id, state, &self.settings, &self.contagion, weights)
+                Procedure::new(
+                    *id,
+                    state,
+                    &self.settings,
+                    Neighbours::Live(&self.contagion),
+                    weights,
+                )
             })
     }
 

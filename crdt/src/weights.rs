@@ -54,12 +54,11 @@
 //! evidence on the other side: the agent gains no history there, but its reports still count
 //! with its weight).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use crate::ids::{AgentId, ProcedureId};
 use crate::outcome::{Counts, SlotCounts};
-use crate::procedure::ProcedureState;
 
 mod index;
 
@@ -536,10 +535,15 @@ impl WeightCache {
 
     /// The current weights, brought up to date with the outcome slots of `procedures` if
     /// stale.
-    pub(crate) fn get(
+    pub(crate) fn get(&self, procedures: &crate::procedure::ProcedureMap) -> &EvidenceWeights {
+        self.shared(procedures)
+    }
+
+    /// [`WeightCache::get`], shared: what a ranking view keeps.
+    pub(crate) fn shared(
         &self,
-        procedures: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
-    ) -> &EvidenceWeights {
+        procedures: &crate::procedure::ProcedureMap,
+    ) -> &Arc<EvidenceWeights> {
         self.current.get_or_init(|| {
             let mut maintained = lock(&self.maintained);
             let Maintained {

@@ -73,6 +73,8 @@ const LIBRARY_WRITERS: usize = 16;
 const HTTP_CLIENTS: usize = 16;
 /// Agents other than the node's own.
 const OTHER_AUTHORS: usize = 49;
+/// Clients asking for `top` while writes run (see [`writes_under_top`]).
+const TOP_CLIENTS: usize = 2;
 /// Results asked of `top` and `search`.
 const QUERY_N: usize = 10;
 /// How long a restarted node is left idle after it is ready before its settled memory is read
@@ -483,6 +485,48 @@ fn http_writes(
     Latency::of(samples, started.elapsed())
 }
 
+/// Durable HTTP outcome writes (as [`http_writes`]) while [`TOP_CLIENTS`] clients ask for
+/// `top` (n=10, no filter) back to back until the writes are done: a ranking scores every
+/// procedure, and must not hold the writes up. Returns the writes' figures and the queries'.
+fn writes_under_top(
+    d: &Daemon,
+    ids: &[ProcedureId],
+    contexts: &[String],
+    count: u64,
+    seed: u64,
+) -> (Latency, Option<Latency>) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let queries: Vec<_> = (0..TOP_CLIENTS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let agent = child::agent(Duration::from_secs(60));
+                    let started = Instant::now();
+                    let mut samples = Vec::new();
+                    let query = [("n", QUERY_N.to_string())];
+                    let query: Vec<(&str, &str)> =
+                        query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        let t = Instant::now();
+                        d.get_with(&agent, "/v1/spaces/default/top", &query)?;
+                        samples.push(t.elapsed());
+                    }
+                    Some(Latency::of(samples, started.elapsed()))
+                })
+            })
+            .collect();
+        let writes = http_writes(d, ids, contexts, count, seed);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let tops: Option<Vec<Latency>> = queries.into_iter().map(|q| q.join().unwrap()).collect();
+        let top = tops.map(|all| Latency {
+            per_s: all.iter().map(|l| l.per_s).sum(),
+            p50_ms: all.iter().map(|l| l.p50_ms).fold(0.0, f64::max),
+            p99_ms: all.iter().map(|l| l.p99_ms).fold(0.0, f64::max),
+        });
+        (writes, top)
+    })
+}
+
 /// Latencies of `count` sequential GETs of `path` with the queries `make` draws.
 fn query_latency(
     d: &Daemon,
@@ -838,6 +882,33 @@ fn run_size(
         "top_p99_ms",
         "top n=10 p99",
         top.as_ref().map(|l| l.p99_ms),
+        "ms",
+    );
+    let (mixed, top_meanwhile) = writes_under_top(&d, &ids, &contexts, writes / 4, s.seed ^ 5);
+    r.fig(
+        "http_writes_under_top_per_s",
+        format!(
+            "durable outcome writes/s, HTTP ({HTTP_CLIENTS} clients), while {TOP_CLIENTS} clients ask for top"
+        ),
+        Some(mixed.per_s),
+        "/s",
+    );
+    r.fig(
+        "http_under_top_p99_ms",
+        "  p99 latency of those writes",
+        Some(mixed.p99_ms),
+        "ms",
+    );
+    r.fig(
+        "top_under_writes_per_s",
+        "  top answers/s meanwhile",
+        top_meanwhile.as_ref().map(|l| l.per_s),
+        "/s",
+    );
+    r.fig(
+        "top_under_writes_p99_ms",
+        "  top p99 meanwhile (worst client)",
+        top_meanwhile.as_ref().map(|l| l.p99_ms),
         "ms",
     );
     let mut rng = Rng::new(s.seed ^ 4);

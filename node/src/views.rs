@@ -230,14 +230,11 @@ fn context_tags(p: &Procedure<'_>) -> Vec<String> {
 }
 
 impl RankedView {
-    /// The view of a ranking row.
-    pub fn of(space: &Space, row: &Ranked, relevance: Option<f64>) -> RankedView {
+    /// The view of the ranking row of procedure `p`.
+    pub fn of(p: &Procedure<'_>, row: &Ranked, relevance: Option<f64>) -> RankedView {
         RankedView {
             id: row.id.to_hex(),
-            name: space
-                .procedure(&row.id)
-                .map(|p| p.name().to_owned())
-                .unwrap_or_default(),
+            name: p.name().to_owned(),
             score: row.score,
             confidence: row.confidence,
             boost: row.boost,

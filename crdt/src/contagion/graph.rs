@@ -25,7 +25,9 @@ const SCALE: u128 = Fraction::SCALE as u128;
 /// Procedures are interned to dense indices so walks run over flat arrays.
 #[derive(Clone, Debug, Default)]
 pub struct ContagionGraph {
-    index: BTreeMap<ProcedureId, u32>,
+    /// Persistent (shared by copies), so a frozen view of the neighbourhood sums
+    /// ([`super::index::FrozenNeighbourhoods`]) takes it in O(1).
+    index: imbl::OrdMap<ProcedureId, u32>,
     ids: Vec<ProcedureId>,
     /// Per node: `(neighbour, strength in millionths)`, sorted by neighbour.
     adjacency: Vec<Vec<(u32, u32)>>,
@@ -49,6 +51,11 @@ impl ContagionGraph {
     /// The dense index of `id`, if it is a node.
     pub(crate) fn node(&self, id: &ProcedureId) -> Option<u32> {
         self.index.get(id).copied()
+    }
+
+    /// Every node's dense index, by procedure id.
+    pub(crate) fn nodes(&self) -> &imbl::OrdMap<ProcedureId, u32> {
+        &self.index
     }
 
     /// The dense index of `id`, made a node if it was not one.

@@ -29,8 +29,9 @@ use crate::ids::ProcedureId;
 pub(crate) struct ContagionIndex {
     graph: ContagionGraph,
     own: Vec<Own>,
-    /// `None`: stale.
-    neighbourhoods: Vec<Option<Neighbourhood>>,
+    /// `None`: stale. Persistent (shared by copies, copied on write by chunks of 64), so a
+    /// frozen view ([`FrozenNeighbourhoods`]) costs O(1) to take.
+    neighbourhoods: imbl::Vector<Option<Neighbourhood>>,
     stale: Vec<u32>,
     contexts: BTreeMap<String, u32>,
     hops: u8,
@@ -60,7 +61,6 @@ impl ContagionIndex {
         let mut index = ContagionIndex::new(hops);
         index.graph.reserve(nodes);
         index.own.reserve_exact(nodes);
-        index.neighbourhoods.reserve_exact(nodes);
         index
     }
 
@@ -95,10 +95,11 @@ impl ContagionIndex {
             self.own.push(Own::default());
             if self.all_stale {
                 self.stale.push(self.neighbourhoods.len() as u32);
-                self.neighbourhoods.push(None);
+                self.neighbourhoods.push_back(None);
             } else {
                 // A new node has no neighbours yet: an empty neighbourhood is exact.
-                self.neighbourhoods.push(Some(Neighbourhood::default()));
+                self.neighbourhoods
+                    .push_back(Some(Neighbourhood::default()));
             }
         }
         node
@@ -245,6 +246,18 @@ impl ContagionIndex {
         sum
     }
 
+    /// The neighbourhood sums as they are now, shared with the index: O(1) to take, and the
+    /// index copies on write only what it changes while the view lives. Every stale
+    /// neighbourhood is recomputed first, so the view answers as the index does.
+    pub(crate) fn freeze(&mut self) -> FrozenNeighbourhoods {
+        self.settle();
+        FrozenNeighbourhoods {
+            nodes: self.graph.nodes().clone(),
+            sums: self.neighbourhoods.clone(),
+            contexts: self.contexts.clone(),
+        }
+    }
+
     /// The neighbourhood of `id` (empty when it has no relation).
     pub(crate) fn neighbourhood(&self, id: &ProcedureId) -> Cow<'_, Neighbourhood> {
         match self.graph.node(id) {
@@ -270,6 +283,48 @@ impl ContagionIndex {
             }
         }
         out
+    }
+}
+
+/// The neighbourhood sums of a settled [`ContagionIndex`], frozen (see
+/// [`ContagionIndex::freeze`]): what a ranking read on another thread needs of the index.
+#[derive(Clone, Debug)]
+pub(crate) struct FrozenNeighbourhoods {
+    nodes: imbl::OrdMap<ProcedureId, u32>,
+    sums: imbl::Vector<Option<Neighbourhood>>,
+    contexts: BTreeMap<String, u32>,
+}
+
+/// Where a procedure's neighbourhood sums are read from: the live index, or a frozen view.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Neighbours<'a> {
+    /// The space's own index.
+    Live(&'a ContagionIndex),
+    /// A view taken by [`ContagionIndex::freeze`].
+    Frozen(&'a FrozenNeighbourhoods),
+}
+
+impl<'a> Neighbours<'a> {
+    /// The id of context tag `tag`, if any evidence named it.
+    pub(crate) fn known_context(self, tag: &str) -> Option<u32> {
+        match self {
+            Neighbours::Live(index) => index.known_context(tag),
+            Neighbours::Frozen(frozen) => frozen.contexts.get(tag).copied(),
+        }
+    }
+
+    /// The neighbourhood of `id` (empty when it has no relation).
+    pub(crate) fn neighbourhood(self, id: &ProcedureId) -> Cow<'a, Neighbourhood> {
+        match self {
+            Neighbours::Live(index) => index.neighbourhood(id),
+            // Frozen settled: never stale.
+            Neighbours::Frozen(frozen) => frozen
+                .nodes
+                .get(id)
+                .and_then(|&node| frozen.sums.get(node as usize))
+                .and_then(Option::as_ref)
+                .map_or_else(|| Cow::Owned(Neighbourhood::default()), Cow::Borrowed),
+        }
     }
 }
 

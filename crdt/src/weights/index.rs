@@ -27,7 +27,6 @@
 //! same code.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::{
     AgentWeight, EvidenceWeights, HISTORY_PER_PROCEDURE, ITERATIONS, MAX_COUNTED_USES, SCALE,
@@ -35,7 +34,6 @@ use super::{
 };
 use crate::ids::{AgentId, ProcedureId};
 use crate::outcome::Counts;
-use crate::procedure::ProcedureState;
 
 /// Changed procedures past which everything is derived again (when they are also more than a
 /// quarter of the procedures).
@@ -132,7 +130,7 @@ impl WeightIndex {
     /// changed) and returns the weights; with `rebuild`, derives everything again.
     pub(crate) fn refresh<'a>(
         &mut self,
-        procedures: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
+        procedures: &crate::procedure::ProcedureMap,
         pending: impl IntoIterator<Item = &'a ProcedureId>,
         rebuild: bool,
     ) -> EvidenceWeights {
@@ -209,7 +207,7 @@ impl WeightIndex {
 
     fn update<'a>(
         &mut self,
-        states: &BTreeMap<ProcedureId, Arc<ProcedureState>>,
+        states: &crate::procedure::ProcedureMap,
         pending: impl IntoIterator<Item = &'a ProcedureId>,
     ) {
         // 1. The pending procedures' slots and history shares. Their old contributions leave

@@ -54,7 +54,7 @@ impl Actor {
             .filter_map(|f| {
                 let p = replica.space.procedure(&f.id)?;
                 let row = knack_crdt::Ranked::of(&p, query.context.as_deref(), now);
-                let mut view = RankedView::of(&replica.space, &row, Some(f.hit.score));
+                let mut view = RankedView::of(&p, &row, Some(f.hit.score));
                 view.explain = serde_json::to_value(&f.hit.explanation).ok();
                 view.draw = f.draw;
                 Some(view)
@@ -82,11 +82,7 @@ impl Actor {
             .filter_map(|(other, cosine)| {
                 let p = replica.space.procedure(&other)?;
                 let row = knack_crdt::Ranked::of(&p, None, now);
-                Some(RankedView::of(
-                    &replica.space,
-                    &row,
-                    Some(f64::from(cosine)),
-                ))
+                Some(RankedView::of(&p, &row, Some(f64::from(cosine))))
             })
             .collect())
     }

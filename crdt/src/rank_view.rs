@@ -1,0 +1,96 @@
+//! A ranking view: a space's rankings as of one moment, read on another thread.
+//!
+//! A ranking scores every procedure of the space (42 ms at 100k procedures); a node's actor,
+//! which applies every write, must not do that. A [`RankView`] shares the space's persistent
+//! procedure map and contagion sums (O(1) to take: no procedure is copied), so the actor takes
+//! one and hands it to another thread, which ranks from it while the actor goes on writing.
+//! What the actor changes meanwhile is copied on write (the changed procedure's state, the
+//! map's and the sums' chunks on its path), never seen by the view.
+
+use std::sync::Arc;
+
+use rand::Rng;
+
+use crate::contagion::{FrozenNeighbourhoods, Neighbours};
+use crate::explore::{Policy, rank_of};
+use crate::ids::ProcedureId;
+use crate::procedure::{Procedure, ProcedureMap};
+use crate::ranking::{Filter, Ranked, top_of};
+use crate::settings::SpaceSettings;
+use crate::weights::EvidenceWeights;
+
+/// A space's rankings as of the moment [`crate::Space::rank_view`] took it: `Send + Sync`,
+/// answering exactly as the space did then.
+#[derive(Clone, Debug)]
+pub struct RankView {
+    procedures: ProcedureMap,
+    neighbourhoods: FrozenNeighbourhoods,
+    settings: SpaceSettings,
+    /// The evidence weights, when the space weights evidence.
+    weights: Option<Arc<EvidenceWeights>>,
+}
+
+impl RankView {
+    pub(crate) fn new(
+        procedures: ProcedureMap,
+        neighbourhoods: FrozenNeighbourhoods,
+        settings: SpaceSettings,
+        weights: Option<Arc<EvidenceWeights>>,
+    ) -> Self {
+        RankView {
+            procedures,
+            neighbourhoods,
+            settings,
+            weights,
+        }
+    }
+
+    /// A procedure whose creation is known, with its derived values as of the view.
+    pub fn procedure(&self, id: &ProcedureId) -> Option<Procedure<'_>> {
+        self.procedures
+            .get(id)
+            .filter(|state| state.creation.is_some())
+            .map(|state| self.view_of(*id, state))
+    }
+
+    /// Every procedure whose creation is known, in id order.
+    pub fn procedures(&self) -> impl Iterator<Item = Procedure<'_>> {
+        self.procedures
+            .iter()
+            .filter(|(_, state)| state.creation.is_some())
+            .map(|(id, state)| self.view_of(*id, state))
+    }
+
+    fn view_of<'a>(
+        &'a self,
+        id: ProcedureId,
+        state: &'a crate::procedure::ProcedureState,
+    ) -> Procedure<'a> {
+        Procedure::new(
+            id,
+            state,
+            &self.settings,
+            Neighbours::Frozen(&self.neighbourhoods),
+            self.weights.as_deref(),
+        )
+    }
+
+    /// The `n` best procedures admitted by `filter` at `now_ms`, best first: what
+    /// [`crate::Space::top`] answered when the view was taken.
+    pub fn top(&self, n: usize, filter: &Filter, now_ms: u64) -> Vec<Ranked> {
+        top_of(self.procedures(), n, filter, now_ms)
+    }
+
+    /// The `n` procedures admitted by `filter`, ordered by `policy` at `now_ms`: what
+    /// [`crate::Space::rank`] answered when the view was taken.
+    pub fn rank<R: Rng + ?Sized>(
+        &self,
+        n: usize,
+        filter: &Filter,
+        now_ms: u64,
+        policy: Policy,
+        rng: &mut R,
+    ) -> Vec<Ranked> {
+        rank_of(|n| self.top(n, filter, now_ms), n, policy, rng)
+    }
+}
