@@ -8,16 +8,26 @@
 //! lists, blended with each procedure's evidence (score, success rate or the query context's
 //! rate, boost, crystallization): see `knack_search::hybrid`.
 
-use std::collections::{BTreeMap, HashMap};
+mod worker;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use knack_crdt::{Policy, Procedure, ProcedureId, ProcedureText, Space, SpaceName, SpaceSnapshot};
+use knack_crdt::{
+    Policy, Procedure, ProcedureId, ProcedureText, RankView, Space, SpaceName, SpaceSnapshot,
+};
 use knack_search::{
-    DocumentText, Embedder, Evidence, HashingEmbedder, Hit, HybridWeights, Query, SearchError,
+    DocumentText, Embedder, Evidence, HashingEmbedder, HybridWeights, Query, SearchError,
     SearchIndex,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::node::Reply;
+use crate::node::{Completion, PendingReply};
+use crate::views::RankedView;
+use worker::{Job, OwnedText, SearchWorker};
 
 /// How the node finds procedures by meaning (`[search]` in `knack.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,20 +118,22 @@ fn load_minilm(_dir: &std::path::Path) -> Result<Arc<dyn Embedder>, String> {
 /// Default of [`SearchSettings::build_inline_max`].
 pub const BUILD_INLINE_MAX: usize = 2_000;
 
-/// The search indexes of the node's spaces.
+/// The actor's side of search: which spaces have an index, which are being built, and the
+/// worker thread that holds the indexes and answers queries (see [`worker`]).
 pub(crate) struct Discovery {
     embedder: Arc<dyn Embedder>,
     /// Why the configured embedder is not the one in use, if it is not.
     pub(crate) fallback: Option<String>,
-    weights: HybridWeights,
-    spaces: BTreeMap<SpaceName, SpaceIndex>,
+    /// Spaces whose index the worker holds.
+    indexed: BTreeSet<SpaceName>,
     /// Spaces whose index is being built elsewhere, with the procedures whose text changed
     /// meanwhile (re-indexed when the index arrives).
     building: BTreeMap<SpaceName, Vec<ProcedureId>>,
+    worker: SearchWorker,
 }
 
 /// An index built off the actor, ready to install.
-pub(crate) struct BuiltIndex(SpaceIndex);
+pub(crate) struct BuiltIndex(SearchIndex<ProcedureId>);
 
 /// The work of building one space's index, to run on a blocking thread: a frozen copy of the
 /// space (procedure states shared, not copied), read in batches.
@@ -134,21 +146,13 @@ pub(crate) struct IndexBuild {
 /// and only one batch's quantized vectors are held before they are applied.
 const BUILD_BATCH: usize = 4096;
 
-struct SpaceIndex {
-    index: SearchIndex<ProcedureId>,
-}
-
-/// One search result.
-pub(crate) struct Found {
-    pub(crate) id: ProcedureId,
-    /// The Thompson draw its evidence was ranked by, when exploring.
-    pub(crate) draw: Option<f64>,
-    pub(crate) hit: Hit<ProcedureId>,
-}
-
 impl Discovery {
-    /// Indexes for the given settings (falling back to the hashing embedder, and saying why).
-    pub(crate) fn new(settings: &SearchSettings) -> Self {
+    /// Indexes for the given settings (falling back to the hashing embedder, and saying why),
+    /// served by a worker thread that reports to the actor through `completions`.
+    pub(crate) fn new(
+        settings: &SearchSettings,
+        completions: tokio::sync::mpsc::Sender<Completion>,
+    ) -> std::io::Result<Self> {
         let (embedder, fallback) = embedder_of(settings);
         if let Some(reason) = &fallback {
             tracing::error!(
@@ -156,13 +160,13 @@ impl Discovery {
                 "semantic search runs on the default hashing embedder"
             );
         }
-        Discovery {
+        Ok(Discovery {
             embedder,
             fallback,
-            weights: settings.weights(),
-            spaces: BTreeMap::new(),
+            indexed: BTreeSet::new(),
             building: BTreeMap::new(),
-        }
+            worker: SearchWorker::start(settings.weights(), completions)?,
+        })
     }
 
     /// The spaces whose index is still being built.
@@ -181,10 +185,14 @@ impl Discovery {
         }
     }
 
-    /// Installs an index built off the actor, and re-indexes what changed meanwhile.
+    /// Hands an index built off the actor to the worker, and re-indexes what changed meanwhile.
     pub(crate) fn install(&mut self, name: &SpaceName, space: &Space, built: BuiltIndex) {
         let changed = self.building.remove(name).unwrap_or_default();
-        self.spaces.insert(name.clone(), built.0);
+        self.worker.send(Job::Install {
+            space: name.clone(),
+            index: Box::new(built.0),
+        });
+        self.indexed.insert(name.clone());
         self.refresh(name, space, &changed);
     }
 
@@ -205,97 +213,132 @@ impl Discovery {
         Ok(())
     }
 
-    /// Re-indexes the procedures `ids` of `space` whose text changed; returns those.
-    pub(crate) fn refresh(
-        &mut self,
-        name: &SpaceName,
-        space: &Space,
-        ids: &[ProcedureId],
-    ) -> Vec<ProcedureId> {
+    /// Sends the worker the texts of the procedures `ids` of `space` (it re-indexes those that
+    /// changed).
+    pub(crate) fn refresh(&mut self, name: &SpaceName, space: &Space, ids: &[ProcedureId]) {
         if let Some(pending) = self.building.get_mut(name) {
             pending.extend_from_slice(ids);
-            return Vec::new();
+            return;
         }
-        let Some(index) = self.spaces.get_mut(name) else {
-            return Vec::new();
-        };
-        let mut changed = Vec::new();
-        for id in ids {
-            let Some(p) = space.procedure(id) else {
-                continue;
-            };
-            let texts = Texts::of(p.text());
-            let doc = texts.document();
-            if index.index.is_current(id, &doc) {
-                continue;
-            }
-            match index.index.upsert(*id, &doc) {
-                Ok(()) => changed.push(*id),
-                Err(e) => tracing::warn!(procedure = %id, error = %e, "not indexed for search"),
-            }
+        if ids.is_empty() || !self.indexed.contains(name) {
+            return;
         }
-        changed
+        let texts = ids
+            .iter()
+            .filter_map(|id| Some((*id, owned_text(space.procedure(id)?.text()))))
+            .collect();
+        self.worker.send(Job::Upsert {
+            space: name.clone(),
+            texts,
+        });
     }
 
-    /// The best `query.limit` procedures of `space` for `query`, with their explanations.
-    ///
-    /// With [`Policy::Thompson`] each candidate's evidence score is a draw from its Beta
-    /// posterior (own counts in the query's context, or all, plus the contagion prior), taken
-    /// from `rng`; the draw is returned with the hit.
+    /// Whether `name` can be searched now: refused while its index is being built.
+    fn ready(&self, name: &SpaceName) -> Result<(), NodeError> {
+        if self.building.contains_key(name) {
+            return Err(NodeError::SearchUnavailable(SearchUnavailable::Building));
+        }
+        Ok(())
+    }
+
+    /// Asks the worker for the best `query.limit` procedures of `space` for `query`, with their
+    /// explanations, blended with their evidence as of `view` (see [`worker`]). A query that
+    /// cannot be answered is refused here, at once.
     pub(crate) fn search(
         &self,
         name: &SpaceName,
-        space: &Space,
-        query: &Query,
+        query: Query,
+        view: RankView,
         now_ms: u64,
         policy: Policy,
-        rng: &mut dyn rand::RngCore,
-    ) -> Result<Vec<Found>, crate::error::NodeError> {
-        query.validate()?;
-        if self.building.contains_key(name) {
-            return Err(crate::error::NodeError::SearchUnavailable(
-                SearchUnavailable::Building,
-            ));
+        reply: Reply<Vec<RankedView>>,
+    ) {
+        if let Err(e) = query
+            .validate()
+            .map_err(NodeError::from)
+            .and_then(|()| self.ready(name))
+        {
+            let _ = reply.send(Err(e));
+            return;
         }
-        let Some(index) = self.spaces.get(name) else {
-            return Ok(Vec::new());
-        };
-        let rng = std::cell::RefCell::new(rng);
-        let draws = std::cell::RefCell::new(HashMap::new());
-        let evidence = |id: ProcedureId, context: Option<&str>| -> Option<Evidence> {
-            let p = space.procedure(&id)?;
-            let mut evidence = evidence_of(&p, context, now_ms);
-            if policy == Policy::Thompson {
-                let draw = thompson_of(&p, context, now_ms, &mut **rng.borrow_mut());
-                draws.borrow_mut().insert(id, draw);
-                evidence.score = draw;
-            }
-            Some(evidence)
-        };
-        let hits = index.index.search(query, evidence, &self.weights)?;
-        let draws = draws.into_inner();
-        Ok(hits
-            .into_iter()
-            .map(|hit| Found {
-                id: hit.key,
-                draw: draws.get(&hit.key).copied(),
-                hit,
-            })
-            .collect())
+        self.ask(Job::Search {
+            space: name.clone(),
+            query,
+            view: Box::new(view),
+            now_ms,
+            policy,
+            reply,
+        });
     }
 
-    /// The nearest neighbours of `id` in `space` (cosine at least `min_cosine`).
+    /// Queues a query for the worker, or refuses it as busy.
+    fn ask(&self, job: Job) {
+        if let Err(refused) = self.worker.ask(job) {
+            let busy = NodeError::SearchUnavailable(SearchUnavailable::Busy {
+                waiting: worker::MAX_QUERIES,
+            });
+            match refused {
+                Job::Search { reply, .. } | Job::Similar { reply, .. } => {
+                    let _ = reply.send(Err(busy));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Asks the worker for the `n` procedures of `space` nearest in meaning to `id`.
     pub(crate) fn similar(
         &self,
         name: &SpaceName,
-        id: &ProcedureId,
+        id: ProcedureId,
+        n: usize,
+        view: RankView,
+        now_ms: u64,
+        reply: Reply<Vec<RankedView>>,
+    ) {
+        self.ask(Job::Similar {
+            space: name.clone(),
+            id,
+            n,
+            view: Box::new(view),
+            now_ms,
+            reply,
+        });
+    }
+
+    /// Asks the worker for the neighbours `id` is to be linked `similar` to; they come back to
+    /// the actor with `ack`, the writer's pending answer. `false` (and `ack` not taken) when
+    /// the space has no index to ask.
+    pub(crate) fn neighbours(
+        &self,
+        name: &SpaceName,
+        id: ProcedureId,
         k: usize,
         min_cosine: f32,
-    ) -> Vec<(ProcedureId, f32)> {
-        self.spaces
-            .get(name)
-            .map(|i| i.index.similar_to(id, k, min_cosine))
-            .unwrap_or_default()
+        ack: PendingReply,
+    ) -> Result<(), PendingReply> {
+        if !self.indexed.contains(name) || self.building.contains_key(name) {
+            return Err(ack);
+        }
+        self.worker.send(Job::Neighbours {
+            space: name.clone(),
+            id,
+            k,
+            min_cosine,
+            ack,
+        });
+        Ok(())
+    }
+}
+
+/// A procedure's searchable text, copied for the worker.
+fn owned_text(text: ProcedureText<'_>) -> OwnedText {
+    let texts = Texts::of(text);
+    OwnedText {
+        name: texts.name.to_owned(),
+        description: texts.description.to_owned(),
+        tags: texts.tags.iter().map(|t| (*t).to_owned()).collect(),
+        body: texts.body.map(str::to_owned),
     }
 }
 
@@ -338,10 +381,8 @@ fn evidence_of(p: &Procedure<'_>, context: Option<&str>, now_ms: u64) -> Evidenc
 impl IndexBuild {
     /// Builds the index (embeds every text: seconds for a large space).
     pub(crate) fn run(self) -> Result<BuiltIndex, SearchError> {
-        let mut index = SpaceIndex {
-            index: SearchIndex::new(self.embedder)?,
-        };
-        index.index.reserve(self.space.len());
+        let mut index = SearchIndex::new(self.embedder)?;
+        index.reserve(self.space.len());
         let mut texts = self.space.texts();
         loop {
             let batch: Vec<(ProcedureId, Texts<'_>)> = texts
@@ -354,9 +395,9 @@ impl IndexBuild {
             }
             let docs: Vec<(ProcedureId, DocumentText<'_>)> =
                 batch.iter().map(|(id, t)| (*id, t.document())).collect();
-            index.index.upsert_batch(&docs)?;
+            index.upsert_batch(&docs)?;
         }
-        index.index.shrink_to_fit();
+        index.shrink_to_fit();
         Ok(BuiltIndex(index))
     }
 }
@@ -367,6 +408,12 @@ pub enum SearchUnavailable {
     /// The space's index is being built after a start; retry shortly.
     #[error("the search index of this space is being built after the node's start; retry shortly")]
     Building,
+    /// The search worker already has this many queries waiting; retry shortly.
+    #[error("{waiting} searches are already waiting for the search worker; retry shortly")]
+    Busy {
+        /// Queries waiting.
+        waiting: usize,
+    },
 }
 
 /// The text of a procedure that search indexes, borrowed from its state.
@@ -432,9 +479,10 @@ mod tests {
                 .unwrap();
             space.apply(&delta);
         }
-        let mut discovery = Discovery::new(&SearchSettings::default());
+        let (completions, _) = tokio::sync::mpsc::channel(1);
+        let mut discovery = Discovery::new(&SearchSettings::default(), completions).unwrap();
         let name = space.name().clone();
-        let built = discovery.begin_build(&name, &space).run().unwrap().0.index;
+        let built = discovery.begin_build(&name, &space).run().unwrap().0;
 
         let mut whole = SearchIndex::new(discovery.embedder.clone()).unwrap();
         let texts: Vec<(ProcedureId, Texts<'_>)> = space

@@ -15,9 +15,9 @@ mod joined;
 mod own_seq;
 mod replica;
 
-pub(crate) use actor::wall_ms;
+pub(crate) use actor::{Completion, PendingReply, wall_ms};
 pub use builder::NodeBuilder;
-pub(crate) use command::Command;
 pub use command::{BodyRef, NewProcedureRequest};
+pub(crate) use command::{Command, Reply};
 pub use content::BodyData;
 pub use handle::{Node, NodeInfo};

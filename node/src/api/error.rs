@@ -72,9 +72,12 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "recovering_own_ops")
             }
             ApiError::Node(NodeError::Search(_)) => (StatusCode::BAD_REQUEST, "bad_query"),
-            ApiError::Node(NodeError::SearchUnavailable(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "index_building")
-            }
+            ApiError::Node(NodeError::SearchUnavailable(
+                crate::discovery::SearchUnavailable::Building,
+            )) => (StatusCode::SERVICE_UNAVAILABLE, "index_building"),
+            ApiError::Node(NodeError::SearchUnavailable(
+                crate::discovery::SearchUnavailable::Busy { .. },
+            )) => (StatusCode::SERVICE_UNAVAILABLE, "search_busy"),
             ApiError::Node(NodeError::Content(ContentError::Unavailable { .. })) => {
                 (StatusCode::NOT_FOUND, "body_unavailable")
             }

@@ -26,7 +26,7 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong, for programs: `unauthorized`, `bad_request`, `too_large`,
     /// `not_found`, `unknown_procedure`, `unknown_space`, `crystallized`, `already_exists`,
-    /// `invalid`, `bad_query`, `index_building`, `body_unavailable`, `body_mismatch`, `ipfs`,
+    /// `invalid`, `bad_query`, `index_building`, `search_busy`, `body_unavailable`, `body_mismatch`, `ipfs`,
     /// `no_ipfs`, `not_admin`, `not_member`, `open_space`, `bad_peer_id`, `space_conflict`,
     /// `stopped`, `internal`.
     pub kind: String,

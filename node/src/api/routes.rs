@@ -244,7 +244,7 @@ fn policy(name: Option<&str>) -> Result<Policy, ApiError> {
     path = "/v1/spaces/{space}/search",
     tag = "ranking",
     params(("space" = String, Path, description = "the space (e.g. `default`)"), SearchQuery),
-    responses((status = 200, description = "results: meaning, words and evidence fused", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 503, description = "the index is being built (`index_building`)", body = super::openapi::ErrorBody))
+    responses((status = 200, description = "results: meaning, words and evidence fused", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 503, description = "the index is being built (`index_building`), or too many searches wait (`search_busy`); retry", body = super::openapi::ErrorBody))
 )]
 pub(crate) async fn search(
     State(state): State<AppState>,
@@ -272,7 +272,7 @@ pub(crate) async fn search(
     path = "/v1/spaces/{space}/procedures/{id}/similar",
     tag = "ranking",
     params(("space" = String, Path, description = "the space (e.g. `default`)"), ("id" = String, Path, description = "the procedure id (64 hex characters)"), super::requests::SimilarQuery),
-    responses((status = 200, description = "nearest procedures in meaning", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody))
+    responses((status = 200, description = "nearest procedures in meaning", body = [RankedView]), (status = 400, description = "bad request (`bad_request`, `invalid`)", body = super::openapi::ErrorBody), (status = 401, description = "missing or wrong token (`unauthorized`)", body = super::openapi::ErrorBody), (status = 404, description = "unknown space or procedure", body = super::openapi::ErrorBody), (status = 503, description = "too many searches wait (`search_busy`); retry", body = super::openapi::ErrorBody))
 )]
 pub(crate) async fn similar(
     State(state): State<AppState>,

@@ -53,7 +53,7 @@ const TICK: Duration = Duration::from_millis(200);
 const REDIAL_EVERY: Duration = Duration::from_secs(3);
 
 /// A writer's reply, sent once the flush covering its write is done (or failed).
-type PendingReply = Box<dyn FnOnce(Result<(), NodeError>) + Send>;
+pub(crate) type PendingReply = Box<dyn FnOnce(Result<(), NodeError>) + Send>;
 
 /// Everything the actor is made of.
 pub(crate) struct Parts {
@@ -180,7 +180,9 @@ impl Actor {
             parts.swarm.behaviour_mut().sync.add_space(name.clone());
         }
         let (completions_tx, completions) = mpsc::channel(COMPLETIONS);
-        let mut discovery = crate::discovery::Discovery::new(&parts.config.search);
+        let mut discovery =
+            crate::discovery::Discovery::new(&parts.config.search, completions_tx.clone())
+                .map_err(|e| NodeError::io(std::path::Path::new("the search thread"), e))?;
         for (name, replica) in &parts.spaces {
             if replica.space.len() <= parts.config.search.build_inline_max {
                 if let Err(e) = discovery.rebuild(name, &replica.space) {

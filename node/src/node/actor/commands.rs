@@ -3,7 +3,7 @@
 use knack_crdt::{CrdtError, Delta, Hlc, NewProcedure, Space, SpaceName};
 use knack_protocol::Op;
 
-use super::{Actor, MAX_BATCH, Unsealed, wall_ms};
+use super::{Actor, MAX_BATCH, PendingReply, Unsealed, wall_ms};
 use crate::error::NodeError;
 use crate::event::Event;
 use crate::node::command::{Command, Reply};
@@ -18,6 +18,16 @@ const UNSEALED_BYTES: usize = 512 * 1024;
 /// written as several ops rather than refused. An outcome op is always far below it: its
 /// size does not depend on the relation graph.
 const MAX_CHANGES_PER_OP: usize = 512;
+
+/// The answer to a write, to send once the write is durable: `answer` of the flush's result.
+fn pending<T: Send + 'static>(
+    reply: Reply<T>,
+    answer: impl FnOnce(()) -> Result<T, NodeError> + Send + 'static,
+) -> PendingReply {
+    Box::new(move |flushed| {
+        let _ = reply.send(flushed.and_then(answer));
+    })
+}
 
 impl Actor {
     /// Serves `first` and every command already queued behind it, then commits the writes.
@@ -58,15 +68,17 @@ impl Actor {
                     id = Some(pid);
                     Ok(delta)
                 });
-                if result.is_ok() {
-                    self.queue_external_pin(&space, external);
-                    if let Some(id) = id {
-                        self.link_similar(&space, id);
+                match (result, id) {
+                    (Ok(()), Some(id)) => {
+                        self.queue_external_pin(&space, external);
+                        // Answered once its `similar` edges are drawn and durable too.
+                        let ack = pending(reply, move |()| Ok(id));
+                        self.link_similar(&space, id, ack);
                     }
+                    (result, id) => self.after_write(result, reply, move |()| {
+                        id.ok_or_else(|| NodeError::Network("add produced no id".into()))
+                    }),
                 }
-                self.after_write(result, reply, move |()| {
-                    id.ok_or_else(|| NodeError::Network("add produced no id".into()))
-                });
             }
             Command::Edit {
                 space,
@@ -86,11 +98,12 @@ impl Actor {
                 let result = self.write(&space, |s, agent, at| s.edit(agent, at, id, edit));
                 if result.is_ok() {
                     self.queue_external_pin(&space, external);
-                    if new_text {
-                        self.link_similar(&space, id);
-                    }
                 }
-                self.after_write(result, reply, Ok);
+                if result.is_ok() && new_text {
+                    self.link_similar(&space, id, pending(reply, Ok));
+                } else {
+                    self.after_write(result, reply, Ok);
+                }
             }
             Command::Outcome {
                 space,
@@ -168,17 +181,13 @@ impl Actor {
                 query,
                 policy,
                 reply,
-            } => {
-                let _ = reply.send(self.search(&space, &query, policy));
-            }
+            } => self.search(&space, query, policy, reply),
             Command::Similar {
                 space,
                 id,
                 n,
                 reply,
-            } => {
-                let _ = reply.send(self.similar(&space, id, n));
-            }
+            } => self.similar(&space, id, n, reply),
             Command::Health { reply } => {
                 let _ = reply.send(Ok(self.health()));
             }
@@ -262,9 +271,7 @@ impl Actor {
         answer: impl FnOnce(()) -> Result<T, NodeError> + Send + 'static,
     ) {
         match result {
-            Ok(()) => self.unacknowledged.push(Box::new(move |flushed| {
-                let _ = reply.send(flushed.and_then(answer));
-            })),
+            Ok(()) => self.unacknowledged.push(pending(reply, answer)),
             Err(e) => {
                 let _ = reply.send(Err(e));
             }

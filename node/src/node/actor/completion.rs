@@ -43,6 +43,14 @@ pub(crate) enum Completion {
         space: knack_crdt::SpaceName,
         result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
     },
+    /// The neighbours the search worker found for a procedure this node added or rewrote,
+    /// to link it `similar` to, with its writer's pending answer.
+    Neighbours {
+        space: knack_crdt::SpaceName,
+        id: knack_crdt::ProcedureId,
+        neighbours: Vec<(knack_crdt::ProcedureId, f32)>,
+        ack: super::PendingReply,
+    },
     /// Sealed batches made durable by the flusher (`ok`), their writers answered: the
     /// envelopes to publish.
     Flushed {
@@ -63,6 +71,12 @@ impl Actor {
             Completion::Evicted => self.cold_evicted(),
             Completion::Snapshotted(result) => self.snapshotted(result),
             Completion::SearchIndex { space, result } => self.install_index(&space, result),
+            Completion::Neighbours {
+                space,
+                id,
+                neighbours,
+                ack,
+            } => self.draw_similar(&space, id, neighbours, ack),
             Completion::Restated { space, result } => self.restated(space, result),
             Completion::Compacted(result) => self.compacted(result),
             Completion::Rebuilt { space, result } => self.install_rebuilt(space, result),

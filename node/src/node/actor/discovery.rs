@@ -3,8 +3,9 @@
 use knack_crdt::{ProcedureId, RelationKind, SpaceName};
 use knack_search::Query;
 
-use super::{Actor, wall_ms};
+use super::{Actor, PendingReply, wall_ms};
 use crate::error::NodeError;
+use crate::node::command::Reply;
 use crate::views::RankedView;
 
 impl Actor {
@@ -31,69 +32,71 @@ impl Actor {
         }
     }
 
-    /// Hybrid search over `space`.
+    /// Hybrid search over `space`, answered by the search worker from a ranking view taken now.
     pub(super) fn search(
         &mut self,
         space: &SpaceName,
-        query: &Query,
+        query: Query,
         policy: knack_crdt::Policy,
-    ) -> Result<Vec<RankedView>, NodeError> {
-        self.settled(space)?;
-        let replica = self.replica(space)?;
-        let now = wall_ms();
-        let found = self.discovery.search(
-            space,
-            &replica.space,
-            query,
-            now,
-            policy,
-            &mut rand::thread_rng(),
-        )?;
-        Ok(found
-            .into_iter()
-            .filter_map(|f| {
-                let p = replica.space.procedure(&f.id)?;
-                let row = knack_crdt::Ranked::of(&p, query.context.as_deref(), now);
-                let mut view = RankedView::of(&p, &row, Some(f.hit.score));
-                view.explain = serde_json::to_value(&f.hit.explanation).ok();
-                view.draw = f.draw;
-                Some(view)
-            })
-            .collect())
+        reply: Reply<Vec<RankedView>>,
+    ) {
+        let Some(replica) = self.spaces.get_mut(space) else {
+            let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
+            return;
+        };
+        let view = replica.space.rank_view();
+        self.discovery
+            .search(space, query, view, wall_ms(), policy, reply);
     }
 
-    /// The `n` procedures nearest in meaning to `id`.
+    /// The `n` procedures nearest in meaning to `id`, answered by the search worker.
     pub(super) fn similar(
         &mut self,
         space: &SpaceName,
         id: ProcedureId,
         n: usize,
-    ) -> Result<Vec<RankedView>, NodeError> {
-        self.settled(space)?;
-        let replica = self.replica(space)?;
+        reply: Reply<Vec<RankedView>>,
+    ) {
+        let Some(replica) = self.spaces.get_mut(space) else {
+            let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
+            return;
+        };
         if replica.space.procedure(&id).is_none() {
-            return Err(NodeError::Crdt(knack_crdt::CrdtError::UnknownProcedure(id)));
+            let _ = reply.send(Err(NodeError::Crdt(
+                knack_crdt::CrdtError::UnknownProcedure(id),
+            )));
+            return;
         }
-        let now = wall_ms();
-        Ok(self
-            .discovery
-            .similar(space, &id, n, f32::MIN)
-            .into_iter()
-            .filter_map(|(other, cosine)| {
-                let p = replica.space.procedure(&other)?;
-                let row = knack_crdt::Ranked::of(&p, None, now);
-                Some(RankedView::of(&p, &row, Some(f64::from(cosine))))
-            })
-            .collect())
+        let view = replica.space.rank_view();
+        self.discovery.similar(space, id, n, view, wall_ms(), reply);
     }
 
-    /// Links a procedure this node just added or rewrote `similar` to its nearest neighbours
-    /// (strength = cosine), as ordinary replicated relations, so contagion flows through them.
-    pub(super) fn link_similar(&mut self, space: &SpaceName, id: ProcedureId) {
+    /// Has the procedure this node just added or rewrote linked `similar` to its nearest
+    /// neighbours: the search worker finds them, and [`Actor::draw_similar`] draws the edges
+    /// and then answers the writer with `ack` (at once if the space has no index to ask).
+    pub(super) fn link_similar(&mut self, space: &SpaceName, id: ProcedureId, ack: PendingReply) {
         let settings = &self.config.search;
-        let neighbours =
-            self.discovery
-                .similar(space, &id, settings.similar_k, settings.similar_min_cosine);
+        if let Err(ack) = self.discovery.neighbours(
+            space,
+            id,
+            settings.similar_k,
+            settings.similar_min_cosine,
+            ack,
+        ) {
+            self.unacknowledged.push(ack);
+        }
+    }
+
+    /// Draws `similar` edges from `id` to the `neighbours` the search worker found (strength =
+    /// cosine), as ordinary replicated relations, so contagion flows through them; then
+    /// answers the writer of `id` once they are durable too.
+    pub(super) fn draw_similar(
+        &mut self,
+        space: &SpaceName,
+        id: ProcedureId,
+        neighbours: Vec<(ProcedureId, f32)>,
+        ack: PendingReply,
+    ) {
         for (other, cosine) in neighbours {
             let strength = f64::from(cosine).clamp(0.0, 1.0);
             let linked = self.write(space, |s, agent, at| {
@@ -106,5 +109,7 @@ impl Actor {
                 }
             }
         }
+        self.unacknowledged.push(ack);
+        self.commit();
     }
 }
