@@ -96,6 +96,8 @@ pub struct Space {
     derived: bool,
     /// The digest's hasher past the head (see `Space::hash_head`), until the head changes.
     head_digest: DigestCache<blake3::Hasher>,
+    /// How many procedures' creation is known (derived): `len` without a scan of 100k.
+    created: usize,
 }
 
 /// The blake3 hash of a space's canonical encoding: equal on converged replicas.
@@ -123,6 +125,7 @@ impl Space {
             membership: None,
             derived: true,
             head_digest: DigestCache::default(),
+            created: 0,
         }
     }
 
@@ -245,7 +248,11 @@ impl Space {
             let procedure = Arc::make_mut(self.state.procedures.entry(id).or_default());
             procedure.digest.clear();
             match change {
-                Change::Create { creation, .. } => procedure.merge_creation(creation),
+                Change::Create { creation, .. } => {
+                    let known = procedure.creation.is_some();
+                    procedure.merge_creation(creation);
+                    self.created += usize::from(!known && procedure.creation.is_some());
+                }
                 Change::Name { value, .. } => procedure.merge_name(value),
                 Change::Description { value, .. } => procedure.merge_description(value),
                 Change::Kind { value, .. } => procedure.merge_kind(value),
@@ -327,16 +334,16 @@ impl Space {
         }
     }
 
-    /// The space's rankings as they are now, for another thread to read (see
-    /// [`crate::RankView`]): O(1) once settled; stale contagion sums and weights are brought up
-    /// to date first, as [`Space::settle`] does.
-    pub fn rank_view(&mut self) -> crate::RankView {
+    /// The space's procedures and rankings as they are now, for another thread to read (see
+    /// [`crate::SpaceView`]): O(1) once settled; stale contagion sums and weights are brought
+    /// up to date first, as [`Space::settle`] does.
+    pub fn view(&mut self) -> crate::SpaceView {
         let neighbourhoods = self.contagion.freeze();
         let weights = self
             .settings
             .evidence_weighting
             .then(|| Arc::clone(self.weights.shared(&self.state.procedures)));
-        crate::RankView::new(
+        crate::SpaceView::new(
             self.state.procedures.clone(),
             neighbourhoods,
             self.settings.clone(),
@@ -443,12 +450,16 @@ impl Space {
             if !theirs.outcomes.is_empty() {
                 self.weights.touch(*id);
             }
+            let known = self
+                .procedure_state(id)
+                .is_some_and(|p| p.creation.is_some());
             match self.state.procedures.get_mut(id) {
                 Some(mine) => Arc::make_mut(mine).merge(theirs),
                 None => {
                     self.state.procedures.insert(*id, theirs.clone());
                 }
             }
+            self.created += usize::from(!known && theirs.creation.is_some());
         }
         for (key, value) in other.state.relations.iter() {
             self.merge_relation(&key, &value.to_lww());
@@ -586,12 +597,12 @@ impl Space {
 
     /// Number of procedures whose creation is known.
     pub fn len(&self) -> usize {
-        self.procedures().count()
+        self.created
     }
 
     /// Whether the space has no known procedure.
     pub fn is_empty(&self) -> bool {
-        self.procedures().next().is_none()
+        self.created == 0
     }
 
     pub(crate) fn procedure_state(&self, id: &ProcedureId) -> Option<&ProcedureState> {
@@ -759,6 +770,11 @@ impl Space {
     /// The space of a decoded state, its derived indexes rebuilt.
     fn restored(state: SpaceState) -> Space {
         let mut space = Space::new(state.name.clone());
+        space.created = state
+            .procedures
+            .values()
+            .filter(|p| p.creation.is_some())
+            .count();
         space.state = state;
         space.weights.reset();
         space.refresh_membership();

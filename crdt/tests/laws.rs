@@ -31,6 +31,10 @@ fn assert_same(a: &Space, b: &Space) -> Result<(), TestCaseError> {
     prop_assert_eq!(a.digest(), b.digest());
     prop_assert!(a == b);
     prop_assert_eq!(a.contagion_graph(), b.contagion_graph());
+    // The count of created procedures is kept as changes and merges arrive, not counted.
+    for s in [a, b] {
+        prop_assert_eq!(s.len(), s.procedures().count());
+    }
     // Derived values, contagion included, are the same on equal states (compared bit for bit:
     // the contagion index keeps exact integer sums whatever order evidence arrived in).
     let now = 1_700_000_000_000 + 3_600_000;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use knack_crdt::{
-    Policy, Procedure, ProcedureId, ProcedureText, RankView, Space, SpaceName, SpaceSnapshot,
+    Policy, Procedure, ProcedureId, ProcedureText, Space, SpaceName, SpaceSnapshot, SpaceView,
 };
 use knack_search::{
     DocumentText, Embedder, Evidence, HashingEmbedder, HybridWeights, Query, SearchError,
@@ -248,7 +248,7 @@ impl Discovery {
         &self,
         name: &SpaceName,
         query: Query,
-        view: RankView,
+        view: SpaceView,
         now_ms: u64,
         policy: Policy,
         reply: Reply<Vec<RankedView>>,
@@ -292,7 +292,7 @@ impl Discovery {
         name: &SpaceName,
         id: ProcedureId,
         n: usize,
-        view: RankView,
+        view: SpaceView,
         now_ms: u64,
         reply: Reply<Vec<RankedView>>,
     ) {

@@ -4,7 +4,7 @@
 //! A query scores every vector of the space (6 ms at 100k procedures) and a new procedure's
 //! `similar` edges need a scan too. The actor sends the worker jobs in order on one channel:
 //! the texts that changed, in the order their ops were applied, then queries, each with a
-//! ranking view of the space taken when it was asked ([`knack_crdt::RankView`], O(1)), for
+//! view of the space taken when it was asked ([`knack_crdt::SpaceView`], O(1)), for
 //! the evidence its hits are blended with. One queue keeps a node's own writes visible to its
 //! next search (an add's text is indexed before a search asked after it), and the actor never
 //! waits: answers go straight to the asker, and the neighbours of a new procedure go back to
@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
-use knack_crdt::{Policy, ProcedureId, RankView, SpaceName};
+use knack_crdt::{Policy, ProcedureId, SpaceName, SpaceView};
 use knack_search::{DocumentText, HybridWeights, Query, SearchIndex};
 use tokio::sync::mpsc::Sender;
 
@@ -49,7 +49,7 @@ pub(crate) enum Job {
     Search {
         space: SpaceName,
         query: Query,
-        view: Box<RankView>,
+        view: Box<SpaceView>,
         now_ms: u64,
         policy: Policy,
         reply: Reply<Vec<RankedView>>,
@@ -59,7 +59,7 @@ pub(crate) enum Job {
         space: SpaceName,
         id: ProcedureId,
         n: usize,
-        view: Box<RankView>,
+        view: Box<SpaceView>,
         now_ms: u64,
         reply: Reply<Vec<RankedView>>,
     },
@@ -252,7 +252,7 @@ impl Worker {
         &self,
         space: &SpaceName,
         query: &Query,
-        view: &RankView,
+        view: &SpaceView,
         now_ms: u64,
         policy: Policy,
     ) -> Result<Vec<RankedView>, NodeError> {
@@ -298,7 +298,7 @@ mod tests {
         Job::Search {
             space: space.name().clone(),
             query: Query::new("restart", 5),
-            view: Box::new(space.rank_view()),
+            view: Box::new(space.view()),
             now_ms: 0,
             policy: Policy::Greedy,
             reply,

@@ -41,18 +41,24 @@ impl Actor {
             return;
         }
         self.blob_gc.last = Instant::now();
+        // The pins here; every body version of every procedure read off the actor, from views
+        // of the spaces taken now (O(1) each).
         let mut referenced: HashSet<ContentHash> = HashSet::new();
-        for replica in self.spaces.values() {
+        let mut views = Vec::with_capacity(self.spaces.len());
+        for replica in self.spaces.values_mut() {
             referenced.extend(replica.space.pinned().copied());
-            for p in replica.space.procedures() {
-                referenced.extend(p.versions().map(|(_, content)| content.hash));
-            }
+            views.push(replica.space.view());
         }
         let store = self.blobs.store().clone();
         let metrics = self.metrics.clone();
         let running = self.blob_gc.running.clone();
         running.store(true, Ordering::Release);
         tokio::task::spawn_blocking(move || {
+            for view in &views {
+                for p in view.procedures() {
+                    referenced.extend(p.versions().map(|(_, content)| content.hash));
+                }
+            }
             let now = SystemTime::now();
             for blob in store.list().unwrap_or_default() {
                 let age = now.duration_since(blob.last_used).unwrap_or_default();

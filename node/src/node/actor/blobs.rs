@@ -266,21 +266,65 @@ impl Actor {
             });
             return;
         }
-        let busy = BlobResponse::Refused {
-            hash,
-            reason: BlobRefuseReason::Busy,
-        };
         let blob = &self.swarm.behaviour().blob;
-        let response = if blob.is_fetching(&hash) {
-            busy
-        } else if !blob.may_relay(&hash, self.connected.len()) {
-            BlobResponse::NotFound { hash }
-        } else if let Some(size) = self.referenced_blob_size(&hash) {
+        if blob.is_fetching(&hash) {
+            self.answer_relay(hash, responder);
+            return;
+        }
+        if !blob.may_relay(&hash, self.connected.len()) {
+            let response = BlobResponse::NotFound { hash };
+            self.swarm
+                .behaviour_mut()
+                .blob
+                .respond(responder, &response);
+            return;
+        }
+        // Only a blob a body version of a joined space points at is relayed: looked for off
+        // the actor, in views of the spaces taken now (O(1) each), over every procedure.
+        let views: Vec<knack_crdt::SpaceView> =
+            self.spaces.values_mut().map(|r| r.space.view()).collect();
+        let completions = self.blobs.completions.clone();
+        tokio::task::spawn_blocking(move || {
+            let size = views.iter().find_map(|view| {
+                view.procedures().find_map(|p| {
+                    p.versions()
+                        .find(|(_, c)| c.hash == hash && c.inline.is_none())
+                        .map(|(_, c)| c.size)
+                })
+            });
+            let _ = completions.blocking_send(Completion::RelayLookedUp {
+                hash,
+                peer,
+                responder,
+                size,
+            });
+        });
+    }
+
+    /// A peer asked for a blob this node does not hold: `size` is the blob's if a joined space
+    /// references it. Fetches it for the peer, who is told `Busy` meanwhile (retry), or
+    /// `NotFound`.
+    pub(super) fn relay_looked_up(
+        &mut self,
+        hash: ContentHash,
+        peer: PeerId,
+        responder: Responder,
+        size: Option<u64>,
+    ) {
+        if let Some(size) = size
+            && !self.swarm.behaviour().blob.is_fetching(&hash)
+        {
             self.start_fetch(hash, size, Some(peer), None);
-            if self.swarm.behaviour().blob.is_fetching(&hash) {
-                busy
-            } else {
-                BlobResponse::NotFound { hash }
+        }
+        self.answer_relay(hash, responder);
+    }
+
+    /// `Busy` while this node fetches `hash` (the asker retries), else `NotFound`.
+    fn answer_relay(&mut self, hash: ContentHash, responder: Responder) {
+        let response = if self.swarm.behaviour().blob.is_fetching(&hash) {
+            BlobResponse::Refused {
+                hash,
+                reason: BlobRefuseReason::Busy,
             }
         } else {
             BlobResponse::NotFound { hash }
@@ -289,17 +333,5 @@ impl Actor {
             .behaviour_mut()
             .blob
             .respond(responder, &response);
-    }
-
-    /// The size of the blob `hash` if a body version of a procedure in a joined space points at
-    /// it (only such blobs are relayed).
-    pub(super) fn referenced_blob_size(&self, hash: &ContentHash) -> Option<u64> {
-        self.spaces.values().find_map(|replica| {
-            replica.space.procedures().find_map(|p| {
-                p.versions()
-                    .find(|(_, c)| c.hash == *hash && c.inline.is_none())
-                    .map(|(_, c)| c.size)
-            })
-        })
     }
 }

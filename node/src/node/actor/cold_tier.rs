@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use knack_crdt::{ContentHash, SpaceName};
+use knack_crdt::{ContentHash, ContentRef, SpaceName};
 
 use super::Actor;
 use crate::content::PinQueue;
@@ -22,6 +22,8 @@ pub(crate) struct ColdTier {
     last_scan: Instant,
     last_evict: Instant,
     evicting: bool,
+    /// A scan for crystallized bodies is running off the actor.
+    scanning: bool,
 }
 
 impl ColdTier {
@@ -32,6 +34,7 @@ impl ColdTier {
             last_scan: Instant::now(),
             last_evict: Instant::now(),
             evicting: false,
+            scanning: false,
         }
     }
 }
@@ -71,18 +74,43 @@ impl Actor {
         }
     }
 
+    /// Looks for crystallized bodies off the actor, in views of the spaces taken now (O(1)
+    /// each); [`Actor::queue_crystallized_bodies`] queues them when they come back.
     fn queue_crystallized(&mut self) {
-        let mut due = Vec::new();
-        for (name, replica) in &self.spaces {
-            for p in replica.space.procedures().filter(|p| p.crystallized()) {
-                let Some(body) = p.body() else { continue };
-                if replica.space.pin_by(&body.hash, &self.agent).is_none()
-                    && !self.cold.queued.contains(&body.hash)
-                {
-                    due.push((name.clone(), body.clone()));
+        if self.cold.scanning {
+            return;
+        }
+        let views: Vec<(SpaceName, knack_crdt::SpaceView)> = self
+            .spaces
+            .iter_mut()
+            .map(|(name, replica)| (name.clone(), replica.space.view()))
+            .collect();
+        self.cold.scanning = true;
+        let done = self.blobs.completions();
+        tokio::task::spawn_blocking(move || {
+            let mut bodies = Vec::new();
+            for (name, view) in &views {
+                for p in view.procedures().filter(|p| p.crystallized()) {
+                    bodies.extend(p.body().map(|body| (name.clone(), body.clone())));
                 }
             }
-        }
+            let _ = done.blocking_send(super::Completion::Crystallized(bodies));
+        });
+    }
+
+    /// Queues for IPFS the crystallized `bodies` a scan found that this node has not pinned
+    /// or queued yet.
+    pub(super) fn queue_crystallized_bodies(&mut self, bodies: Vec<(SpaceName, ContentRef)>) {
+        self.cold.scanning = false;
+        let due: Vec<(SpaceName, ContentRef)> = bodies
+            .into_iter()
+            .filter(|(space, body)| {
+                self.spaces.get(space).is_some_and(|replica| {
+                    replica.space.pin_by(&body.hash, &self.agent).is_none()
+                        && !self.cold.queued.contains(&body.hash)
+                })
+            })
+            .collect();
         for (space, body) in due {
             if let Some(bytes) = &body.inline
                 && self.blobs.store().size_of(&body.hash).is_none()
@@ -100,9 +128,9 @@ impl Actor {
     /// crystallized procedure's current body is, until the store is within its budget.
     fn evict_cold_blobs(&mut self) {
         let budget = self.config.blob_cache_bytes;
-        let mut keep: HashSet<ContentHash> = HashSet::new();
         let mut pinned: HashSet<ContentHash> = HashSet::new();
-        for replica in self.spaces.values() {
+        let mut views = Vec::with_capacity(self.spaces.len());
+        for replica in self.spaces.values_mut() {
             // Only what this node pinned itself: another agent's CID may be bogus.
             pinned.extend(
                 replica
@@ -111,14 +139,19 @@ impl Actor {
                     .filter(|h| replica.space.pin_by(h, &self.agent).is_some())
                     .copied(),
             );
-            for p in replica.space.procedures().filter(|p| p.crystallized()) {
-                keep.extend(p.body().map(|b| b.hash));
-            }
+            views.push(replica.space.view());
         }
         let store = self.blobs.store().clone();
         self.cold.evicting = true;
         let done = self.blobs.completions();
         tokio::task::spawn_blocking(move || {
+            // Crystallized bodies stay: found in the views, off the actor.
+            let mut keep: HashSet<ContentHash> = HashSet::new();
+            for view in &views {
+                for p in view.procedures().filter(|p| p.crystallized()) {
+                    keep.extend(p.body().map(|b| b.hash));
+                }
+            }
             let evictable = |h: &ContentHash| pinned.contains(h) && !keep.contains(h);
             match store.evict_to(budget, evictable) {
                 Ok(removed) if !removed.is_empty() => {

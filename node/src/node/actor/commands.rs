@@ -162,7 +162,7 @@ impl Actor {
                         let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
                     }
                     Some(replica) => {
-                        let view = replica.space.rank_view();
+                        let view = replica.space.view();
                         tokio::task::spawn_blocking(move || {
                             let rows = view
                                 .rank(n, &filter, now, policy, &mut rand::thread_rng())

@@ -16,8 +16,19 @@ pub(crate) enum Completion {
         responder: Responder,
         response: BlobResponse,
     },
+    /// Whether a blob a peer asked for (this node does not hold it) is referenced by a joined
+    /// space, looked for off the actor: its size if so.
+    RelayLookedUp {
+        hash: ContentHash,
+        peer: libp2p::PeerId,
+        responder: Responder,
+        size: Option<u64>,
+    },
     /// An eviction pass ended.
     Evicted,
+    /// The current bodies of every crystallized procedure, per space, found off the actor for
+    /// the cold tier.
+    Crystallized(Vec<(knack_crdt::SpaceName, knack_crdt::ContentRef)>),
     /// A finished download, stored (or refused by the final check).
     Stored {
         hash: ContentHash,
@@ -68,7 +79,14 @@ impl Actor {
                 responder,
                 response,
             } => self.blob_served(responder, response),
+            Completion::RelayLookedUp {
+                hash,
+                peer,
+                responder,
+                size,
+            } => self.relay_looked_up(hash, peer, responder, size),
             Completion::Evicted => self.cold_evicted(),
+            Completion::Crystallized(bodies) => self.queue_crystallized_bodies(bodies),
             Completion::Snapshotted(result) => self.snapshotted(result),
             Completion::SearchIndex { space, result } => self.install_index(&space, result),
             Completion::Neighbours {

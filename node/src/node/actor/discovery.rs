@@ -32,7 +32,7 @@ impl Actor {
         }
     }
 
-    /// Hybrid search over `space`, answered by the search worker from a ranking view taken now.
+    /// Hybrid search over `space`, answered by the search worker from a view of the space taken now.
     pub(super) fn search(
         &mut self,
         space: &SpaceName,
@@ -44,7 +44,7 @@ impl Actor {
             let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
             return;
         };
-        let view = replica.space.rank_view();
+        let view = replica.space.view();
         self.discovery
             .search(space, query, view, wall_ms(), policy, reply);
     }
@@ -67,7 +67,7 @@ impl Actor {
             )));
             return;
         }
-        let view = replica.space.rank_view();
+        let view = replica.space.view();
         self.discovery.similar(space, id, n, view, wall_ms(), reply);
     }
 

@@ -1,4 +1,4 @@
-//! A ranking view (`Space::rank_view`) answers exactly as its space did when it was taken, for
+//! A space view (`Space::view`) answers exactly as its space did when it was taken, for
 //! every filter, policy and setting; on another thread; and it keeps that answer while the
 //! space goes on changing (the writer copies on write what it changes, the view never sees it).
 
@@ -7,8 +7,8 @@
 mod common;
 
 use knack_crdt::{
-    AgentId, Filter, Hlc, Outcome, Policy, ProcedureId, ProcedureKind, RankView, RelationKind,
-    Space, SpaceSettings,
+    AgentId, Filter, Hlc, Outcome, Policy, ProcedureId, ProcedureKind, RelationKind, Space,
+    SpaceSettings, SpaceView,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -50,7 +50,7 @@ fn set(space: &mut Space, settings: SpaceSettings) {
 }
 
 /// Every ranking of `view` equals the same ranking of `space`, at `now`.
-fn assert_same_rankings(view: &RankView, space: &Space, now: u64) {
+fn assert_same_rankings(view: &SpaceView, space: &Space, now: u64) {
     for filter in filters() {
         for n in [0, 1, 3, usize::MAX] {
             assert_eq!(
@@ -101,7 +101,7 @@ proptest! {
                 negative_contagion: negative,
                 ..SpaceSettings::default()
             });
-            let view = space.rank_view();
+            let view = space.view();
             assert_same_rankings(&view, &space, now);
         }
     }
@@ -164,7 +164,7 @@ fn a_view_keeps_its_answer_on_another_thread_while_the_space_changes() {
     };
     s.settle();
     let before = (s.top(20, &all, now), s.top(20, &ci, now));
-    let view = s.rank_view();
+    let view = s.view();
     assert_same_rankings(&view, &s, now);
 
     let (all_there, ci_there) = (all.clone(), ci.clone());
@@ -216,6 +216,6 @@ fn a_view_keeps_its_answer_on_another_thread_while_the_space_changes() {
     assert_eq!(after.1[0].id, last);
     assert_ne!(after, before);
     assert_eq!((view.top(20, &all, now), view.top(20, &ci, now)), before);
-    let fresh = s.rank_view();
+    let fresh = s.view();
     assert_same_rankings(&fresh, &s, now);
 }

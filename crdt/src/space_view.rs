@@ -1,9 +1,10 @@
-//! A ranking view: a space's rankings as of one moment, read on another thread.
+//! A space view: a space's procedures and rankings as of one moment, read on another thread.
 //!
-//! A ranking scores every procedure of the space (42 ms at 100k procedures); a node's actor,
-//! which applies every write, must not do that. A [`RankView`] shares the space's persistent
+//! A ranking scores every procedure of the space (42 ms at 100k procedures), and a search, a
+//! blob collection or a cold-tier pass reads every procedure too; a node's actor, which
+//! applies every write, must not do that. A [`SpaceView`] shares the space's persistent
 //! procedure map and contagion sums (O(1) to take: no procedure is copied), so the actor takes
-//! one and hands it to another thread, which ranks from it while the actor goes on writing.
+//! one and hands it to another thread, which reads from it while the actor goes on writing.
 //! What the actor changes meanwhile is copied on write (the changed procedure's state, the
 //! map's and the sums' chunks on its path), never seen by the view.
 
@@ -19,10 +20,10 @@ use crate::ranking::{Filter, Ranked, top_of};
 use crate::settings::SpaceSettings;
 use crate::weights::EvidenceWeights;
 
-/// A space's rankings as of the moment [`crate::Space::rank_view`] took it: `Send + Sync`,
-/// answering exactly as the space did then.
+/// A space's procedures and rankings as of the moment [`crate::Space::view`] took it:
+/// `Send + Sync`, answering exactly as the space did then.
 #[derive(Clone, Debug)]
-pub struct RankView {
+pub struct SpaceView {
     procedures: ProcedureMap,
     neighbourhoods: FrozenNeighbourhoods,
     settings: SpaceSettings,
@@ -30,14 +31,14 @@ pub struct RankView {
     weights: Option<Arc<EvidenceWeights>>,
 }
 
-impl RankView {
+impl SpaceView {
     pub(crate) fn new(
         procedures: ProcedureMap,
         neighbourhoods: FrozenNeighbourhoods,
         settings: SpaceSettings,
         weights: Option<Arc<EvidenceWeights>>,
     ) -> Self {
-        RankView {
+        SpaceView {
             procedures,
             neighbourhoods,
             settings,
