@@ -1,12 +1,14 @@
 //! Semantic discovery: one hybrid search index (`knack-search`) per joined space, kept in step
 //! with the replica, and the automatic `similar` edges it suggests.
 //!
-//! The index is in memory and rebuilt from the replica at start. After every applied op the
-//! procedures it touched are re-indexed, but only when their text changed (the index keeps a
-//! hash of each document's text: `SearchIndex::is_current`), so outcomes, which are most ops,
-//! cost nothing here. A query is answered by reciprocal-rank fusion of the vector and BM25
-//! lists, blended with each procedure's evidence (score, success rate or the query context's
-//! rate, boost, crystallization): see `knack_search::hybrid`.
+//! The indexes are in memory, held by the search worker thread ([`worker`]), and rebuilt from
+//! the replica at start. After every applied op the actor sends the worker the texts of the
+//! procedures whose text it changed; the worker re-indexes those whose hash differs (the index
+//! keeps a hash of each document's text: `SearchIndex::is_current`), so outcomes, which are
+//! most ops, cost nothing here. A query is answered by the worker, by reciprocal-rank fusion of
+//! the vector and BM25 lists, blended with each procedure's evidence (score, success rate or
+//! the query context's rate, boost, crystallization) read from a view of the space taken when
+//! it was asked: see `knack_search::hybrid`.
 
 mod worker;
 
