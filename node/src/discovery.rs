@@ -128,9 +128,12 @@ pub(crate) struct Discovery {
     pub(crate) fallback: Option<String>,
     /// Spaces whose index the worker holds.
     indexed: BTreeSet<SpaceName>,
-    /// Spaces whose index is being built elsewhere, with the procedures whose text changed
-    /// meanwhile (re-indexed when the index arrives).
-    building: BTreeMap<SpaceName, Vec<ProcedureId>>,
+    /// Spaces whose index is being built elsewhere: the build's number, and the procedures
+    /// whose text changed meanwhile (re-indexed when the index arrives).
+    building: BTreeMap<SpaceName, (u64, Vec<ProcedureId>)>,
+    /// The number of the next build (a space rebuilt while a build of it runs keeps only the
+    /// later one).
+    next_build: u64,
     worker: SearchWorker,
 }
 
@@ -138,10 +141,12 @@ pub(crate) struct Discovery {
 pub(crate) struct BuiltIndex(SearchIndex<ProcedureId>);
 
 /// The work of building one space's index, to run on a blocking thread: a frozen copy of the
-/// space (procedure states shared, not copied), read in batches.
+/// space (O(1): its procedure map is persistent), read in batches.
 pub(crate) struct IndexBuild {
     embedder: Arc<dyn Embedder>,
     space: SpaceSnapshot,
+    /// The build's number (see [`Discovery::install`]).
+    pub(crate) number: u64,
 }
 
 /// Procedures indexed at a time by a build: their texts are borrowed from the frozen copy,
@@ -167,6 +172,7 @@ impl Discovery {
             fallback,
             indexed: BTreeSet::new(),
             building: BTreeMap::new(),
+            next_build: 0,
             worker: SearchWorker::start(settings.weights(), completions)?,
         })
     }
@@ -176,20 +182,38 @@ impl Discovery {
         self.building.keys().map(ToString::to_string).collect()
     }
 
-    /// Starts an off-thread build of `space`'s index: takes a frozen copy of it (cheap: 12 MB
-    /// at 100k procedures, where copying their texts took ~60 MB) and returns the work;
-    /// searches of the space answer [`SearchUnavailable`] until [`Discovery::install`].
+    /// Starts an off-thread build of `space`'s index: takes a frozen copy of it (O(1), and
+    /// its texts are borrowed, not copied) and returns the work; searches of the space answer
+    /// [`SearchUnavailable`] until [`Discovery::install`].
     pub(crate) fn begin_build(&mut self, name: &SpaceName, space: &Space) -> IndexBuild {
-        self.building.insert(name.clone(), Vec::new());
+        let number = self.next_build;
+        self.next_build += 1;
+        self.building.insert(name.clone(), (number, Vec::new()));
         IndexBuild {
             embedder: self.embedder.clone(),
             space: space.snapshot(),
+            number,
         }
     }
 
-    /// Hands an index built off the actor to the worker, and re-indexes what changed meanwhile.
-    pub(crate) fn install(&mut self, name: &SpaceName, space: &Space, built: BuiltIndex) {
-        let changed = self.building.remove(name).unwrap_or_default();
+    /// Hands the index build `number` made off the actor to the worker, and re-indexes what
+    /// changed meanwhile. An index of an earlier build than the space's latest is dropped:
+    /// the later one is built from a later state.
+    pub(crate) fn install(
+        &mut self,
+        name: &SpaceName,
+        space: &Space,
+        number: u64,
+        built: BuiltIndex,
+    ) {
+        let changed = match self.building.get(name) {
+            Some((latest, _)) if *latest != number => return,
+            _ => self
+                .building
+                .remove(name)
+                .map(|(_, c)| c)
+                .unwrap_or_default(),
+        };
         self.worker.send(Job::Install {
             space: name.clone(),
             index: Box::new(built.0),
@@ -198,9 +222,16 @@ impl Discovery {
         self.refresh(name, space, &changed);
     }
 
-    /// Gives up an off-thread build that failed (the space then has no search index).
-    pub(crate) fn abandon(&mut self, name: &SpaceName) {
-        self.building.remove(name);
+    /// Gives up the off-thread build `number` that failed (the space then has no search
+    /// index, unless a later build of it runs).
+    pub(crate) fn abandon(&mut self, name: &SpaceName, number: u64) {
+        if self
+            .building
+            .get(name)
+            .is_some_and(|(latest, _)| *latest == number)
+        {
+            self.building.remove(name);
+        }
     }
 
     /// The embedder's name.
@@ -208,17 +239,26 @@ impl Discovery {
         self.embedder.name().to_string()
     }
 
-    /// Indexes every procedure of `space` here and now (small spaces at start).
+    /// Indexes every procedure of `space` here and now (small spaces).
     pub(crate) fn rebuild(&mut self, name: &SpaceName, space: &Space) -> Result<(), SearchError> {
-        let built = self.begin_build(name, space).run()?;
-        self.install(name, space, built);
-        Ok(())
+        let build = self.begin_build(name, space);
+        let number = build.number;
+        match build.run() {
+            Ok(built) => {
+                self.install(name, space, number, built);
+                Ok(())
+            }
+            Err(e) => {
+                self.abandon(name, number);
+                Err(e)
+            }
+        }
     }
 
     /// Sends the worker the texts of the procedures `ids` of `space` (it re-indexes those that
     /// changed).
     pub(crate) fn refresh(&mut self, name: &SpaceName, space: &Space, ids: &[ProcedureId]) {
-        if let Some(pending) = self.building.get_mut(name) {
+        if let Some((_, pending)) = self.building.get_mut(name) {
             pending.extend_from_slice(ids);
             return;
         }

@@ -184,21 +184,13 @@ impl Actor {
             crate::discovery::Discovery::new(&parts.config.search, completions_tx.clone())
                 .map_err(|e| NodeError::io(std::path::Path::new("the search thread"), e))?;
         for (name, replica) in &parts.spaces {
-            if replica.space.len() <= parts.config.search.build_inline_max {
-                if let Err(e) = discovery.rebuild(name, &replica.space) {
-                    tracing::error!(space = %name, error = %e, "search index not built");
-                }
-                continue;
-            }
-            // A large space: embed its texts on a blocking thread while the node serves.
-            let build = discovery.begin_build(name, &replica.space);
-            let (space, done) = (name.clone(), completions_tx.clone());
-            tokio::task::spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                let result = build.run().map(Box::new);
-                tracing::info!(%space, elapsed = ?started.elapsed(), "search index built");
-                let _ = done.blocking_send(Completion::SearchIndex { space, result });
-            });
+            discovery::index_space(
+                &mut discovery,
+                name,
+                &replica.space,
+                parts.config.search.build_inline_max,
+                &completions_tx,
+            );
         }
         let book = peer_book::BookKeeper::load(parts.store.as_ref());
         let flusher = flusher::Flusher::start(

@@ -49,9 +49,10 @@ pub(crate) enum Completion {
         space: knack_crdt::SpaceName,
         result: Result<Box<crate::node::replica::Rebuilt>, String>,
     },
-    /// A space's search index, built off the actor after the start.
+    /// A space's search index, built off the actor (build `number`).
     SearchIndex {
         space: knack_crdt::SpaceName,
+        number: u64,
         result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
     },
     /// The neighbours the search worker found for a procedure this node added or rewrote,
@@ -88,7 +89,11 @@ impl Actor {
             Completion::Evicted => self.cold_evicted(),
             Completion::Crystallized(bodies) => self.queue_crystallized_bodies(bodies),
             Completion::Snapshotted(result) => self.snapshotted(result),
-            Completion::SearchIndex { space, result } => self.install_index(&space, result),
+            Completion::SearchIndex {
+                space,
+                number,
+                result,
+            } => self.install_index(&space, number, result),
             Completion::Neighbours {
                 space,
                 id,

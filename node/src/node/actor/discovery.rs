@@ -1,12 +1,43 @@
 //! Search in the actor: keeping the indexes in step, answering queries, drawing `similar` edges.
 
-use knack_crdt::{ProcedureId, RelationKind, SpaceName};
+use knack_crdt::{ProcedureId, RelationKind, Space, SpaceName};
 use knack_search::Query;
 
-use super::{Actor, PendingReply, wall_ms};
+use super::{Actor, Completion, PendingReply, wall_ms};
+use crate::discovery::Discovery;
 use crate::error::NodeError;
 use crate::node::command::Reply;
 use crate::views::RankedView;
+
+/// Builds the search index of `space`: here and now for a space of at most `inline_max`
+/// procedures (milliseconds), else on a blocking thread whose index comes back to the actor
+/// as a [`Completion::SearchIndex`] (its searches answer 503 `index_building` meanwhile).
+pub(crate) fn index_space(
+    discovery: &mut Discovery,
+    name: &SpaceName,
+    space: &Space,
+    inline_max: usize,
+    done: &tokio::sync::mpsc::Sender<Completion>,
+) {
+    if space.len() <= inline_max {
+        if let Err(e) = discovery.rebuild(name, space) {
+            tracing::error!(space = %name, error = %e, "search index not built");
+        }
+        return;
+    }
+    let build = discovery.begin_build(name, space);
+    let (space, number, done) = (name.clone(), build.number, done.clone());
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let result = build.run().map(Box::new);
+        tracing::info!(%space, elapsed = ?started.elapsed(), "search index built");
+        let _ = done.blocking_send(Completion::SearchIndex {
+            space,
+            number,
+            result,
+        });
+    });
+}
 
 impl Actor {
     /// Re-indexes the procedures an applied op touched (only those whose text changed).
@@ -20,14 +51,18 @@ impl Actor {
     pub(super) fn install_index(
         &mut self,
         space: &SpaceName,
+        number: u64,
         result: Result<Box<crate::discovery::BuiltIndex>, knack_search::SearchError>,
     ) {
         match (result, self.spaces.get(space)) {
-            (Ok(built), Some(replica)) => self.discovery.install(space, &replica.space, *built),
-            (Ok(_), None) => self.discovery.abandon(space),
+            (Ok(built), Some(replica)) => {
+                self.discovery
+                    .install(space, &replica.space, number, *built);
+            }
+            (Ok(_), None) => self.discovery.abandon(space, number),
             (Err(e), _) => {
                 tracing::error!(%space, error = %e, "search index not built");
-                self.discovery.abandon(space);
+                self.discovery.abandon(space, number);
             }
         }
     }

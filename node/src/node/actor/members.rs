@@ -83,9 +83,13 @@ impl Actor {
                 .subscribe(&topic(&name))
                 .map_err(|e| NodeError::Network(e.to_string()))?;
         }
-        if let Err(e) = self.discovery.rebuild(&name, &replica.space) {
-            tracing::error!(space = %name, error = %e, "search index not built");
-        }
+        super::discovery::index_space(
+            &mut self.discovery,
+            &name,
+            &replica.space,
+            self.config.search.build_inline_max,
+            &self.completions_tx,
+        );
         let view = self.space_view(&name, &replica);
         self.spaces.insert(name.clone(), replica);
         tracing::info!(space = %name, members_only = root.is_some(), "joined space");
@@ -266,9 +270,13 @@ impl Actor {
                     tracing::warn!(%space, error = %e, "snapshot after a rebuild not written")
                 }
             };
-            if let Err(e) = self.discovery.rebuild(&space, &replica.space) {
-                tracing::error!(%space, error = %e, "search index not rebuilt");
-            }
+            super::discovery::index_space(
+                &mut self.discovery,
+                &space,
+                &replica.space,
+                self.config.search.build_inline_max,
+                &self.completions_tx,
+            );
         }
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "flush after a rebuild failed");
