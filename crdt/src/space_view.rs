@@ -56,10 +56,30 @@ impl SpaceView {
 
     /// Every procedure whose creation is known, in id order.
     pub fn procedures(&self) -> impl Iterator<Item = Procedure<'_>> {
+        // The contagion nodes are in id order too: walked beside the procedures, each
+        // procedure's node is found without a lookup (a ranking reads every procedure's).
+        let mut nodes = self.neighbourhoods.nodes().peekable();
         self.procedures
             .iter()
             .filter(|(_, state)| state.creation.is_some())
-            .map(|(id, state)| self.view_of(*id, state))
+            .map(move |(id, state)| {
+                let mut node = None;
+                while let Some((other, n)) = nodes.peek() {
+                    match (*other).cmp(id) {
+                        std::cmp::Ordering::Less => {}
+                        std::cmp::Ordering::Equal => node = Some(**n),
+                        std::cmp::Ordering::Greater => break,
+                    }
+                    nodes.next();
+                }
+                Procedure::new(
+                    *id,
+                    state,
+                    &self.settings,
+                    Neighbours::Resolved(&self.neighbourhoods, node),
+                    self.weights.as_deref(),
+                )
+            })
     }
 
     fn view_of<'a>(

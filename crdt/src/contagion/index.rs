@@ -302,6 +302,22 @@ pub(crate) enum Neighbours<'a> {
     Live(&'a ContagionIndex),
     /// A view taken by [`ContagionIndex::freeze`].
     Frozen(&'a FrozenNeighbourhoods),
+    /// A view, with the procedure's node already found (`None`: it has none), as a walk over
+    /// the view's procedures in id order finds it beside the id → node map, with no lookup.
+    Resolved(&'a FrozenNeighbourhoods, Option<u32>),
+}
+
+impl FrozenNeighbourhoods {
+    /// Every node's dense index, by procedure id, in id order.
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = (&ProcedureId, &u32)> {
+        self.nodes.iter()
+    }
+
+    fn sums_of(&self, node: Option<u32>) -> Cow<'_, Neighbourhood> {
+        node.and_then(|node| self.sums.get(node as usize))
+            .and_then(Option::as_ref)
+            .map_or_else(|| Cow::Owned(Neighbourhood::default()), Cow::Borrowed)
+    }
 }
 
 impl<'a> Neighbours<'a> {
@@ -309,7 +325,9 @@ impl<'a> Neighbours<'a> {
     pub(crate) fn known_context(self, tag: &str) -> Option<u32> {
         match self {
             Neighbours::Live(index) => index.known_context(tag),
-            Neighbours::Frozen(frozen) => frozen.contexts.get(tag).copied(),
+            Neighbours::Frozen(frozen) | Neighbours::Resolved(frozen, _) => {
+                frozen.contexts.get(tag).copied()
+            }
         }
     }
 
@@ -318,12 +336,8 @@ impl<'a> Neighbours<'a> {
         match self {
             Neighbours::Live(index) => index.neighbourhood(id),
             // Frozen settled: never stale.
-            Neighbours::Frozen(frozen) => frozen
-                .nodes
-                .get(id)
-                .and_then(|&node| frozen.sums.get(node as usize))
-                .and_then(Option::as_ref)
-                .map_or_else(|| Cow::Owned(Neighbourhood::default()), Cow::Borrowed),
+            Neighbours::Frozen(frozen) => frozen.sums_of(frozen.nodes.get(id).copied()),
+            Neighbours::Resolved(frozen, node) => frozen.sums_of(node),
         }
     }
 }
