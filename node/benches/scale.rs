@@ -26,7 +26,8 @@
 //!    starts on the same directory as a child process (its start is timed until `status`
 //!    answers). Against it: outcome writes through the HTTP API (16 threads, keep-alive),
 //!    `top` and `search` latencies (`KNACK_SCALE_QUERIES` each, default 300, queries drawn from
-//!    the vocabulary), its VmRSS/VmHWM from `/proc/PID/status`, bytes on disk per op held
+//!    the vocabulary), HTTP writes again while 2 clients ask for `top` back to back (a ranking
+//!    reads every procedure: it must not hold the writes up), its VmRSS/VmHWM from `/proc/PID/status`, bytes on disk per op held
 //!    (whole data directory, and the store directory alone), a restart after SIGTERM and one
 //!    after SIGKILL (each timed until `status` answers; the restarted node's VmRSS read then
 //!    and again 20 s after it is ready, once the start's transients are given back), and the
