@@ -48,11 +48,7 @@ fn score(space: &Space, id: ProcedureId, at_ms: u64) -> f64 {
 
 /// Writes the space's settings; each call stamped later than the one before.
 fn set(space: &mut Space, settings: SpaceSettings) {
-    let at = space
-        .settings_register()
-        .map_or(T0, |reg| reg.stamp.hlc.wall_ms + 1);
-    let delta = space.update_settings(ALICE, Hlc::at(at), settings).unwrap();
-    space.apply(&delta);
+    common::set_settings(space, ALICE, T0, settings);
 }
 
 /// Equal up to rounding and to the decay of a few milliseconds (half-life 7 days).

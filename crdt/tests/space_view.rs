@@ -42,11 +42,7 @@ fn filters() -> Vec<Filter> {
 
 /// Writes the space's settings; each call stamped later than the one before.
 fn set(space: &mut Space, settings: SpaceSettings) {
-    let at = space
-        .settings_register()
-        .map_or(T0, |reg| reg.stamp.hlc.wall_ms + 1);
-    let delta = space.update_settings(ALICE, Hlc::at(at), settings).unwrap();
-    space.apply(&delta);
+    common::set_settings(space, ALICE, T0, settings);
 }
 
 /// Every ranking of `view` equals the same ranking of `space`, at `now`.

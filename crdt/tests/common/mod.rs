@@ -4,7 +4,7 @@
 
 use knack_crdt::{
     AgentId, Body, Delta, Edit, Hlc, NewProcedure, Outcome, ProcedureId, ProcedureKind,
-    RelationKind, Space, SpaceName,
+    RelationKind, Space, SpaceName, SpaceSettings,
 };
 use proptest::prelude::*;
 
@@ -315,4 +315,14 @@ pub fn space_of(name: &str, n: usize, by: AgentId, at_ms: u64) -> (Space, Vec<Pr
         })
         .collect();
     (space, ids)
+}
+
+/// Writes `settings` into `space` as `by`, stamped after the current register (at `at_ms` if
+/// there is none).
+pub fn set_settings(space: &mut Space, by: AgentId, at_ms: u64, settings: SpaceSettings) {
+    let at = space
+        .settings_register()
+        .map_or(at_ms, |reg| reg.stamp.hlc.wall_ms + 1);
+    let delta = space.update_settings(by, Hlc::at(at), settings).unwrap();
+    space.apply(&delta);
 }
