@@ -45,9 +45,9 @@ pub(crate) const fn bincode_config() -> bincode::config::Configuration {
 
 /// The replicated state of a space: every field a join-semilattice.
 ///
-/// Procedure states are shared (`Arc`, copied on write), so cloning the state for a snapshot
-/// costs a pointer per procedure, not a copy of every outcome slot; the encoding is the same
-/// as of the plain states.
+/// Procedure states are shared (`Arc`, copied on write) in a persistent map
+/// ([`ProcedureMap`]), so cloning the state for a snapshot or a view costs O(1), not a copy of
+/// every outcome slot; the encoding is the same as of the plain states.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SpaceState {
     name: SpaceName,

@@ -345,7 +345,7 @@ impl Actor {
         self.snapshot_bytes = bytes;
     }
 
-    /// The parts of a snapshot of every space, taken now (a pointer per procedure).
+    /// The parts of a snapshot of every space, taken now (O(1) per space: persistent maps).
     fn pending_snapshots(&self) -> Vec<(SpaceName, super::replica::PendingSnapshot)> {
         let latest = self.clock.last();
         self.spaces
@@ -408,7 +408,7 @@ impl Actor {
         }
     }
 
-    /// Takes the spaces' state now (a pointer per procedure; the log is flushed, so it covers
+    /// Takes the spaces' state now (O(1) per space; the log is flushed, so it covers
     /// no op the log lacks) and encodes and writes the snapshots on a blocking thread: a large
     /// space's snapshot (tens of MB) never stalls the actor.
     fn snapshot_in_background(&mut self) {
