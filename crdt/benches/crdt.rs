@@ -329,12 +329,12 @@ fn weights(c: &mut Criterion) {
             )
         })
     });
-    // What a node's actor does for a ranking (takes a view), and what another thread then does.
-    group.bench_function("take a view of 10k procedures, settled", |b| {
-        b.iter(|| black_box(unweighted.view()))
+    // What a node's actor does for a ranking (freezes the space), and what another thread then does.
+    group.bench_function("freeze 10k procedures, settled", |b| {
+        b.iter(|| black_box(unweighted.freeze()))
     });
-    let view = unweighted.view();
-    group.bench_function("top 10 of 10k procedures from a view, weighting off", |b| {
+    let view = unweighted.freeze();
+    group.bench_function("top 10 of 10k procedures frozen, weighting off", |b| {
         b.iter(|| black_box(view.top(10, &Filter::default(), T0 + 20_000_000).len()))
     });
     group.finish();

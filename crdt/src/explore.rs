@@ -76,7 +76,7 @@ impl Space {
 }
 
 /// The `n` best by `policy` of the rows `top(k)` ranks greedily (the `k` best by score): the
-/// ranking of a live space ([`Space::rank`]) and of a view of one ([`crate::SpaceView::rank`]).
+/// ranking of a live space ([`Space::rank`]) and of a frozen one ([`crate::FrozenSpace::rank`]).
 pub(crate) fn rank_of<R: Rng + ?Sized>(
     top: impl FnOnce(usize) -> Vec<Ranked>,
     n: usize,

@@ -51,7 +51,7 @@ pub(crate) struct ProcedureState {
 }
 
 /// Every procedure state of a space by id: a persistent map of shared states, so a copy (for a
-/// snapshot, or a view read on another thread) costs O(1) and the writer copies only
+/// snapshot, or a frozen space read on another thread) costs O(1) and the writer copies only
 /// what it changes while the copy lives.
 pub(crate) type ProcedureMap = imbl::OrdMap<ProcedureId, Arc<ProcedureState>>;
 

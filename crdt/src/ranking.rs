@@ -104,7 +104,7 @@ impl Space {
 }
 
 /// The `n` best of `procedures` admitted by `filter` at `now_ms`, best first: the ranking of a
-/// live space ([`Space::top`]) and of a view of one ([`crate::SpaceView::top`]).
+/// live space ([`Space::top`]) and of a frozen one ([`crate::FrozenSpace::top`]).
 pub(crate) fn top_of<'a>(
     procedures: impl Iterator<Item = Procedure<'a>>,
     n: usize,

@@ -46,8 +46,8 @@ pub(crate) const fn bincode_config() -> bincode::config::Configuration {
 /// The replicated state of a space: every field a join-semilattice.
 ///
 /// Procedure states are shared (`Arc`, copied on write) in a persistent map
-/// ([`ProcedureMap`]), so cloning the state for a snapshot or a view costs O(1), not a copy of
-/// every outcome slot; the encoding is the same as of the plain states.
+/// ([`ProcedureMap`]), so cloning the state for a snapshot or a frozen space costs O(1), not a
+/// copy of every outcome slot; the encoding is the same as of the plain states.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SpaceState {
     name: SpaceName,
@@ -335,15 +335,15 @@ impl Space {
     }
 
     /// The space's procedures and rankings as they are now, for another thread to read (see
-    /// [`crate::SpaceView`]): O(1) once settled; stale contagion sums and weights are brought
+    /// [`crate::FrozenSpace`]): O(1) once settled; stale contagion sums and weights are brought
     /// up to date first, as [`Space::settle`] does.
-    pub fn view(&mut self) -> crate::SpaceView {
+    pub fn freeze(&mut self) -> crate::FrozenSpace {
         let neighbourhoods = self.contagion.freeze();
         let weights = self
             .settings
             .evidence_weighting
             .then(|| Arc::clone(self.weights.shared(&self.state.procedures)));
-        crate::SpaceView::new(
+        crate::FrozenSpace::new(
             self.state.procedures.clone(),
             neighbourhoods,
             self.settings.clone(),

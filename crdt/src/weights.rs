@@ -539,7 +539,7 @@ impl WeightCache {
         self.shared(procedures)
     }
 
-    /// [`WeightCache::get`], shared: what a space view keeps.
+    /// [`WeightCache::get`], shared: what a frozen space keeps.
     pub(crate) fn shared(
         &self,
         procedures: &crate::procedure::ProcedureMap,

@@ -7,7 +7,7 @@
 //! keeps a hash of each document's text: `SearchIndex::is_current`), so outcomes, which are
 //! most ops, cost nothing here. A query is answered by the worker, by reciprocal-rank fusion of
 //! the vector and BM25 lists, blended with each procedure's evidence (score, success rate or
-//! the query context's rate, boost, crystallization) read from a view of the space taken when
+//! the query context's rate, boost, crystallization) read from the space frozen when
 //! it was asked: see `knack_search::hybrid`.
 
 mod worker;
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use knack_crdt::{
-    Policy, Procedure, ProcedureId, ProcedureText, Space, SpaceName, SpaceSnapshot, SpaceView,
+    FrozenSpace, Policy, Procedure, ProcedureId, ProcedureText, Space, SpaceName, SpaceSnapshot,
 };
 use knack_search::{
     DocumentText, Embedder, Evidence, HashingEmbedder, HybridWeights, Query, SearchError,
@@ -29,7 +29,7 @@ use crate::error::NodeError;
 use crate::node::Reply;
 use crate::node::{Completion, PendingReply};
 use crate::views::RankedView;
-use worker::{Job, OwnedText, SearchWorker};
+use worker::{Job, OwnedText, QueryJob, SearchWorker};
 
 /// How the node finds procedures by meaning (`[search]` in `knack.toml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,13 +284,13 @@ impl Discovery {
     }
 
     /// Asks the worker for the best `query.limit` procedures of `space` for `query`, with their
-    /// explanations, blended with their evidence as of `view` (see [`worker`]). A query that
+    /// explanations, blended with their evidence as of `frozen` (see [`worker`]). A query that
     /// cannot be answered is refused here, at once.
     pub(crate) fn search(
         &self,
         name: &SpaceName,
         query: Query,
-        view: SpaceView,
+        frozen: FrozenSpace,
         now_ms: u64,
         policy: Policy,
         reply: Reply<Vec<RankedView>>,
@@ -303,29 +303,14 @@ impl Discovery {
             let _ = reply.send(Err(e));
             return;
         }
-        self.ask(Job::Search {
+        self.worker.ask(QueryJob::Search {
             space: name.clone(),
             query,
-            view: Box::new(view),
+            frozen: Box::new(frozen),
             now_ms,
             policy,
             reply,
         });
-    }
-
-    /// Queues a query for the worker, or refuses it as busy.
-    fn ask(&self, job: Job) {
-        if let Err(refused) = self.worker.ask(job) {
-            let busy = NodeError::SearchUnavailable(SearchUnavailable::Busy {
-                waiting: worker::MAX_QUERIES,
-            });
-            match refused {
-                Job::Search { reply, .. } | Job::Similar { reply, .. } => {
-                    let _ = reply.send(Err(busy));
-                }
-                _ => {}
-            }
-        }
     }
 
     /// Asks the worker for the `n` procedures of `space` nearest in meaning to `id`.
@@ -334,23 +319,23 @@ impl Discovery {
         name: &SpaceName,
         id: ProcedureId,
         n: usize,
-        view: SpaceView,
+        frozen: FrozenSpace,
         now_ms: u64,
         reply: Reply<Vec<RankedView>>,
     ) {
-        self.ask(Job::Similar {
+        self.worker.ask(QueryJob::Similar {
             space: name.clone(),
             id,
             n,
-            view: Box::new(view),
+            frozen: Box::new(frozen),
             now_ms,
             reply,
         });
     }
 
     /// Asks the worker for the neighbours `id` is to be linked `similar` to; they come back to
-    /// the actor with `ack`, the writer's pending answer. `false` (and `ack` not taken) when
-    /// the space has no index to ask.
+    /// the actor with `ack`, the writer's pending answer. `ack` is given back when the space
+    /// has no index to ask.
     pub(crate) fn neighbours(
         &self,
         name: &SpaceName,
@@ -370,6 +355,18 @@ impl Discovery {
             ack,
         });
         Ok(())
+    }
+}
+
+impl OwnedText {
+    /// The text borrowed back, as the index takes it.
+    fn texts(&self) -> Texts<'_> {
+        Texts {
+            name: &self.name,
+            description: &self.description,
+            tags: self.tags.iter().map(String::as_str).collect(),
+            body: self.body.as_deref(),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! A query scores every vector of the space (6 ms at 100k procedures) and a new procedure's
 //! `similar` edges need a scan too. The actor sends the worker jobs in order on one channel:
 //! the texts that changed, in the order their ops were applied, then queries, each with a
-//! view of the space taken when it was asked ([`knack_crdt::SpaceView`], O(1)), for
+//! the space frozen when it was asked ([`knack_crdt::FrozenSpace`], O(1)), for
 //! the evidence its hits are blended with. One queue keeps a node's own writes visible to its
 //! next search (an add's text is indexed before a search asked after it), and the actor never
 //! waits: answers go straight to the asker, and the neighbours of a new procedure go back to
@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
-use knack_crdt::{Policy, ProcedureId, SpaceName, SpaceView};
-use knack_search::{DocumentText, HybridWeights, Query, SearchIndex};
+use knack_crdt::{FrozenSpace, Policy, ProcedureId, SpaceName};
+use knack_search::{HybridWeights, Query, SearchIndex};
 use tokio::sync::mpsc::Sender;
 
 use super::{evidence_of, thompson_of};
@@ -45,24 +45,8 @@ pub(crate) enum Job {
         space: SpaceName,
         texts: Vec<(ProcedureId, OwnedText)>,
     },
-    /// Hybrid search.
-    Search {
-        space: SpaceName,
-        query: Query,
-        view: Box<SpaceView>,
-        now_ms: u64,
-        policy: Policy,
-        reply: Reply<Vec<RankedView>>,
-    },
-    /// The `n` procedures nearest in meaning to `id`.
-    Similar {
-        space: SpaceName,
-        id: ProcedureId,
-        n: usize,
-        view: Box<SpaceView>,
-        now_ms: u64,
-        reply: Reply<Vec<RankedView>>,
-    },
+    /// A query, answered to its asker.
+    Query(QueryJob),
     /// The neighbours a new or rewritten procedure is to be linked `similar` to, sent back to
     /// the actor with the writer's pending answer.
     Neighbours {
@@ -72,6 +56,39 @@ pub(crate) enum Job {
         min_cosine: f32,
         ack: PendingReply,
     },
+}
+
+/// A query for the worker: bounded (see [`MAX_QUERIES`]) where index updates are not.
+pub(crate) enum QueryJob {
+    /// Hybrid search.
+    Search {
+        space: SpaceName,
+        query: Query,
+        frozen: Box<FrozenSpace>,
+        now_ms: u64,
+        policy: Policy,
+        reply: Reply<Vec<RankedView>>,
+    },
+    /// The `n` procedures nearest in meaning to `id`.
+    Similar {
+        space: SpaceName,
+        id: ProcedureId,
+        n: usize,
+        frozen: Box<FrozenSpace>,
+        now_ms: u64,
+        reply: Reply<Vec<RankedView>>,
+    },
+}
+
+impl QueryJob {
+    /// Answers the asker with `error` instead.
+    pub(crate) fn refuse(self, error: NodeError) {
+        match self {
+            QueryJob::Search { reply, .. } | QueryJob::Similar { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
 }
 
 /// Most jobs queued for the worker: past it the actor waits to queue an index update (the
@@ -118,19 +135,26 @@ impl SearchWorker {
         }
     }
 
-    /// Queues a query, or gives it back if [`MAX_QUERIES`] are already waiting (or the worker
-    /// is gone).
-    pub(crate) fn ask(&self, job: Job) -> Result<(), Job> {
+    /// Queues a query, or refuses it as busy (503, retry) if [`MAX_QUERIES`] are already
+    /// waiting or the queue is full.
+    pub(crate) fn ask(&self, query: QueryJob) {
+        let busy = || {
+            NodeError::SearchUnavailable(super::SearchUnavailable::Busy {
+                waiting: MAX_QUERIES,
+            })
+        };
         if self.queries.load(Ordering::Relaxed) >= MAX_QUERIES {
-            return Err(job);
+            query.refuse(busy());
+            return;
         }
         self.queries.fetch_add(1, Ordering::Relaxed);
-        self.jobs.try_send(job).map_err(|e| {
+        if let Err(e) = self.jobs.try_send(Job::Query(query)) {
             self.queries.fetch_sub(1, Ordering::Relaxed);
-            match e {
-                mpsc::TrySendError::Full(job) | mpsc::TrySendError::Disconnected(job) => job,
+            let (mpsc::TrySendError::Full(job) | mpsc::TrySendError::Disconnected(job)) = e;
+            if let Job::Query(query) = job {
+                query.refuse(busy());
             }
-        })
+        }
     }
 }
 
@@ -144,7 +168,7 @@ struct Worker {
 impl Worker {
     fn run(mut self, queue: mpsc::Receiver<Job>) {
         for job in queue {
-            if matches!(job, Job::Search { .. } | Job::Similar { .. }) {
+            if matches!(job, Job::Query(_)) {
                 self.queries.fetch_sub(1, Ordering::Relaxed);
             }
             // A panic in one job (a bug) fails that job's asker, not every later search.
@@ -161,29 +185,29 @@ impl Worker {
                 self.spaces.insert(space, *index);
             }
             Job::Upsert { space, texts } => self.upsert(&space, &texts),
-            Job::Search {
+            Job::Query(QueryJob::Search {
                 space,
                 query,
-                view,
+                frozen,
                 now_ms,
                 policy,
                 reply,
-            } => {
-                let _ = reply.send(self.search(&space, &query, &view, now_ms, policy));
+            }) => {
+                let _ = reply.send(self.search(&space, &query, &frozen, now_ms, policy));
             }
-            Job::Similar {
+            Job::Query(QueryJob::Similar {
                 space,
                 id,
                 n,
-                view,
+                frozen,
                 now_ms,
                 reply,
-            } => {
+            }) => {
                 let rows = self
                     .nearest(&space, &id, n, f32::MIN)
                     .into_iter()
                     .filter_map(|(other, cosine)| {
-                        let p = view.procedure(&other)?;
+                        let p = frozen.procedure(&other)?;
                         let row = knack_crdt::Ranked::of(&p, None, now_ms);
                         Some(RankedView::of(&p, &row, Some(f64::from(cosine))))
                     })
@@ -216,13 +240,8 @@ impl Worker {
             return;
         };
         for (id, text) in texts {
-            let tags: Vec<&str> = text.tags.iter().map(String::as_str).collect();
-            let doc = DocumentText {
-                name: &text.name,
-                description: &text.description,
-                tags: &tags,
-                body: text.body.as_deref(),
-            };
+            let texts = text.texts();
+            let doc = texts.document();
             if index.is_current(id, &doc) {
                 continue;
             }
@@ -246,13 +265,13 @@ impl Worker {
     }
 
     /// The best `query.limit` procedures for `query`, blended with their evidence as of
-    /// `view`. With [`Policy::Thompson`] each candidate's evidence score is a draw from its
+    /// `frozen`. With [`Policy::Thompson`] each candidate's evidence score is a draw from its
     /// Beta posterior (own counts in the query's context, or all, plus the contagion prior).
     fn search(
         &self,
         space: &SpaceName,
         query: &Query,
-        view: &SpaceView,
+        frozen: &FrozenSpace,
         now_ms: u64,
         policy: Policy,
     ) -> Result<Vec<RankedView>, NodeError> {
@@ -262,7 +281,7 @@ impl Worker {
         let rng = std::cell::RefCell::new(rand::thread_rng());
         let draws = std::cell::RefCell::new(HashMap::new());
         let evidence = |id: ProcedureId, context: Option<&str>| {
-            let p = view.procedure(&id)?;
+            let p = frozen.procedure(&id)?;
             let mut evidence = evidence_of(&p, context, now_ms);
             if policy == Policy::Thompson {
                 let draw = thompson_of(&p, context, now_ms, &mut *rng.borrow_mut());
@@ -276,7 +295,7 @@ impl Worker {
         Ok(hits
             .into_iter()
             .filter_map(|hit| {
-                let p = view.procedure(&hit.key)?;
+                let p = frozen.procedure(&hit.key)?;
                 let row = knack_crdt::Ranked::of(&p, query.context.as_deref(), now_ms);
                 let mut ranked = RankedView::of(&p, &row, Some(hit.score));
                 ranked.explain = serde_json::to_value(&hit.explanation).ok();
@@ -293,38 +312,45 @@ mod tests {
 
     use super::*;
 
-    fn search_job(reply: Reply<Vec<RankedView>>) -> Job {
+    fn search_job(reply: Reply<Vec<RankedView>>) -> QueryJob {
         let mut space = knack_crdt::Space::new(SpaceName::new("busy").unwrap());
-        Job::Search {
+        QueryJob::Search {
             space: space.name().clone(),
             query: Query::new("restart", 5),
-            view: Box::new(space.view()),
+            frozen: Box::new(space.freeze()),
             now_ms: 0,
             policy: Policy::Greedy,
             reply,
         }
     }
 
-    /// Past [`MAX_QUERIES`] waiting, a query is given back (to be refused as busy) while index
-    /// updates are still queued; once the worker takes queries up, queries are accepted again.
+    /// Past [`MAX_QUERIES`] waiting, a query is refused as busy while index updates are still
+    /// queued; once the worker takes queries up, queries are accepted again.
     #[test]
-    fn queries_past_the_bound_are_given_back_and_updates_still_queue() {
+    fn queries_past_the_bound_are_refused_as_busy_and_updates_still_queue() {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
-        let queries = Arc::new(AtomicUsize::new(0));
         let worker = SearchWorker {
             jobs,
-            queries: queries.clone(),
+            queries: Arc::new(AtomicUsize::new(0)),
         };
         let mut answers = Vec::new();
         for _ in 0..MAX_QUERIES {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            assert!(worker.ask(search_job(reply)).is_ok());
+            worker.ask(search_job(reply));
             answers.push(answer);
         }
-        let (reply, _answer) = tokio::sync::oneshot::channel();
+        for answer in &mut answers {
+            assert!(answer.try_recv().is_err(), "queued, not answered");
+        }
+        let (reply, mut refused) = tokio::sync::oneshot::channel();
+        worker.ask(search_job(reply));
         assert!(matches!(
-            worker.ask(search_job(reply)),
-            Err(Job::Search { .. })
+            refused.try_recv(),
+            Ok(Err(NodeError::SearchUnavailable(
+                super::super::SearchUnavailable::Busy {
+                    waiting: MAX_QUERIES
+                }
+            )))
         ));
         worker.send(Job::Upsert {
             space: SpaceName::new("busy").unwrap(),
@@ -336,7 +362,7 @@ mod tests {
         let (completions, _) = tokio::sync::mpsc::channel(1);
         let running = SearchWorker::start(HybridWeights::default(), completions).unwrap();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        assert!(running.ask(search_job(reply)).is_ok());
+        running.ask(search_job(reply));
         assert!(answer.blocking_recv().unwrap().unwrap().is_empty());
         assert_eq!(running.queries.load(Ordering::Relaxed), 0);
     }

@@ -41,21 +41,21 @@ impl Actor {
             return;
         }
         self.blob_gc.last = Instant::now();
-        // The pins here; every body version of every procedure read off the actor, from views
-        // of the spaces taken now (O(1) each).
-        let mut referenced: HashSet<ContentHash> = HashSet::new();
-        let mut views = Vec::with_capacity(self.spaces.len());
-        for replica in self.spaces.values_mut() {
-            referenced.extend(replica.space.pinned().copied());
-            views.push(replica.space.view());
-        }
+        // The pins here; every body version of every procedure read off the actor, from the
+        // spaces frozen now.
+        let mut referenced: HashSet<ContentHash> = self
+            .spaces
+            .values()
+            .flat_map(|replica| replica.space.pinned().copied())
+            .collect();
+        let frozen = self.frozen_spaces();
         let store = self.blobs.store().clone();
         let metrics = self.metrics.clone();
         let running = self.blob_gc.running.clone();
         running.store(true, Ordering::Release);
         tokio::task::spawn_blocking(move || {
-            for view in &views {
-                for p in view.procedures() {
+            for (_, space) in &frozen {
+                for p in space.procedures() {
                     referenced.extend(p.versions().map(|(_, content)| content.hash));
                 }
             }

@@ -280,13 +280,12 @@ impl Actor {
             return;
         }
         // Only a blob a body version of a joined space points at is relayed: looked for off
-        // the actor, in views of the spaces taken now (O(1) each), over every procedure.
-        let views: Vec<knack_crdt::SpaceView> =
-            self.spaces.values_mut().map(|r| r.space.view()).collect();
+        // the actor, over every procedure of the spaces frozen now.
+        let frozen = self.frozen_spaces();
         let completions = self.blobs.completions.clone();
         tokio::task::spawn_blocking(move || {
-            let size = views.iter().find_map(|view| {
-                view.procedures().find_map(|p| {
+            let size = frozen.iter().find_map(|(_, space)| {
+                space.procedures().find_map(|p| {
                     p.versions()
                         .find(|(_, c)| c.hash == hash && c.inline.is_none())
                         .map(|(_, c)| c.size)

@@ -74,23 +74,19 @@ impl Actor {
         }
     }
 
-    /// Looks for crystallized bodies off the actor, in views of the spaces taken now (O(1)
-    /// each); [`Actor::queue_crystallized_bodies`] queues them when they come back.
+    /// Looks for crystallized bodies off the actor, in the spaces frozen now;
+    /// [`Actor::queue_crystallized_bodies`] queues them when they come back.
     fn queue_crystallized(&mut self) {
         if self.cold.scanning {
             return;
         }
-        let views: Vec<(SpaceName, knack_crdt::SpaceView)> = self
-            .spaces
-            .iter_mut()
-            .map(|(name, replica)| (name.clone(), replica.space.view()))
-            .collect();
+        let frozen = self.frozen_spaces();
         self.cold.scanning = true;
         let done = self.blobs.completions();
         tokio::task::spawn_blocking(move || {
             let mut bodies = Vec::new();
-            for (name, view) in &views {
-                for p in view.procedures().filter(|p| p.crystallized()) {
+            for (name, space) in &frozen {
+                for p in space.procedures().filter(|p| p.crystallized()) {
                     bodies.extend(p.body().map(|body| (name.clone(), body.clone())));
                 }
             }
@@ -128,27 +124,27 @@ impl Actor {
     /// crystallized procedure's current body is, until the store is within its budget.
     fn evict_cold_blobs(&mut self) {
         let budget = self.config.blob_cache_bytes;
-        let mut pinned: HashSet<ContentHash> = HashSet::new();
-        let mut views = Vec::with_capacity(self.spaces.len());
-        for replica in self.spaces.values_mut() {
-            // Only what this node pinned itself: another agent's CID may be bogus.
-            pinned.extend(
+        // Only what this node pinned itself: another agent's CID may be bogus.
+        let pinned: HashSet<ContentHash> = self
+            .spaces
+            .values()
+            .flat_map(|replica| {
                 replica
                     .space
                     .pinned()
                     .filter(|h| replica.space.pin_by(h, &self.agent).is_some())
-                    .copied(),
-            );
-            views.push(replica.space.view());
-        }
+                    .copied()
+            })
+            .collect();
+        let frozen = self.frozen_spaces();
         let store = self.blobs.store().clone();
         self.cold.evicting = true;
         let done = self.blobs.completions();
         tokio::task::spawn_blocking(move || {
-            // Crystallized bodies stay: found in the views, off the actor.
+            // Crystallized bodies stay: found in the frozen spaces, off the actor.
             let mut keep: HashSet<ContentHash> = HashSet::new();
-            for view in &views {
-                for p in view.procedures().filter(|p| p.crystallized()) {
+            for (_, space) in &frozen {
+                for p in space.procedures().filter(|p| p.crystallized()) {
                     keep.extend(p.body().map(|b| b.hash));
                 }
             }

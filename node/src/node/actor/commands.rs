@@ -154,21 +154,21 @@ impl Actor {
                 policy,
                 reply,
             } => {
-                // Ranking scores every procedure (tens of ms at 100k): the actor only takes a
-                // view of the space (O(1)) and another thread ranks from it.
+                // Ranking scores every procedure (tens of ms at 100k): the actor only freezes the
+                // space (O(1)) and another thread ranks from it.
                 let now = wall_ms();
                 match self.spaces.get_mut(&space) {
                     None => {
                         let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
                     }
                     Some(replica) => {
-                        let view = replica.space.view();
+                        let frozen = replica.space.freeze();
                         tokio::task::spawn_blocking(move || {
-                            let rows = view
+                            let rows = frozen
                                 .rank(n, &filter, now, policy, &mut rand::thread_rng())
                                 .iter()
                                 .filter_map(|row| {
-                                    Some(RankedView::of(&view.procedure(&row.id)?, row, None))
+                                    Some(RankedView::of(&frozen.procedure(&row.id)?, row, None))
                                 })
                                 .collect();
                             let _ = reply.send(Ok(rows));

@@ -67,7 +67,7 @@ impl Actor {
         }
     }
 
-    /// Hybrid search over `space`, answered by the search worker from a view of the space taken now.
+    /// Hybrid search over `space`, answered by the search worker from the space frozen now.
     pub(super) fn search(
         &mut self,
         space: &SpaceName,
@@ -79,9 +79,9 @@ impl Actor {
             let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
             return;
         };
-        let view = replica.space.view();
+        let frozen = replica.space.freeze();
         self.discovery
-            .search(space, query, view, wall_ms(), policy, reply);
+            .search(space, query, frozen, wall_ms(), policy, reply);
     }
 
     /// The `n` procedures nearest in meaning to `id`, answered by the search worker.
@@ -102,8 +102,9 @@ impl Actor {
             )));
             return;
         }
-        let view = replica.space.view();
-        self.discovery.similar(space, id, n, view, wall_ms(), reply);
+        let frozen = replica.space.freeze();
+        self.discovery
+            .similar(space, id, n, frozen, wall_ms(), reply);
     }
 
     /// Has the procedure this node just added or rewrote linked `similar` to its nearest

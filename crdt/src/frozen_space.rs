@@ -1,12 +1,12 @@
-//! A space view: a space's procedures and rankings as of one moment, read on another thread.
+//! A frozen space: a space's procedures and rankings as of one moment, read on another thread.
 //!
 //! A ranking scores every procedure of the space (42 ms at 100k procedures), and a search, a
 //! blob collection or a cold-tier pass reads every procedure too; a node's actor, which
-//! applies every write, must not do that. A [`SpaceView`] shares the space's persistent
+//! applies every write, must not do that. A [`FrozenSpace`] shares the space's persistent
 //! procedure map and contagion sums (O(1) to take: no procedure is copied), so the actor takes
 //! one and hands it to another thread, which reads from it while the actor goes on writing.
 //! What the actor changes meanwhile is copied on write (the changed procedure's state, the
-//! map's and the sums' chunks on its path), never seen by the view.
+//! map's and the sums' chunks on its path), never seen by the frozen copy.
 
 use std::sync::Arc;
 
@@ -20,10 +20,10 @@ use crate::ranking::{Filter, Ranked, top_of};
 use crate::settings::SpaceSettings;
 use crate::weights::EvidenceWeights;
 
-/// A space's procedures and rankings as of the moment [`crate::Space::view`] took it:
+/// A space's procedures and rankings as of the moment [`crate::Space::freeze`] took it:
 /// `Send + Sync`, answering exactly as the space did then.
 #[derive(Clone, Debug)]
-pub struct SpaceView {
+pub struct FrozenSpace {
     procedures: ProcedureMap,
     neighbourhoods: FrozenNeighbourhoods,
     settings: SpaceSettings,
@@ -31,14 +31,14 @@ pub struct SpaceView {
     weights: Option<Arc<EvidenceWeights>>,
 }
 
-impl SpaceView {
+impl FrozenSpace {
     pub(crate) fn new(
         procedures: ProcedureMap,
         neighbourhoods: FrozenNeighbourhoods,
         settings: SpaceSettings,
         weights: Option<Arc<EvidenceWeights>>,
     ) -> Self {
-        SpaceView {
+        FrozenSpace {
             procedures,
             neighbourhoods,
             settings,
@@ -46,7 +46,7 @@ impl SpaceView {
         }
     }
 
-    /// A procedure whose creation is known, with its derived values as of the view.
+    /// A procedure whose creation is known, with its derived values as of the freeze.
     pub fn procedure(&self, id: &ProcedureId) -> Option<Procedure<'_>> {
         self.procedures
             .get(id)
@@ -97,13 +97,13 @@ impl SpaceView {
     }
 
     /// The `n` best procedures admitted by `filter` at `now_ms`, best first: what
-    /// [`crate::Space::top`] answered when the view was taken.
+    /// [`crate::Space::top`] answered when it was frozen.
     pub fn top(&self, n: usize, filter: &Filter, now_ms: u64) -> Vec<Ranked> {
         top_of(self.procedures(), n, filter, now_ms)
     }
 
     /// The `n` procedures admitted by `filter`, ordered by `policy` at `now_ms`: what
-    /// [`crate::Space::rank`] answered when the view was taken.
+    /// [`crate::Space::rank`] answered when it was frozen.
     pub fn rank<R: Rng + ?Sized>(
         &self,
         n: usize,

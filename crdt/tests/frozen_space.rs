@@ -1,14 +1,14 @@
-//! A space view (`Space::view`) answers exactly as its space did when it was taken, for
+//! A frozen space (`Space::freeze`) answers exactly as its space did when it was taken, for
 //! every filter, policy and setting; on another thread; and it keeps that answer while the
-//! space goes on changing (the writer copies on write what it changes, the view never sees it).
+//! space goes on changing (the writer copies on write what it changes, the frozen copy never sees it).
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 mod common;
 
 use knack_crdt::{
-    AgentId, Filter, Hlc, Outcome, Policy, ProcedureId, ProcedureKind, RelationKind, Space,
-    SpaceSettings, SpaceView,
+    AgentId, Filter, FrozenSpace, Hlc, Outcome, Policy, ProcedureId, ProcedureKind, RelationKind,
+    Space, SpaceSettings,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -46,7 +46,7 @@ fn set(space: &mut Space, settings: SpaceSettings) {
 }
 
 /// Every ranking of `view` equals the same ranking of `space`, at `now`.
-fn assert_same_rankings(view: &SpaceView, space: &Space, now: u64) {
+fn assert_same_rankings(view: &FrozenSpace, space: &Space, now: u64) {
     for filter in filters() {
         for n in [0, 1, 3, usize::MAX] {
             assert_eq!(
@@ -81,7 +81,7 @@ proptest! {
     /// every kind, unlinks), ranked with evidence weighting off and on, failure contagion off
     /// and on.
     #[test]
-    fn a_view_ranks_as_its_space(
+    fn a_frozen_space_ranks_as_its_space(
         actions in proptest::collection::vec(common::action(3), 1..120),
         negative in any::<bool>(),
     ) {
@@ -97,7 +97,7 @@ proptest! {
                 negative_contagion: negative,
                 ..SpaceSettings::default()
             });
-            let view = space.view();
+            let view = space.freeze();
             assert_same_rankings(&view, &space, now);
         }
     }
@@ -150,7 +150,7 @@ fn record(s: &mut Space, by: AgentId, at_ms: u64, id: ProcedureId, success: bool
 /// goes on writing: outcomes that lift an unused procedure to the top, new relations, a new
 /// procedure and a settings change. The space's own ranking does move; a new view follows it.
 #[test]
-fn a_view_keeps_its_answer_on_another_thread_while_the_space_changes() {
+fn a_frozen_space_keeps_its_answer_on_another_thread_while_the_space_changes() {
     let (mut s, p) = clustered(1_000, 10, 40_000);
     let now = T0 + 10_000_000;
     let all = Filter::default();
@@ -160,7 +160,7 @@ fn a_view_keeps_its_answer_on_another_thread_while_the_space_changes() {
     };
     s.settle();
     let before = (s.top(20, &all, now), s.top(20, &ci, now));
-    let view = s.view();
+    let view = s.freeze();
     assert_same_rankings(&view, &s, now);
 
     let (all_there, ci_there) = (all.clone(), ci.clone());
@@ -212,6 +212,6 @@ fn a_view_keeps_its_answer_on_another_thread_while_the_space_changes() {
     assert_eq!(after.1[0].id, last);
     assert_ne!(after, before);
     assert_eq!((view.top(20, &all, now), view.top(20, &ci, now)), before);
-    let fresh = s.view();
+    let fresh = s.freeze();
     assert_same_rankings(&fresh, &s, now);
 }
