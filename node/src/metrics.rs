@@ -58,6 +58,9 @@ pub struct Metrics {
     pub snapshots_written: Counter,
     /// Checkpoint runs this node sealed of its own ops.
     pub checkpoints: Counter,
+    /// Own checkpoint runs being sealed and stored by the flush thread now (at most one per
+    /// space): the own writes made meanwhile wait for the run to be stored.
+    pub checkpoint_runs_sealing: Gauge,
     /// Envelopes deleted from the op log because a checkpoint run restates them.
     pub envelopes_compacted: Counter,
     /// API requests refused as malformed, unauthorised or too large.
@@ -106,6 +109,7 @@ impl Metrics {
             store_flushes: Counter::default(),
             snapshots_written: Counter::default(),
             checkpoints: Counter::default(),
+            checkpoint_runs_sealing: Gauge::default(),
             envelopes_compacted: Counter::default(),
             api_errors: Family::default(),
             api_latency: Family::new_with_constructor(|| {
@@ -181,6 +185,11 @@ impl Metrics {
             "checkpoints",
             "Checkpoint runs sealed of this node's own ops",
             metrics.checkpoints.clone(),
+        );
+        r.register(
+            "checkpoint_runs_sealing",
+            "Own checkpoint runs being sealed and stored by the flush thread now",
+            metrics.checkpoint_runs_sealing.clone(),
         );
         r.register(
             "envelopes_compacted",

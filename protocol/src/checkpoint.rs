@@ -92,6 +92,16 @@ impl CheckpointPlan {
         CheckpointPlan { sizes }
     }
 
+    /// This plan followed by `next`: the run of this plan's changes, then `next`'s, each
+    /// envelope holding changes of one side only. A restatement topped up with the author's
+    /// later ops, raw, is still a restatement (every change is a join: what the later ops
+    /// said, restated whole or not, is the same), so a run can be planned over the bulk of a
+    /// restatement on one thread and extended with the few ops written meanwhile on another.
+    pub fn followed_by(mut self, next: CheckpointPlan) -> CheckpointPlan {
+        self.sizes.extend(next.sizes);
+        self
+    }
+
     /// The number of envelopes of the run.
     pub fn envelopes(&self) -> usize {
         self.sizes.len()

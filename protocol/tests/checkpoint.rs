@@ -271,3 +271,62 @@ fn a_run_sealed_as_it_streams_is_the_run_sealed_whole() {
         "{changed:?}"
     );
 }
+
+/// A run planned over the restatement of an earlier state and topped up with the ops written
+/// since, raw (how a node seals a checkpoint while it goes on writing), restates everything:
+/// a replica holding the whole log does not change, and a fresh replica pulling the log
+/// compacted below the run reaches the same state.
+#[test]
+fn a_run_topped_up_with_later_ops_restates_the_whole_log() {
+    let (mut a, _b, mut full, mut rng) = setup();
+    let earlier = a.view.clone();
+    let mut later = Vec::new();
+    for _ in 0..30 {
+        let envelope = a.envelope(&mut rng, 3);
+        later.extend(envelope.ops_after(0).flat_map(|op| op.body.changes.clone()));
+        full.ingest(&envelope.encode()).unwrap();
+    }
+    let before = full.space.digest();
+
+    let plan =
+        CheckpointPlan::of(earlier.restatement_changes()).followed_by(CheckpointPlan::of(&later));
+    let bulk = CheckpointPlan::of(earlier.restatement_changes());
+    assert_eq!(
+        plan.envelopes(),
+        bulk.envelopes() + 1,
+        "the later ops fit one envelope"
+    );
+    assert_eq!(plan.changes(), bulk.changes() + later.len());
+    let wall = a.wall_ms;
+    let clock = &mut a.clock;
+    let mut run = Vec::new();
+    let span = seal_checkpoint_into(
+        &a.keypair,
+        &space(),
+        a.next_seq,
+        &plan,
+        earlier.restatement_changes().chain(later),
+        || clock.now(wall),
+        |envelope| {
+            run.push(envelope);
+            Ok::<(), ProtocolError>(())
+        },
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(span.last - span.first + 1, run.len() as u64);
+    for e in &run {
+        full.ingest(&e.encode()).unwrap();
+    }
+    assert_eq!(
+        full.space.digest(),
+        before,
+        "the run restates: nothing changes"
+    );
+    assert_eq!(full.log.compact(&space(), &a.agent, span.first), 130);
+
+    let mut fresh = Replica::default();
+    pull_all(&full, &mut fresh);
+    assert_eq!(fresh.space.digest(), before);
+    assert_eq!(fresh.inbox.stats().jumps, 1);
+}

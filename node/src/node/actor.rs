@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use knack_crdt::{AgentId, SpaceName};
-use knack_protocol::{Envelope, HybridClock, Inbox};
+use knack_protocol::{Envelope, HybridClock, Inbox, VersionVector};
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -111,9 +111,9 @@ pub(crate) struct Actor {
     last_redial: std::time::Instant,
     /// Envelopes written since the last flush, published once it completes.
     unpublished: Vec<Envelope>,
-    /// Own sequence numbers stored since the last flush by envelopes not published (checkpoint
-    /// runs), per space: the own-sequence marks are raised to them once the flush completes.
-    unpublished_marks: Vec<(SpaceName, u64)>,
+    /// Own envelopes sealed while their space's checkpoint run is being stored by the flush
+    /// thread: that thread stores them after the run (see `checkpoint.rs`).
+    deferred: Vec<Envelope>,
     /// This node's own ops applied since the last commit, per space, sealed into one
     /// envelope per space at the commit (see `commands::write_delta`).
     unsealed: BTreeMap<SpaceName, Unsealed>,
@@ -221,7 +221,7 @@ impl Actor {
             connected: BTreeMap::new(),
             last_redial: std::time::Instant::now(),
             unpublished: Vec::new(),
-            unpublished_marks: Vec::new(),
+            deferred: Vec::new(),
             unsealed: BTreeMap::new(),
             write_fault: None,
             unacknowledged: Vec::new(),
@@ -314,9 +314,12 @@ impl Actor {
         }
         self.commit_now();
         // Writes sealed but not yet durable are flushed and answered before the thread ends
-        // (their envelopes are not published: peers get them by anti-entropy).
+        // (their envelopes are not published: peers get them by anti-entropy), and a
+        // checkpoint run handed to the flush thread is stored.
         self.completions.close();
-        self.flusher.finish();
+        if let Some(fault) = self.flusher.finish() {
+            self.write_fault = Some(fault);
+        }
         self.peer_book_save();
         if self.write_fault.is_none() {
             // (With a write fault, memory is ahead of the log: a snapshot would claim ops the
@@ -402,7 +405,13 @@ impl Actor {
         self.unflushed_remote = false;
         self.record_manifest();
         self.start_compaction();
-        if self.snapshot_due() && !self.snapshot_in_flight && self.check_disk().is_ok() {
+        // (Not while a checkpoint run is stored: the version vectors cover its reserved
+        // sequence numbers before the log holds them.)
+        if self.snapshot_due()
+            && !self.snapshot_in_flight
+            && !self.runs_unsettled()
+            && self.check_disk().is_ok()
+        {
             self.snapshot_in_background();
             self.ops_since_snapshot = 0;
         }
@@ -492,7 +501,7 @@ impl Actor {
         let sealed = self.seal_all();
         let replies = std::mem::take(&mut self.unacknowledged);
         let envelopes = std::mem::take(&mut self.unpublished);
-        let marks = std::mem::take(&mut self.unpublished_marks);
+        let appends = std::mem::take(&mut self.deferred);
         if let Err(e) = sealed {
             flusher::fail_writes(replies, &e.to_string());
             return;
@@ -501,14 +510,34 @@ impl Actor {
         self.flusher.submit(flusher::FlushJob {
             replies,
             envelopes,
-            marks,
+            appends,
+            run: None,
+        });
+    }
+
+    /// Hands a checkpoint run to the flush thread, which stores it ahead of every batch
+    /// handed over later (see `checkpoint.rs`).
+    fn flush_with_run(&mut self, run: checkpoint::RunJob) {
+        self.flushes_in_flight += 1;
+        self.flusher.submit(flusher::FlushJob {
+            replies: Vec::new(),
+            envelopes: Vec::new(),
+            appends: Vec::new(),
+            run: Some(Box::new(run)),
         });
     }
 
     /// The flusher made `batches` batches durable (`ok`) and answered their writers: their
     /// envelopes go to the peers, and the checkpoint runs among them may compact the log.
-    pub(super) fn flushed(&mut self, batches: usize, envelopes: Vec<Envelope>, ok: bool) {
+    pub(super) fn flushed(
+        &mut self,
+        batches: usize,
+        envelopes: Vec<Envelope>,
+        runs: Vec<(SpaceName, Result<checkpoint::SealedRun, String>)>,
+        ok: bool,
+    ) {
         self.flushes_in_flight = self.flushes_in_flight.saturating_sub(batches);
+        self.runs_sealed(runs);
         if ok {
             self.manifest_stale = true;
             for envelope in envelopes {
@@ -516,6 +545,7 @@ impl Actor {
             }
             self.start_compaction();
         }
+        self.settle_runs();
         // The writes applied while the flush ran.
         self.commit();
     }
@@ -541,8 +571,12 @@ impl Actor {
     /// Seals one batch of own ops and appends it to the store.
     fn seal(&mut self, space: SpaceName, batch: Unsealed) -> Result<(), NodeError> {
         let envelope = Envelope::seal(&self.key, space, batch.first_seq, batch.ops)?;
-        self.store
-            .append_envelope(&super::replica::key_of(&envelope), envelope.as_bytes())?;
+        if self.own_appends_deferred(envelope.space()) {
+            self.deferred.push(envelope.clone());
+        } else {
+            self.store
+                .append_envelope(&super::replica::key_of(&envelope), envelope.as_bytes())?;
+        }
         self.note_own_envelope(envelope.space(), envelope.encoded_len());
         self.unpublished.push(envelope);
         Ok(())
@@ -555,7 +589,30 @@ impl Actor {
             return; // memory is ahead of the log: the manifest must not claim those ops
         }
         self.manifest_stale = false;
-        let spaces = self.spaces.iter().map(|(name, r)| (name, &r.vv));
+        // While a checkpoint run is stored, a space's own entry claims only what is stored.
+        let capped: Vec<(SpaceName, VersionVector)> = self
+            .spaces
+            .iter()
+            .filter_map(|(name, r)| {
+                let upto = self.own_stored_upto(name)?;
+                let mut vv = VersionVector::new();
+                for (author, seq) in r.vv.iter() {
+                    let seq = if author == self.agent {
+                        seq.min(upto)
+                    } else {
+                        seq
+                    };
+                    vv.observe(author, seq);
+                }
+                Some((name.clone(), vv))
+            })
+            .collect();
+        let spaces = self.spaces.iter().map(|(name, r)| {
+            match capped.iter().find(|(capped, _)| capped == name) {
+                Some((_, vv)) => (name, vv),
+                None => (name, &r.vv),
+            }
+        });
         if let Err(e) = self.manifest.record(spaces) {
             tracing::warn!(error = %e, "store manifest not written");
         }

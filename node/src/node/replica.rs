@@ -192,12 +192,13 @@ impl Replica {
         self.apply_ops(&ops)
     }
 
-    /// Takes in one envelope of this node's own checkpoint run without merging its changes:
+    /// Takes in this node's own checkpoint run, ending at `last`, without merging its changes:
     /// the run is a replay of own ops this replica holds already, so merging it would leave
-    /// the state as it is; only the version vector moves. (At 100k procedures a run restates
-    /// over a million changes, which merging spent seconds of the actor confirming.)
-    pub(crate) fn observe_own_restatement(&mut self, envelope: &Envelope) {
-        self.vv.observe(envelope.author(), envelope.last_seq());
+    /// the state as it is; only the version vector moves, when the run is handed to be sealed
+    /// (the next own op is numbered after it). At 100k procedures a run restates over a
+    /// million changes, which merging spent seconds of the actor confirming.
+    pub(crate) fn reserve_own(&mut self, agent: AgentId, last: u64) {
+        self.vv.observe(agent, last);
     }
 
     /// Applies ops that directly follow what is held, in order.

@@ -452,6 +452,7 @@ impl Actor {
                 .get_mut(space)
                 .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
             let applied = replica.apply_ops(std::slice::from_ref(&op));
+            self.note_own_op(space, seq, &op.body);
             let batch = self.unsealed.entry(space.clone()).or_insert(Unsealed {
                 first_seq: seq,
                 ops: Vec::new(),

@@ -68,6 +68,11 @@ pub(crate) enum Completion {
     Flushed {
         batches: usize,
         envelopes: Vec<knack_protocol::Envelope>,
+        /// The checkpoint runs the flushed batches brought: stored and durable, or why not.
+        runs: Vec<(
+            knack_crdt::SpaceName,
+            Result<super::checkpoint::SealedRun, String>,
+        )>,
         ok: bool,
     },
 }
@@ -106,8 +111,9 @@ impl Actor {
             Completion::Flushed {
                 batches,
                 envelopes,
+                runs,
                 ok,
-            } => self.flushed(batches, envelopes, ok),
+            } => self.flushed(batches, envelopes, runs, ok),
             Completion::Stored { hash, result } => self.blob_stored(&hash, result),
         }
     }

@@ -184,8 +184,10 @@ impl Actor {
     /// longer takes effect), rebuilds the space from the log without them on a blocking
     /// thread (a scan of the space's log); [`Actor::install_rebuilt`] takes the result.
     pub(super) fn enforce_membership(&mut self, space: &SpaceName) {
-        if self.rebuilding.contains(space) {
-            return; // checked again when the rebuild in flight is installed
+        if self.rebuilding.contains(space) || self.own_appends_deferred(space) {
+            // Checked again when the rebuild in flight is installed, or once the checkpoint
+            // run being stored settled (the log lacks own ops the replica holds until then).
+            return;
         }
         let Some(replica) = self.spaces.get(space) else {
             return;
@@ -227,12 +229,16 @@ impl Actor {
         result: Result<Box<crate::node::replica::Rebuilt>, String>,
     ) {
         self.rebuilding.remove(&space);
-        let mut rebuilt = match result {
+        let rebuilt = match result {
             Ok(rebuilt) => rebuilt,
             Err(e) => {
                 tracing::error!(%space, error = %e, "rebuilding after a removal failed");
                 return;
             }
+        };
+        // A checkpoint run being stored: installed once it settled.
+        let Some(mut rebuilt) = self.hold_rebuilt(&space, rebuilt) else {
+            return;
         };
         if !self.spaces.contains_key(&space) {
             return;
