@@ -1,12 +1,16 @@
 //! Op-log compaction through author checkpoints, on real nodes: a fresh node syncs from a
 //! compacted peer to the same digest (applying the checkpoint run, not every op ever written),
-//! and a node killed after compaction comes back with every acknowledged write.
+//! a node killed after compaction comes back with every acknowledged write, own writes made
+//! while a run is sealed follow it and none is lost, even when the node is killed mid-run.
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use std::process::Command;
 
 use common::{TestNode, wait_converged, wait_for};
 use serde_json::{Value, json};
@@ -179,4 +183,148 @@ fn a_checkpoint_of_a_bad_or_unknown_space_is_refused_and_changes_nothing() {
     assert_eq!((a.digest(), a.ops()), (digest, ops));
     a.outcome(&ids[0], true);
     assert_eq!(a.ops(), ops + 1);
+}
+
+/// Records successful outcomes of `ids`, round robin, through the HTTP API until `stop` is set
+/// or the node stops answering: per id, the writes acknowledged and the writes sent
+/// (acknowledged or not).
+fn write_until(node: &TestNode, ids: &[String], stop: &AtomicBool) -> (Vec<u64>, Vec<u64>) {
+    let (mut acked, mut sent) = (vec![0u64; ids.len()], vec![0u64; ids.len()]);
+    for k in (0..ids.len()).cycle() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        sent[k] += 1;
+        let path = format!("/v1/spaces/default/procedures/{}/outcomes", ids[k]);
+        match node.try_call(
+            "POST",
+            &path,
+            Some(json!({ "success": true, "duration_ms": 5 })),
+        ) {
+            Ok((200, _)) => acked[k] += 1,
+            Ok((code, body)) => panic!("an outcome was refused: {code} {body}"),
+            Err(_) => break, // the node is gone
+        }
+    }
+    (acked, sent)
+}
+
+/// The successes `node` shows for each of `ids`.
+fn successes(node: &TestNode, ids: &[String]) -> Vec<u64> {
+    ids.iter()
+        .map(|id| node.show(id)["successes"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn own_writes_made_while_runs_are_sealed_follow_them_and_none_is_lost() {
+    let mut a = TestNode::start("a", &[]);
+    let ids = write_history(&a, 200, 1_000);
+    let written = &ids[..20];
+    let before = successes(&a, written);
+    let stop = AtomicBool::new(false);
+    let ((acked, _), runs) = std::thread::scope(|s| {
+        let writer = s.spawn(|| write_until(&a, written, &stop));
+        let runs: Vec<Value> = (0..4).map(|_| checkpoint(&a)).collect();
+        stop.store(true, Ordering::Relaxed);
+        (writer.join().unwrap(), runs)
+    });
+    assert!(acked.iter().sum::<u64>() > 0, "no write went through");
+    // Each run covers its sequence numbers whole, after the last: own writes made meanwhile
+    // were numbered around the runs, never inside one.
+    let mut last = 0;
+    for run in &runs {
+        let (first, end) = (
+            run["first_seq"].as_u64().unwrap(),
+            run["last_seq"].as_u64().unwrap(),
+        );
+        assert!(first > last, "{runs:?}");
+        assert_eq!(end - first + 1, run["envelopes"].as_u64().unwrap(), "{run}");
+        last = end;
+    }
+    // Every acknowledged write is there, once; the log has no hole (one author: the op count
+    // is its last sequence number).
+    let expected: Vec<u64> = before.iter().zip(&acked).map(|(b, n)| b + n).collect();
+    assert_eq!(successes(&a, written), expected);
+    let ops = a.ops();
+    assert_eq!(own_seq(&a), ops);
+    assert!(
+        ops > last,
+        "writes after the last run: {ops} ops, run ends at {last}"
+    );
+    wait_compacted(&a);
+    let digest = a.digest();
+
+    // A fresh node reaches the same state from the compacted log, and so does a restart.
+    let b = TestNode::start("b", &[a.multiaddr()]);
+    assert_eq!(wait_converged(&[&a, &b], ops, CONVERGE), digest);
+    assert_eq!(successes(&b, written), expected);
+    a.stop();
+    a.launch();
+    assert_eq!((a.digest(), a.ops()), (digest, ops));
+}
+
+/// Whether `node` is sealing and storing a checkpoint run now.
+fn sealing(node: &TestNode) -> bool {
+    node.metric("knack_checkpoint_runs_sealing") >= 1.0
+}
+
+#[test]
+fn a_node_killed_while_a_run_is_stored_keeps_every_acknowledged_write() {
+    let mut a = TestNode::start("a", &[]);
+    let ids = write_history(&a, 300, 3_000);
+    let written = &ids[..20];
+    let before = successes(&a, written);
+    let pid = a.pid().unwrap().to_string();
+    let stop = AtomicBool::new(false);
+    let (acked, sent, attempts) = std::thread::scope(|s| {
+        let writer = s.spawn(|| write_until(&a, written, &stop));
+        // Checkpoints one after another, polling until one is caught being stored.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts <= 20, "no run was ever seen being stored");
+            let run = s.spawn(|| a.try_call("POST", "/v1/spaces/default/checkpoint", None));
+            let started = Instant::now();
+            let mut caught = false;
+            while !run.is_finished() && started.elapsed() < CONVERGE {
+                if sealing(&a) {
+                    caught = true;
+                    break;
+                }
+            }
+            if caught {
+                Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+                let _ = run.join();
+                break;
+            }
+            let (code, body) = run.join().unwrap().unwrap();
+            assert_eq!(code, 200, "{body}");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (acked, sent) = writer.join().unwrap();
+        (acked, sent, attempts)
+    });
+    eprintln!("killed while storing the run of checkpoint {attempts}; acked {acked:?}");
+    a.kill9();
+    a.launch();
+    // Every acknowledged write is back; a write sent but not acknowledged may be or not.
+    for ((after, before), (acked, sent)) in successes(&a, written)
+        .iter()
+        .zip(&before)
+        .zip(acked.iter().zip(&sent))
+    {
+        assert!(
+            (before + acked..=before + sent).contains(after),
+            "{after} successes: {before} before, {acked} acknowledged, {sent} sent"
+        );
+    }
+    // The log has no hole, the node writes on, and a fresh node reaches the same state.
+    let ops = a.ops();
+    assert_eq!(own_seq(&a), ops);
+    a.outcome(&ids[0], true);
+    let digest = a.digest();
+    let c = TestNode::start("c", &[a.multiaddr()]);
+    assert_eq!(wait_converged(&[&a, &c], ops + 1, CONVERGE), digest);
+    assert_eq!(successes(&c, written), successes(&a, written));
 }

@@ -265,6 +265,17 @@ impl TestNode {
         self.call_raw(method, path, body.map(|b| b.to_string()), Some(&self.token))
     }
 
+    /// A request with the node's token, or why it got no answer (the node was killed, for
+    /// instance).
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), String> {
+        self.try_call_raw(method, path, body.map(|b| b.to_string()), Some(&self.token))
+    }
+
     /// A request with any body and token.
     pub fn call_raw(
         &self,
@@ -273,6 +284,18 @@ impl TestNode {
         body: Option<String>,
         token: Option<&str>,
     ) -> (u16, Value) {
+        self.try_call_raw(method, path, body, token)
+            .unwrap_or_else(|e| panic!("{} did not answer {method} {path}: {e}", self.name))
+    }
+
+    /// A request with any body and token, or why it got no answer.
+    pub fn try_call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        token: Option<&str>,
+    ) -> Result<(u16, Value), String> {
         let url = format!("{}{path}", self.api);
         let agent = self.agent();
         let auth = token.map(|t| format!("Bearer {t}"));
@@ -297,13 +320,13 @@ impl TestNode {
                     .send(body.unwrap_or_default())
             }
         };
-        let mut response = response.unwrap();
+        let mut response = response.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        (
+        Ok((
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        ))
     }
 
     pub fn status(&self) -> Value {
