@@ -25,7 +25,9 @@
 //! 3. **The real daemon.** The library node stops cleanly and the real `knack run` binary
 //!    starts on the same directory as a child process (its start is timed until `status`
 //!    answers). Against it: outcome writes through the HTTP API (16 threads, keep-alive),
-//!    `top` and `search` latencies (`KNACK_SCALE_QUERIES` each, default 300, queries drawn from
+//!    the node's own checkpoint run while one client asks for `status` back to back (the
+//!    actor answers it: the slowest answer is the actor's longest stall) and one writes
+//!    outcomes, `top` and `search` latencies (`KNACK_SCALE_QUERIES` each, default 300, queries drawn from
 //!    the vocabulary), HTTP writes again while 2 clients ask for `top` back to back (a ranking
 //!    reads every procedure: it must not hold the writes up), its VmRSS/VmHWM from `/proc/PID/status`, bytes on disk per op held
 //!    (whole data directory, and the store directory alone), a restart after SIGTERM and one
@@ -297,6 +299,7 @@ struct Latency {
     per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
+    max_ms: f64,
 }
 
 impl Latency {
@@ -311,6 +314,7 @@ impl Latency {
             per_s: samples.len() as f64 / elapsed.as_secs_f64(),
             p50_ms: at(50.0),
             p99_ms: at(99.0),
+            max_ms: at(100.0),
         }
     }
 }
@@ -449,32 +453,9 @@ fn http_writes(
                     + u64::from((c as u64) < count % HTTP_CLIENTS as u64);
                 scope.spawn(move || {
                     let agent = child::agent(Duration::from_secs(60));
-                    let auth = format!("Bearer {}", d.token);
-                    let mut samples = Vec::new();
-                    for _ in 0..n {
-                        let id = rng.pick(ids).to_hex();
-                        let o = outcome(&mut rng, contexts);
-                        let url = format!("{}/v1/spaces/default/procedures/{id}/outcomes", d.api);
-                        let body = json!({
-                            "success": o.success,
-                            "duration_ms": o.duration_ms,
-                            "contexts": o.contexts,
-                        });
-                        let t = Instant::now();
-                        let mut response = agent
-                            .post(&url)
-                            .header("Authorization", &auth)
-                            .send_json(body)
-                            .expect("the API answers");
-                        // Read to the end, as a client does: the answer is the body, and
-                        // only a connection whose response was read goes back to the pool
-                        // (an unread one is closed, and the next request connects again).
-                        let answer = response.body_mut().read_to_vec();
-                        samples.push(t.elapsed());
-                        assert_eq!(response.status(), 200, "an outcome write failed");
-                        answer.expect("the answer's body");
-                    }
-                    samples
+                    (0..n)
+                        .map(|_| post_outcome(d, &agent, &mut rng, ids, contexts))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -484,6 +465,96 @@ fn http_writes(
             .collect()
     });
     Latency::of(samples, started.elapsed())
+}
+
+/// One durable outcome write of a random procedure through the HTTP API: its latency.
+fn post_outcome(
+    d: &Daemon,
+    agent: &ureq::Agent,
+    rng: &mut Rng,
+    ids: &[ProcedureId],
+    contexts: &[String],
+) -> Duration {
+    let id = rng.pick(ids).to_hex();
+    let o = outcome(rng, contexts);
+    let url = format!("{}/v1/spaces/default/procedures/{id}/outcomes", d.api);
+    let body = json!({
+        "success": o.success,
+        "duration_ms": o.duration_ms,
+        "contexts": o.contexts,
+    });
+    let t = Instant::now();
+    let mut response = agent
+        .post(&url)
+        .header("Authorization", format!("Bearer {}", d.token))
+        .send_json(body)
+        .expect("the API answers");
+    // Read to the end, as a client does: the answer is the body, and only a connection whose
+    // response was read goes back to the pool (an unread one is closed, and the next request
+    // connects again).
+    let answer = response.body_mut().read_to_vec();
+    let took = t.elapsed();
+    assert_eq!(response.status(), 200, "an outcome write failed");
+    answer.expect("the answer's body");
+    took
+}
+
+/// What [`checkpoint_under_load`] saw.
+struct CheckpointUnderLoad {
+    /// The run (`POST .../checkpoint`'s answer), and how long the call took.
+    run: Option<Value>,
+    elapsed: Duration,
+    /// `GET /v1/status` back to back meanwhile (the actor answers it: its slowest answer is
+    /// the actor's longest stall).
+    status: Option<Latency>,
+    /// Outcome writes back to back meanwhile, one client (their acknowledgements wait for the
+    /// run to be stored).
+    writes: Latency,
+}
+
+/// The node's own checkpoint while one client asks for `status` and one writes outcomes, back
+/// to back, until the checkpoint's answer.
+fn checkpoint_under_load(
+    d: &Daemon,
+    ids: &[ProcedureId],
+    contexts: &[String],
+    seed: u64,
+) -> CheckpointUnderLoad {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let running = || !done.load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::scope(|scope| {
+        let status = scope.spawn(|| {
+            let agent = child::agent(Duration::from_secs(60));
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while running() {
+                let t = Instant::now();
+                d.get_with(&agent, "/v1/status", &[])?;
+                samples.push(t.elapsed());
+            }
+            Some(Latency::of(samples, started.elapsed()))
+        });
+        let writes = scope.spawn(|| {
+            let agent = child::agent(Duration::from_secs(60));
+            let mut rng = Rng::new(seed);
+            let started = Instant::now();
+            let mut samples = Vec::new();
+            while running() {
+                samples.push(post_outcome(d, &agent, &mut rng, ids, contexts));
+            }
+            Latency::of(samples, started.elapsed())
+        });
+        let t = Instant::now();
+        let run = d.post("/v1/spaces/default/checkpoint");
+        let elapsed = t.elapsed();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        CheckpointUnderLoad {
+            run,
+            elapsed,
+            status: status.join().unwrap(),
+            writes: writes.join().unwrap(),
+        }
+    })
 }
 
 /// Durable HTTP outcome writes (as [`http_writes`]) while [`TOP_CLIENTS`] clients ask for
@@ -523,6 +594,7 @@ fn writes_under_top(
             per_s: all.iter().map(|l| l.per_s).sum(),
             p50_ms: all.iter().map(|l| l.p50_ms).fold(0.0, f64::max),
             p99_ms: all.iter().map(|l| l.p99_ms).fold(0.0, f64::max),
+            max_ms: all.iter().map(|l| l.max_ms).fold(0.0, f64::max),
         });
         (writes, top)
     })
@@ -830,15 +902,45 @@ fn run_size(
         "ms",
     );
 
-    // The node's own checkpoint (it also seals them by itself past `checkpoint_after_bytes`),
-    // then the restated envelopes deleted.
+    // The node's own checkpoint (it also seals them by itself past `checkpoint_after_bytes`)
+    // while a client asks for `status` and another writes, then the restated envelopes
+    // deleted.
     let t = Instant::now();
-    let run = d.post("/v1/spaces/default/checkpoint");
+    let CheckpointUnderLoad {
+        run,
+        elapsed,
+        status,
+        writes: during,
+    } = checkpoint_under_load(&d, &ids, &contexts, s.seed ^ 6);
     r.fig(
         "checkpoint_s",
-        "own checkpoint run sealed (POST .../checkpoint)",
-        run.as_ref().map(|_| t.elapsed().as_secs_f64()),
+        "own checkpoint run sealed (POST .../checkpoint), under the load below",
+        run.as_ref().map(|_| elapsed.as_secs_f64()),
         "s",
+    );
+    r.fig(
+        "status_during_checkpoint_max_ms",
+        "  status back to back meanwhile: slowest answer (the actor's longest stall)",
+        status.as_ref().map(|l| l.max_ms),
+        "ms",
+    );
+    r.fig(
+        "status_during_checkpoint_p99_ms",
+        "  status meanwhile: p99",
+        status.as_ref().map(|l| l.p99_ms),
+        "ms",
+    );
+    r.fig(
+        "writes_during_checkpoint_per_s",
+        "  outcome writes meanwhile, 1 client back to back",
+        Some(during.per_s),
+        "/s",
+    );
+    r.fig(
+        "writes_during_checkpoint_max_ms",
+        "  their slowest acknowledgement (waits for the run to be stored)",
+        Some(during.max_ms),
+        "ms",
     );
     if let Some(run) = &run {
         r.note(format!(
