@@ -133,6 +133,9 @@ pub(crate) struct Actor {
     snapshot_bytes: u64,
     /// Whether periodic snapshots are being encoded and written off the actor.
     snapshot_in_flight: bool,
+    /// Whether the next snapshot is due whatever the ops count (a members-only rebuild
+    /// dropped ops the stored snapshot holds).
+    snapshot_forced: bool,
     /// To hand work finished off the actor back to it.
     completions_tx: mpsc::Sender<Completion>,
     /// Blob serving and downloads.
@@ -230,6 +233,7 @@ impl Actor {
             ops_since_snapshot: 0,
             snapshot_bytes: parts.snapshot_bytes,
             snapshot_in_flight: false,
+            snapshot_forced: false,
             completions_tx: completions_tx.clone(),
             blobs: BlobState::new(parts.blob_store, completions_tx),
             completions,
@@ -363,7 +367,7 @@ impl Actor {
             .config
             .snapshot_every_ops
             .max(self.snapshot_bytes / crate::config::SNAPSHOT_BYTES_PER_OP);
-        self.ops_since_snapshot >= every
+        self.snapshot_forced || self.ops_since_snapshot >= every
     }
 
     /// Runs timers: anti-entropy rounds, redials, gauges.
@@ -414,6 +418,7 @@ impl Actor {
         {
             self.snapshot_in_background();
             self.ops_since_snapshot = 0;
+            self.snapshot_forced = false;
         }
     }
 

@@ -9,7 +9,7 @@ use crate::error::NodeError;
 use crate::members::{MemberView, MembersView, RoleChange, SpaceView};
 use crate::metrics::Metrics;
 use crate::net::topic;
-use crate::node::replica::{PendingSnapshot, Replica};
+use crate::node::replica::Replica;
 
 /// Spaces by name.
 type Spaces = std::collections::BTreeMap<SpaceName, Replica>;
@@ -221,8 +221,10 @@ impl Actor {
 
     /// Installs a space rebuilt off the actor: catches it up with the envelopes stored
     /// meanwhile, swaps it in, records the manifest, deletes the refused envelopes from the
-    /// store, writes a fresh snapshot and rebuilds the search index; so this replica
-    /// converges with those that never took the refused ops.
+    /// store, makes a snapshot due (written off the actor at the next tick) and rebuilds the
+    /// search index; so this replica converges with those that never took the refused ops.
+    /// (A crash before that snapshot is written restores the old one, refused ops included:
+    /// the start checks the membership again and rebuilds.)
     pub(super) fn install_rebuilt(
         &mut self,
         space: SpaceName,
@@ -263,19 +265,8 @@ impl Actor {
             }
         }
         self.metrics.envelopes_dropped.inc_by(deleted as u64);
+        self.snapshot_forced = true;
         if let Some(replica) = self.spaces.get(&space) {
-            let snapshot = PendingSnapshot::of(replica, self.clock.last());
-            let written = self
-                .store
-                .put_snapshot_with(&space, &mut |out| snapshot.write_to(out));
-            match written {
-                Ok(_) => {
-                    self.metrics.snapshots_written.inc();
-                }
-                Err(e) => {
-                    tracing::warn!(%space, error = %e, "snapshot after a rebuild not written")
-                }
-            };
             super::discovery::index_space(
                 &mut self.discovery,
                 &space,
