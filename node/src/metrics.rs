@@ -21,6 +21,13 @@ pub struct DirectionLabel {
     pub direction: &'static str,
 }
 
+/// A `work` label: what an actor turn did (`command`, `swarm`, `completion`, `tick`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkLabel {
+    /// The kind of work.
+    pub work: &'static str,
+}
+
 /// A `route` label (API latency).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -67,6 +74,10 @@ pub struct Metrics {
     pub api_errors: Family<ReasonLabel, Counter>,
     /// API latency in seconds, by route.
     pub api_latency: Family<RouteLabel, Histogram>,
+    /// Time the node's actor spent on one turn (a batch of commands, a swarm event, work
+    /// handed back from another thread, a tick), in seconds, by kind: every write and every
+    /// answer that goes through the actor waits behind its turns.
+    pub actor_turn: Family<WorkLabel, Histogram>,
     /// `/knack/blob/1` chunk bytes, by direction (`in`: verified bytes fetched; `out`: served).
     pub blob_bytes: Family<DirectionLabel, Counter>,
     /// Peers dropped from a blob download, by reason (`corrupt`, `unreliable`).
@@ -93,6 +104,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts one turn of the actor that did `work` in `took`.
+    pub fn observe_actor_turn(&self, work: &'static str, took: std::time::Duration) {
+        self.actor_turn
+            .get_or_create(&WorkLabel { work })
+            .observe(took.as_secs_f64());
+    }
+
     /// Creates the metrics and registers them under the `knack` prefix.
     pub fn register(registry: &mut Registry) -> Metrics {
         let metrics = Metrics {
@@ -114,6 +132,9 @@ impl Metrics {
             api_errors: Family::default(),
             api_latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
+            }),
+            actor_turn: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
             }),
             blob_bytes: Family::default(),
             blob_peers_penalised: Family::default(),
@@ -205,6 +226,11 @@ impl Metrics {
             "api_latency_seconds",
             "API latency, by route",
             metrics.api_latency.clone(),
+        );
+        r.register(
+            "actor_turn_seconds",
+            "Time the node's actor spent on one turn, by kind of work",
+            metrics.actor_turn.clone(),
         );
         r.register(
             "blob_bytes",

@@ -304,17 +304,36 @@ impl Actor {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            // Each turn is timed from when its work starts (not while the actor waits for it):
+            // `knack_actor_turn_seconds{work}` shows whether anything holds the actor up.
+            let (work, started) = tokio::select! {
                 biased;
                 _ = &mut self.stop => break,
                 command = self.commands.recv() => match command {
-                    Some(command) => self.on_commands(command),
+                    Some(command) => {
+                        let started = std::time::Instant::now();
+                        self.on_commands(command);
+                        ("command", started)
+                    }
                     None => break,
                 },
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                Some(done) = self.completions.recv() => self.on_completion(done),
-                _ = tick.tick() => self.on_tick(),
-            }
+                event = self.swarm.select_next_some() => {
+                    let started = std::time::Instant::now();
+                    self.on_swarm_event(event);
+                    ("swarm", started)
+                }
+                Some(done) = self.completions.recv() => {
+                    let started = std::time::Instant::now();
+                    self.on_completion(done);
+                    ("completion", started)
+                }
+                _ = tick.tick() => {
+                    let started = std::time::Instant::now();
+                    self.on_tick();
+                    ("tick", started)
+                }
+            };
+            self.metrics.observe_actor_turn(work, started.elapsed());
         }
         self.commit_now();
         // Writes sealed but not yet durable are flushed and answered before the thread ends
