@@ -7,7 +7,8 @@
 # a checkpoint, 300 `top`/`search` queries) and prints VmRSS and VmHWM. Environment:
 #   PROBE_WRITES (20000), PROBE_NO_CHECKPOINT=1, PROBE_HEAPTRACK=FILE (run under heaptrack,
 #   killed with SIGKILL at the end so its "leaked" report is the live heap), PROBE_KEEP_TO=DIR
-#   (stop it with SIGTERM and keep its directory there).
+#   (stop it with SIGTERM and keep its directory there), PROBE_METRICS=REGEX (print the
+#   /metrics lines matching it after the drive, e.g. knack_actor_turn_seconds).
 # Needs root (ip netns), curl and python3.
 set -euo pipefail
 bin=$(realpath "$1"); src=$2
@@ -49,6 +50,9 @@ echo "settled: $(rss VmRSS)"
 ip netns exec "$ns" python3 "$here/memory_drive.py" "$addr" "$(cat "$work/node/api.token")" \
     "${PROBE_WRITES:-20000}"
 echo "driven:  $(rss VmRSS)  $(rss VmHWM)"
+if [ -n "${PROBE_METRICS:-}" ]; then
+    ip netns exec "$ns" curl -s "http://$addr/metrics" | grep -E "^${PROBE_METRICS}" || true
+fi
 if [ -n "${PROBE_KEEP_TO:-}" ]; then
     kill -TERM "$pid"
     while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
