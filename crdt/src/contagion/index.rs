@@ -45,6 +45,9 @@ pub(crate) struct ContagionIndex {
 /// Fewest pushes between two settles before the index stops walking (see [`ContagionIndex`]).
 pub(crate) const PUSHES_BEFORE_RECOMPUTE: usize = 1024;
 
+/// Fewest stale neighbourhoods summed on every core rather than on the calling thread alone.
+const PARALLEL_SETTLE: usize = 4096;
+
 impl ContagionIndex {
     /// An empty index walking `hops` edges.
     pub(crate) fn new(hops: u8) -> Self {
@@ -218,19 +221,48 @@ impl ContagionIndex {
         false
     }
 
-    /// Recomputes every stale neighbourhood.
+    /// Recomputes every stale neighbourhood. Many (a restored space's, or all of them after
+    /// the push budget ran out) are summed on every core: each sum only reads the graph and
+    /// the procedures' own evidence, so the result does not depend on how the work is split.
     pub(crate) fn settle(&mut self) {
         self.pushes = 0;
         self.all_stale = false;
-        let stale = std::mem::take(&mut self.stale);
-        let mut walk = std::mem::take(&mut self.walk);
-        for node in stale {
-            if self.neighbourhoods[node as usize].is_none() {
-                let fresh = self.sum_from(node, &mut walk);
-                self.neighbourhoods[node as usize] = Some(fresh);
-            }
+        let mut stale = std::mem::take(&mut self.stale);
+        stale.retain(|&node| self.neighbourhoods[node as usize].is_none());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let sums: Vec<(u32, Neighbourhood)> = if threads > 1 && stale.len() >= PARALLEL_SETTLE {
+            let chunk = stale.len().div_ceil(threads);
+            let this = &*self;
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = stale
+                    .chunks(chunk)
+                    .map(|nodes| {
+                        scope.spawn(move || {
+                            let mut walk = Walk::default();
+                            nodes
+                                .iter()
+                                .map(|&node| (node, this.sum_from(node, &mut walk)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        } else {
+            let mut walk = std::mem::take(&mut self.walk);
+            let sums = stale
+                .iter()
+                .map(|&node| (node, self.sum_from(node, &mut walk)))
+                .collect();
+            self.walk = walk;
+            sums
+        };
+        for (node, sum) in sums {
+            self.neighbourhoods[node as usize] = Some(sum);
         }
-        self.walk = walk;
     }
 
     /// Whether some neighbourhood is stale.
