@@ -236,15 +236,7 @@ impl ContagionIndex {
             std::thread::scope(|scope| {
                 let parts: Vec<_> = stale
                     .chunks(chunk)
-                    .map(|nodes| {
-                        scope.spawn(move || {
-                            let mut walk = Walk::default();
-                            nodes
-                                .iter()
-                                .map(|&node| (node, this.sum_from(node, &mut walk)))
-                                .collect::<Vec<_>>()
-                        })
-                    })
+                    .map(|nodes| scope.spawn(move || this.sums_of(nodes, &mut Walk::default())))
                     .collect();
                 parts
                     .into_iter()
@@ -253,10 +245,7 @@ impl ContagionIndex {
             })
         } else {
             let mut walk = std::mem::take(&mut self.walk);
-            let sums = stale
-                .iter()
-                .map(|&node| (node, self.sum_from(node, &mut walk)))
-                .collect();
+            let sums = self.sums_of(&stale, &mut walk);
             self.walk = walk;
             sums
         };
@@ -268,6 +257,14 @@ impl ContagionIndex {
     /// Whether some neighbourhood is stale.
     pub(crate) fn has_stale(&self) -> bool {
         !self.stale.is_empty()
+    }
+
+    /// The neighbourhood of each of `nodes`, summed afresh.
+    fn sums_of(&self, nodes: &[u32], walk: &mut Walk) -> Vec<(u32, Neighbourhood)> {
+        nodes
+            .iter()
+            .map(|&node| (node, self.sum_from(node, walk)))
+            .collect()
     }
 
     fn sum_from(&self, node: u32, walk: &mut Walk) -> Neighbourhood {

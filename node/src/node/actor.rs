@@ -304,33 +304,36 @@ impl Actor {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Each turn is timed from when its work starts (not while the actor waits for it):
-            // `knack_actor_turn_seconds{work}` shows whether anything holds the actor up.
-            let (work, started) = tokio::select! {
+            let turn = tokio::select! {
                 biased;
                 _ = &mut self.stop => break,
                 command = self.commands.recv() => match command {
-                    Some(command) => {
-                        let started = std::time::Instant::now();
-                        self.on_commands(command);
-                        ("command", started)
-                    }
+                    Some(command) => Turn::Commands(command),
                     None => break,
                 },
-                event = self.swarm.select_next_some() => {
-                    let started = std::time::Instant::now();
+                event = self.swarm.select_next_some() => Turn::Swarm(event),
+                Some(done) = self.completions.recv() => Turn::Completion(done),
+                _ = tick.tick() => Turn::Tick,
+            };
+            // Timed from when the turn's work starts (not while the actor waits for it):
+            // `knack_actor_turn_seconds{work}` shows whether anything holds the actor up.
+            let started = std::time::Instant::now();
+            let work = match turn {
+                Turn::Commands(command) => {
+                    self.on_commands(command);
+                    "command"
+                }
+                Turn::Swarm(event) => {
                     self.on_swarm_event(event);
-                    ("swarm", started)
+                    "swarm"
                 }
-                Some(done) = self.completions.recv() => {
-                    let started = std::time::Instant::now();
+                Turn::Completion(done) => {
                     self.on_completion(done);
-                    ("completion", started)
+                    "completion"
                 }
-                _ = tick.tick() => {
-                    let started = std::time::Instant::now();
+                Turn::Tick => {
                     self.on_tick();
-                    ("tick", started)
+                    "tick"
                 }
             };
             self.metrics.observe_actor_turn(work, started.elapsed());
@@ -614,29 +617,18 @@ impl Actor {
         }
         self.manifest_stale = false;
         // While a checkpoint run is stored, a space's own entry claims only what is stored.
-        let capped: Vec<(SpaceName, VersionVector)> = self
+        let recorded: Vec<(&SpaceName, std::borrow::Cow<'_, VersionVector>)> = self
             .spaces
             .iter()
-            .filter_map(|(name, r)| {
-                let upto = self.own_stored_upto(name)?;
-                let mut vv = VersionVector::new();
-                for (author, seq) in r.vv.iter() {
-                    let seq = if author == self.agent {
-                        seq.min(upto)
-                    } else {
-                        seq
-                    };
-                    vv.observe(author, seq);
-                }
-                Some((name.clone(), vv))
+            .map(|(name, r)| match self.own_stored_upto(name) {
+                Some(upto) => (
+                    name,
+                    std::borrow::Cow::Owned(r.vv_with_own_upto(self.agent, upto)),
+                ),
+                None => (name, std::borrow::Cow::Borrowed(&r.vv)),
             })
             .collect();
-        let spaces = self.spaces.iter().map(|(name, r)| {
-            match capped.iter().find(|(capped, _)| capped == name) {
-                Some((_, vv)) => (name, vv),
-                None => (name, &r.vv),
-            }
-        });
+        let spaces = recorded.iter().map(|(name, vv)| (*name, vv.as_ref()));
         if let Err(e) = self.manifest.record(spaces) {
             tracing::warn!(error = %e, "store manifest not written");
         }
@@ -693,6 +685,16 @@ fn write_snapshots(
         }
     }
     (total, failed)
+}
+
+/// What woke the actor for one turn of its loop. (One lives on the stack for a turn: boxing
+/// the large swarm event would allocate for every event instead.)
+#[allow(clippy::large_enum_variant)]
+enum Turn {
+    Commands(Command),
+    Swarm(libp2p::swarm::SwarmEvent<crate::net::BehaviourEvent>),
+    Completion(Completion),
+    Tick,
 }
 
 /// Own ops applied in memory and not yet sealed: consecutive sequence numbers from

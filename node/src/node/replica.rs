@@ -209,6 +209,16 @@ impl Replica {
         self.vv.observe(agent, last);
     }
 
+    /// The version vector with `agent`'s entry lowered to `upto` (what the store surely holds
+    /// of this node's own ops while a checkpoint run's reserved numbers are being stored).
+    pub(crate) fn vv_with_own_upto(&self, agent: AgentId, upto: u64) -> VersionVector {
+        let mut vv = VersionVector::new();
+        for (author, seq) in self.vv.iter() {
+            vv.observe(author, if author == agent { seq.min(upto) } else { seq });
+        }
+        vv
+    }
+
     /// Applies ops that directly follow what is held, in order.
     pub(crate) fn apply_ops(&mut self, ops: &[Op]) -> Applied {
         let mut applied = Applied::default();

@@ -86,6 +86,14 @@ enum Phase {
     Settling { last: u64 },
 }
 
+impl Phase {
+    /// Whether the run's sequence numbers are reserved (sealing or settling): the replica's
+    /// version vector is then ahead of what the store surely holds.
+    fn reserved(&self) -> bool {
+        !matches!(self, Phase::Restating { .. })
+    }
+}
+
 /// A restatement built off the actor: the scratch space, the last own sequence number it
 /// holds and the plan of its run.
 pub(crate) struct Restated {
@@ -175,9 +183,10 @@ impl Actor {
     /// Starts a checkpoint of this node's own ops in `space`; `reply` (if any) gets the run.
     pub(super) fn checkpoint(&mut self, space: SpaceName, reply: Option<Reply<CheckpointView>>) {
         if let Some(run) = self.checkpoints.runs.get_mut(&space) {
-            match run.phase {
-                Phase::Restating { .. } => run.replies.extend(reply),
-                Phase::Sealing { .. } | Phase::Settling { .. } => run.next.extend(reply),
+            if run.phase.reserved() {
+                run.next.extend(reply);
+            } else {
+                run.replies.extend(reply);
             }
             return;
         }
@@ -235,11 +244,11 @@ impl Actor {
         let Some(mut run) = self.checkpoints.runs.remove(&space) else {
             return;
         };
-        let Phase::Restating { tail } =
-            std::mem::replace(&mut run.phase, Phase::Restating { tail: Vec::new() })
-        else {
+        let Phase::Restating { tail } = &mut run.phase else {
+            self.checkpoints.runs.insert(space, run); // not this run's restatement
             return;
         };
+        let tail = std::mem::take(tail);
         let handed = result
             .map_err(|e| NodeError::Store(StoreError::Corrupt(e)))
             .and_then(|restated| self.hand_run(&space, *restated, tail));
@@ -413,12 +422,9 @@ impl Actor {
         } else {
             self.enforce_membership(&space);
         }
-        let mut next = std::mem::take(&mut run.next).into_iter();
-        if let Some(first) = next.next() {
-            self.checkpoint(space.clone(), Some(first));
-            for reply in next {
-                self.checkpoint(space.clone(), Some(reply));
-            }
+        // The first starts a run, the others join it.
+        for reply in std::mem::take(&mut run.next) {
+            self.checkpoint(space.clone(), Some(reply));
         }
     }
 
@@ -428,7 +434,7 @@ impl Actor {
         self.checkpoints
             .runs
             .get(space)
-            .is_some_and(|run| !matches!(run.phase, Phase::Restating { .. }))
+            .is_some_and(|run| run.phase.reserved())
     }
 
     /// Whether some replica's version vector covers own sequence numbers the store may not
@@ -437,7 +443,7 @@ impl Actor {
         self.checkpoints
             .runs
             .values()
-            .any(|run| !matches!(run.phase, Phase::Restating { .. }))
+            .any(|run| run.phase.reserved())
     }
 
     /// The highest own sequence number of `space` surely in the store while its run is
@@ -458,7 +464,7 @@ impl Actor {
         rebuilt: Box<Rebuilt>,
     ) -> Option<Box<Rebuilt>> {
         match self.checkpoints.runs.get_mut(space) {
-            Some(run) if !matches!(run.phase, Phase::Restating { .. }) => {
+            Some(run) if run.phase.reserved() => {
                 run.rebuilt = Some(rebuilt);
                 None
             }
