@@ -25,6 +25,7 @@ pub(crate) use evidence::Change as EvidenceChange;
 pub use graph::ContagionGraph;
 pub(crate) use graph::MAX_EXACT_HOPS;
 pub(crate) use index::{ContagionIndex, FrozenNeighbourhoods, Neighbours};
+pub use index::{SettleJob, SettledSums};
 pub use prior::{Prior, score, score_weighted};
 
 use crate::ids::ProcedureId;

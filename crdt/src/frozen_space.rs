@@ -46,6 +46,13 @@ impl FrozenSpace {
         }
     }
 
+    /// Sums the contagion neighbourhoods the space had left stale when it was frozen (many,
+    /// after a bulk ingest), on every core: a read about to score every procedure calls it
+    /// first, or each is summed alone as it is read. Answers do not change.
+    pub fn settle(&mut self) {
+        self.neighbourhoods.settle();
+    }
+
     /// A procedure whose creation is known, with its derived values as of the freeze.
     pub fn procedure(&self, id: &ProcedureId) -> Option<Procedure<'_>> {
         self.procedures

@@ -111,7 +111,7 @@ pub mod weights;
 pub use authoring::{Edit, NewProcedure, Outcome};
 pub use change::{Change, Creation, Delta};
 pub use clock::{Hlc, Stamp};
-pub use contagion::{ContagionGraph, Prior};
+pub use contagion::{ContagionGraph, Prior, SettleJob, SettledSums};
 pub use content::{Body, ContentRef};
 pub use error::CrdtError;
 pub use explore::Policy;

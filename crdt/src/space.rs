@@ -334,9 +334,52 @@ impl Space {
         }
     }
 
+    /// Brings up to date what a read of procedure `id` needs, as [`Space::settle`] does, but
+    /// when many contagion neighbourhoods are stale only `id`'s: the rest is left to a
+    /// [`Space::settle_job`].
+    pub fn settle_for(&mut self, id: &ProcedureId) {
+        self.contagion.settle_for(id);
+        if self.settings.evidence_weighting {
+            self.evidence_weights();
+        }
+    }
+
+    /// A job summing the space's stale contagion neighbourhoods on another thread, if many
+    /// are stale (thousands: after a sync's bulk ingest, a start, or a long run of outcomes
+    /// with no ranking read) and no job is out. Run it ([`crate::SettleJob::run`]) anywhere
+    /// and give the result back to [`Space::install_settled`]; until then reads stay exact
+    /// (a frozen view sums what it lacks) and writes go on.
+    pub fn settle_job(&mut self) -> Option<crate::SettleJob> {
+        self.contagion.settle_job()
+    }
+
+    /// [`Space::settle_job`], if nothing changed the contagion index since the last call
+    /// (a space still ingesting a backlog would drop the job's work before it is back).
+    pub fn settle_job_if_quiet(&mut self) -> Option<crate::SettleJob> {
+        if self.contagion.quiet() {
+            self.contagion.settle_job()
+        } else {
+            None
+        }
+    }
+
+    /// Takes back the sums of this space's [`Space::settle_job`]: how many neighbourhoods
+    /// became fresh (none for a job the space dropped meanwhile, or another space's).
+    pub fn install_settled(&mut self, settled: crate::SettledSums) -> usize {
+        self.contagion.install(settled)
+    }
+
+    /// Contagion neighbourhoods summed by the calling thread (settles, freezes, reads of
+    /// one procedure) since the space was made or decoded: what settle jobs did not take off
+    /// it.
+    pub fn contagion_summed_here(&self) -> u64 {
+        self.contagion.summed_here()
+    }
+
     /// The space's procedures and rankings as they are now, for another thread to read (see
-    /// [`crate::FrozenSpace`]): O(1) once settled; stale contagion sums and weights are brought
-    /// up to date first, as [`Space::settle`] does.
+    /// [`crate::FrozenSpace`]): O(1) once settled; a few stale contagion sums and the weights
+    /// are brought up to date first, as [`Space::settle`] does, and many are left for the
+    /// view to sum when read (see [`Space::settle_job`]).
     pub fn freeze(&mut self) -> crate::FrozenSpace {
         let neighbourhoods = self.contagion.freeze();
         let weights = self

@@ -129,6 +129,17 @@ impl Neighbourhood {
         self.last_used_ms = self.last_used_ms.max(own.last_used_ms);
     }
 
+    /// Adds (wrapping) another neighbourhood's sums: the pushes a background settle's sum
+    /// missed, kept aside while it ran.
+    pub(crate) fn absorb(&mut self, other: &Neighbourhood) {
+        self.successes = self.successes.wrapping_add(other.successes);
+        self.failures = self.failures.wrapping_add(other.failures);
+        for &(ctx, s, f) in &other.contexts {
+            self.add_context(ctx, s.get(), f.get());
+        }
+        self.last_used_ms = self.last_used_ms.max(other.last_used_ms);
+    }
+
     /// Adds (wrapping) `(s, f)` to context `ctx`'s sums.
     fn add_context(&mut self, ctx: u32, s: u128, f: u128) {
         if s == 0 && f == 0 {

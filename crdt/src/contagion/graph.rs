@@ -1,6 +1,7 @@
 //! The relation graph contagion walks, and the exact strongest-path walk over it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::fraction::Fraction;
 use crate::ids::ProcedureId;
@@ -29,9 +30,15 @@ pub struct ContagionGraph {
     /// ([`super::index::FrozenNeighbourhoods`]) takes it in O(1).
     index: imbl::OrdMap<ProcedureId, u32>,
     ids: Vec<ProcedureId>,
-    /// Per node: `(neighbour, strength in millionths)`, sorted by neighbour.
-    adjacency: Vec<Vec<(u32, u32)>>,
+    /// Per node: `(neighbour, strength in millionths)`, sorted by neighbour. Shared with a
+    /// background settle or a frozen view that sums stale neighbourhoods ([`Adjacency`]),
+    /// copied on write only if the graph changes while one holds it.
+    adjacency: Arc<Adjacency>,
 }
+
+/// The graph's adjacency lists, by dense node index: per node `(neighbour, strength in
+/// millionths)`, sorted by neighbour. What a walk reads.
+pub(crate) type Adjacency = Vec<Vec<(u32, u32)>>;
 
 /// Reusable scratch space of a strongest-path walk.
 #[derive(Clone, Debug, Default)]
@@ -66,19 +73,19 @@ impl ContagionGraph {
         let i = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
         self.index.insert(id, i);
         self.ids.push(id);
-        self.adjacency.push(Vec::new());
+        Arc::make_mut(&mut self.adjacency).push(Vec::new());
         i
     }
 
     /// Makes room for `additional` more nodes.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.ids.reserve_exact(additional);
-        self.adjacency.reserve_exact(additional);
+        Arc::make_mut(&mut self.adjacency).reserve_exact(additional);
     }
 
     /// Gives back the room the adjacency lists grew into and do not use.
     pub(crate) fn shrink_to_fit(&mut self) {
-        for list in &mut self.adjacency {
+        for list in Arc::make_mut(&mut self.adjacency) {
             list.shrink_to_fit();
         }
     }
@@ -118,7 +125,7 @@ impl ContagionGraph {
     }
 
     fn set_half(&mut self, from: u32, to: u32, strength: Option<Fraction>) {
-        let list = &mut self.adjacency[from as usize];
+        let list = &mut Arc::make_mut(&mut self.adjacency)[from as usize];
         match (list.binary_search_by_key(&to, |e| e.0), strength) {
             (Ok(at), Some(s)) => list[at].1 = s.millionths(),
             (Ok(at), None) => {
@@ -192,49 +199,13 @@ impl ContagionGraph {
     /// integers (strengths are millionths, products scaled to `10^-36`), so the result is the
     /// same on every platform and the same walked from either end. Costs
     /// `O(hops * edges reached)`.
-    pub(crate) fn walk(
-        &self,
-        source: u32,
-        hops: u8,
-        walk: &mut Walk,
-        mut visit: impl FnMut(u32, u64),
-    ) {
-        let hops = hops.min(MAX_EXACT_HOPS);
-        walk.begin(self.ids.len());
-        walk.mark(source, u128::MAX);
-        walk.frontier.push((source, ONE));
-        for _ in 0..hops {
-            walk.round = walk.round.wrapping_add(1);
-            if walk.round == 0 {
-                walk.slot_round.iter_mut().for_each(|r| *r = 0);
-                walk.round = 1;
-            }
-            walk.next.clear();
-            let frontier = std::mem::take(&mut walk.frontier);
-            for &(node, weight) in &frontier {
-                let base = weight / SCALE;
-                for &(neighbour, strength) in &self.adjacency[node as usize] {
-                    let candidate = base * u128::from(strength);
-                    if candidate == 0 {
-                        continue;
-                    }
-                    walk.relax(neighbour, candidate);
-                }
-            }
-            walk.frontier = frontier;
-            std::mem::swap(&mut walk.frontier, &mut walk.next);
-            if walk.frontier.is_empty() {
-                break;
-            }
-        }
-        walk.frontier.clear();
-        for &node in &walk.reached {
-            let w = walk.best[node as usize] / TO_MILLIONTHS;
-            if w > 0 {
-                // At most 10^6: a path weight never exceeds ONE.
-                visit(node, u64::try_from(w).unwrap_or(u64::MAX));
-            }
-        }
+    pub(crate) fn walk(&self, source: u32, hops: u8, walk: &mut Walk, visit: impl FnMut(u32, u64)) {
+        walk_over(&self.adjacency, source, hops, walk, visit);
+    }
+
+    /// The adjacency lists, shared (O(1)): what a walk on another thread reads.
+    pub(crate) fn adjacency(&self) -> &Arc<Adjacency> {
+        &self.adjacency
     }
 
     /// Every node within `hops` edges of any of `sources` (by edge count, whatever the
@@ -267,6 +238,53 @@ impl ContagionGraph {
             start = end;
         }
         seen
+    }
+}
+
+/// The walk of [`ContagionGraph::walk`] over bare adjacency lists (a graph's, or a shared copy
+/// of them on another thread).
+pub(crate) fn walk_over(
+    adjacency: &[Vec<(u32, u32)>],
+    source: u32,
+    hops: u8,
+    walk: &mut Walk,
+    mut visit: impl FnMut(u32, u64),
+) {
+    let hops = hops.min(MAX_EXACT_HOPS);
+    walk.begin(adjacency.len());
+    walk.mark(source, u128::MAX);
+    walk.frontier.push((source, ONE));
+    for _ in 0..hops {
+        walk.round = walk.round.wrapping_add(1);
+        if walk.round == 0 {
+            walk.slot_round.iter_mut().for_each(|r| *r = 0);
+            walk.round = 1;
+        }
+        walk.next.clear();
+        let frontier = std::mem::take(&mut walk.frontier);
+        for &(node, weight) in &frontier {
+            let base = weight / SCALE;
+            for &(neighbour, strength) in &adjacency[node as usize] {
+                let candidate = base * u128::from(strength);
+                if candidate == 0 {
+                    continue;
+                }
+                walk.relax(neighbour, candidate);
+            }
+        }
+        walk.frontier = frontier;
+        std::mem::swap(&mut walk.frontier, &mut walk.next);
+        if walk.frontier.is_empty() {
+            break;
+        }
+    }
+    walk.frontier.clear();
+    for &node in &walk.reached {
+        let w = walk.best[node as usize] / TO_MILLIONTHS;
+        if w > 0 {
+            // At most 10^6: a path weight never exceeds ONE.
+            visit(node, u64::try_from(w).unwrap_or(u64::MAX));
+        }
     }
 }
 

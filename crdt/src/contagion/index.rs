@@ -2,10 +2,12 @@
 //! maintained incrementally as changes are applied.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::evidence::{Change, Neighbourhood, Own};
-use super::graph::{ContagionGraph, Walk};
+use super::graph::{Adjacency, ContagionGraph, Walk, walk_over};
 use crate::ids::ProcedureId;
 
 /// Derived state of a space: never replicated, rebuilt from the replicated state on decode.
@@ -25,13 +27,23 @@ use crate::ids::ProcedureId;
 ///   push is one walk; a relation change is two (the reach of its ends before and after). A
 ///   fresh node syncing 100k procedures with 480k `similar` edges so pays one recomputation,
 ///   not two reach walks per edge.
+/// - Many stale neighbourhoods ([`MANY_STALE`] or more) are not summed by the thread that
+///   applies changes: [`ContagionIndex::settle_job`] hands them to a [`SettleJob`], which sums
+///   them on another thread from shared copies of the graph and the own evidence, and
+///   [`ContagionIndex::install`] takes the sums back. Pushes made meanwhile are kept aside per
+///   job node and added at install; a node a relation change marks stale meanwhile is not
+///   installed (its sum was of the old graph). Frozen views taken meanwhile sum what they lack
+///   themselves ([`FrozenNeighbourhoods`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ContagionIndex {
     graph: ContagionGraph,
-    own: Vec<Own>,
+    /// Shared with a background settle or a frozen view that sums stale neighbourhoods,
+    /// copied on write only if evidence changes while one holds it.
+    own: Arc<Vec<Own>>,
     /// `None`: stale. Persistent (shared by copies, copied on write by chunks of 64), so a
     /// frozen view ([`FrozenNeighbourhoods`]) costs O(1) to take.
     neighbourhoods: imbl::Vector<Option<Neighbourhood>>,
+    /// Every stale node, and after a settle job's install possibly some fresh ones.
     stale: Vec<u32>,
     contexts: BTreeMap<String, u32>,
     hops: u8,
@@ -40,13 +52,161 @@ pub(crate) struct ContagionIndex {
     pushes: usize,
     /// Every neighbourhood is stale: pushes only update own evidence.
     all_stale: bool,
+    /// The settle job summing stale neighbourhoods on another thread, if one is out.
+    job: Option<InFlight>,
+    /// Pushes and relation changes ever applied: whether the index was quiet between two
+    /// looks ([`ContagionIndex::quiet`]).
+    changes: u64,
+    /// `changes` at the last look.
+    looked_at: u64,
+    /// Neighbourhoods summed by the calling thread (settles, freezes), ever.
+    summed_here: u64,
 }
 
 /// Fewest pushes between two settles before the index stops walking (see [`ContagionIndex`]).
 pub(crate) const PUSHES_BEFORE_RECOMPUTE: usize = 1024;
 
-/// Fewest stale neighbourhoods summed on every core rather than on the calling thread alone.
-const PARALLEL_SETTLE: usize = 4096;
+/// Fewest stale neighbourhoods summed on every core rather than on one thread, and handed to
+/// a [`SettleJob`] rather than summed by the thread that applies changes.
+pub(crate) const MANY_STALE: usize = 4096;
+
+/// Numbers settle jobs, so a job's sums are only ever installed into the index that made it
+/// (a space rebuilt meanwhile has a new index, and a job discarded meanwhile is gone).
+static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
+
+/// A settle job out: which of its nodes will be installed, and the pushes its sums miss.
+#[derive(Clone, Debug)]
+struct InFlight {
+    id: u64,
+    /// Per node (as of the job's start): whether the job's sum will be installed. Cleared
+    /// when a relation change marks the node stale, since the job summed the old graph.
+    accepts: Vec<bool>,
+    /// Per job node: the pushes that reached it since the job started.
+    deltas: HashMap<u32, Neighbourhood>,
+}
+
+/// What summing a neighbourhood reads, shared: the adjacency lists, every procedure's own
+/// evidence and the hop limit, as of one moment (O(1) to take).
+#[derive(Clone, Debug)]
+pub(crate) struct SumParts {
+    adjacency: Arc<Adjacency>,
+    own: Arc<Vec<Own>>,
+    hops: u8,
+}
+
+/// Sums neighbourhoods from borrowed parts.
+#[derive(Clone, Copy)]
+struct Summer<'a> {
+    adjacency: &'a [Vec<(u32, u32)>],
+    own: &'a [Own],
+    hops: u8,
+}
+
+impl Summer<'_> {
+    fn sum_from(self, node: u32, walk: &mut Walk) -> Neighbourhood {
+        let mut sum = Neighbourhood::default();
+        walk_over(self.adjacency, node, self.hops, walk, |other, weight| {
+            sum.add_own(weight, &self.own[other as usize]);
+        });
+        sum
+    }
+
+    /// The neighbourhood of each of `nodes`, summed afresh on this thread.
+    fn sums_of(self, nodes: &[u32], walk: &mut Walk) -> Vec<(u32, Neighbourhood)> {
+        nodes
+            .iter()
+            .map(|&node| (node, self.sum_from(node, walk)))
+            .collect()
+    }
+
+    /// The neighbourhood of each of `nodes`, summed afresh: on every core when there are
+    /// many. Each sum only reads the parts, so the result does not depend on the split.
+    fn sums_spread(self, nodes: &[u32], walk: &mut Walk) -> Vec<(u32, Neighbourhood)> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || nodes.len() < MANY_STALE {
+            return self.sums_of(nodes, walk);
+        }
+        let chunk = nodes.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = nodes
+                .chunks(chunk)
+                .map(|nodes| scope.spawn(move || self.sums_of(nodes, &mut Walk::default())))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+}
+
+impl SumParts {
+    fn summer(&self) -> Summer<'_> {
+        Summer {
+            adjacency: &self.adjacency,
+            own: &self.own,
+            hops: self.hops,
+        }
+    }
+
+    /// The neighbourhood of `node`, summed on the calling thread with its own scratch space.
+    fn sum_here(&self, node: u32) -> Neighbourhood {
+        thread_local! {
+            static WALK: std::cell::RefCell<Walk> = std::cell::RefCell::new(Walk::default());
+        }
+        WALK.with_borrow_mut(|walk| self.summer().sum_from(node, walk))
+    }
+}
+
+/// Stale neighbourhoods to sum on another thread ([`SettleJob::run`]), taken from a space by
+/// [`crate::Space::settle_job`]; its result goes back by [`crate::Space::install_settled`].
+#[derive(Debug)]
+pub struct SettleJob {
+    id: u64,
+    nodes: Vec<u32>,
+    parts: SumParts,
+}
+
+/// The sums a [`SettleJob`] made, for the space that gave it out.
+#[derive(Debug)]
+pub struct SettledSums {
+    id: u64,
+    sums: Vec<(u32, Neighbourhood)>,
+}
+
+impl SettleJob {
+    /// How many neighbourhoods the job sums.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the job sums nothing.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Sums the job's neighbourhoods, on every core of the machine: the slow part, for a
+    /// thread other than the one applying changes.
+    pub fn run(self) -> SettledSums {
+        let sums = self
+            .parts
+            .summer()
+            .sums_spread(&self.nodes, &mut Walk::default());
+        SettledSums { id: self.id, sums }
+    }
+}
+
+impl SettledSums {
+    /// How many neighbourhoods were summed.
+    pub fn len(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// Whether nothing was summed.
+    pub fn is_empty(&self) -> bool {
+        self.sums.is_empty()
+    }
+}
 
 impl ContagionIndex {
     /// An empty index walking `hops` edges.
@@ -63,7 +223,7 @@ impl ContagionIndex {
     pub(crate) fn with_capacity(hops: u8, nodes: usize) -> Self {
         let mut index = ContagionIndex::new(hops);
         index.graph.reserve(nodes);
-        index.own.reserve_exact(nodes);
+        Arc::make_mut(&mut index.own).reserve_exact(nodes);
         index
     }
 
@@ -94,18 +254,37 @@ impl ContagionIndex {
 
     fn node(&mut self, id: ProcedureId) -> u32 {
         let node = self.graph.intern(id);
-        while self.own.len() < self.graph.node_count() {
-            self.own.push(Own::default());
-            if self.all_stale {
-                self.stale.push(self.neighbourhoods.len() as u32);
-                self.neighbourhoods.push_back(None);
-            } else {
-                // A new node has no neighbours yet: an empty neighbourhood is exact.
-                self.neighbourhoods
-                    .push_back(Some(Neighbourhood::default()));
+        if self.own.len() < self.graph.node_count() {
+            let own = Arc::make_mut(&mut self.own);
+            while own.len() < self.graph.node_count() {
+                own.push(Own::default());
+                if self.all_stale {
+                    self.stale.push(self.neighbourhoods.len() as u32);
+                    self.neighbourhoods.push_back(None);
+                } else {
+                    // A new node has no neighbours yet: an empty neighbourhood is exact.
+                    self.neighbourhoods
+                        .push_back(Some(Neighbourhood::default()));
+                }
             }
         }
         node
+    }
+
+    fn summer(&self) -> Summer<'_> {
+        Summer {
+            adjacency: self.graph.adjacency(),
+            own: &self.own,
+            hops: self.hops,
+        }
+    }
+
+    fn parts(&self) -> SumParts {
+        SumParts {
+            adjacency: Arc::clone(self.graph.adjacency()),
+            own: Arc::clone(&self.own),
+            hops: self.hops,
+        }
     }
 
     /// Changes the hop limit; every neighbourhood becomes stale.
@@ -132,11 +311,13 @@ impl ContagionIndex {
     /// Applies a change of `id`'s own evidence without pushing it anywhere (for a rebuild).
     pub(crate) fn set_own(&mut self, id: ProcedureId, change: &Change) {
         let node = self.node(id);
-        self.own[node as usize].apply(change);
+        Arc::make_mut(&mut self.own)[node as usize].apply(change);
     }
 
-    /// Marks every neighbourhood stale.
+    /// Marks every neighbourhood stale (and drops a settle job out: everything is summed
+    /// again by the next).
     pub(crate) fn mark_all_stale(&mut self) {
+        self.job = None;
         for node in 0..self.neighbourhoods.len() {
             self.mark_stale(node as u32);
         }
@@ -144,6 +325,11 @@ impl ContagionIndex {
     }
 
     fn mark_stale(&mut self, node: u32) {
+        if let Some(job) = &mut self.job
+            && let Some(accepts) = job.accepts.get_mut(node as usize)
+        {
+            *accepts = false;
+        }
         if let Some(slot) = self.neighbourhoods.get_mut(node as usize)
             && slot.take().is_some()
         {
@@ -160,6 +346,7 @@ impl ContagionIndex {
     ) {
         let ends = [self.node(a), self.node(b)];
         if self.all_stale {
+            self.changes += 1;
             self.graph.set(a, b, strength);
             return;
         }
@@ -169,6 +356,7 @@ impl ContagionIndex {
         if self.graph.strength(ends[0], ends[1]) == wanted {
             return;
         }
+        self.changes += 1;
         if self.over_budget(2) {
             self.graph.set(a, b, strength);
             return;
@@ -183,13 +371,14 @@ impl ContagionIndex {
     }
 
     /// Applies a change of `id`'s own evidence and pushes it into every fresh neighbourhood
-    /// within reach.
+    /// within reach (and into the kept-aside sums of a settle job's nodes).
     pub(crate) fn push(&mut self, id: ProcedureId, change: &Change) {
         if change.is_empty() {
             return;
         }
         let source = self.node(id);
-        self.own[source as usize].apply(change);
+        Arc::make_mut(&mut self.own)[source as usize].apply(change);
+        self.changes += 1;
         if self.all_stale {
             return;
         }
@@ -201,13 +390,24 @@ impl ContagionIndex {
             neighbourhoods,
             walk,
             hops,
+            job,
             ..
         } = self;
-        graph.walk(source, *hops, walk, |node, weight| {
-            if let Some(n) = &mut neighbourhoods[node as usize] {
-                n.add(weight, change);
-            }
-        });
+        graph.walk(
+            source,
+            *hops,
+            walk,
+            |node, weight| match &mut neighbourhoods[node as usize] {
+                Some(n) => n.add(weight, change),
+                None => {
+                    if let Some(job) = job
+                        && job.accepts.get(node as usize) == Some(&true)
+                    {
+                        job.deltas.entry(node).or_default().add(weight, change);
+                    }
+                }
+            },
+        );
     }
 
     /// Counts `walks` more walks since the last settle; past the budget, marks everything stale
@@ -221,37 +421,116 @@ impl ContagionIndex {
         false
     }
 
-    /// Recomputes every stale neighbourhood. Many (a restored space's, or all of them after
-    /// the push budget ran out) are summed on every core: each sum only reads the graph and
-    /// the procedures' own evidence, so the result does not depend on how the work is split.
+    /// How many neighbourhoods are stale (dropping fresh ones from the list).
+    fn stale_count(&mut self) -> usize {
+        let neighbourhoods = &self.neighbourhoods;
+        self.stale
+            .retain(|&node| neighbourhoods[node as usize].is_none());
+        self.stale.len()
+    }
+
+    /// Recomputes every stale neighbourhood on the calling thread (on every core when there
+    /// are many: a restored space's, or all of them after the push budget ran out). A settle
+    /// job out is dropped: its sums would be of what this recomputes.
     pub(crate) fn settle(&mut self) {
         self.pushes = 0;
         self.all_stale = false;
-        let mut stale = std::mem::take(&mut self.stale);
-        stale.retain(|&node| self.neighbourhoods[node as usize].is_none());
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let sums: Vec<(u32, Neighbourhood)> = if threads > 1 && stale.len() >= PARALLEL_SETTLE {
-            let chunk = stale.len().div_ceil(threads);
-            let this = &*self;
-            std::thread::scope(|scope| {
-                let parts: Vec<_> = stale
-                    .chunks(chunk)
-                    .map(|nodes| scope.spawn(move || this.sums_of(nodes, &mut Walk::default())))
-                    .collect();
-                parts
-                    .into_iter()
-                    .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
-        } else {
-            let mut walk = std::mem::take(&mut self.walk);
-            let sums = self.sums_of(&stale, &mut walk);
-            self.walk = walk;
-            sums
-        };
+        self.job = None;
+        self.stale_count();
+        let stale = std::mem::take(&mut self.stale);
+        let mut walk = std::mem::take(&mut self.walk);
+        let sums = self.summer().sums_spread(&stale, &mut walk);
+        self.walk = walk;
+        self.summed_here += sums.len() as u64;
         for (node, sum) in sums {
             self.neighbourhoods[node as usize] = Some(sum);
         }
+    }
+
+    /// Brings what a read of `id` needs up to date on the calling thread: everything if few
+    /// neighbourhoods are stale, else `id`'s alone (the others are left to a settle job).
+    pub(crate) fn settle_for(&mut self, id: &ProcedureId) {
+        if self.job.is_none() && self.stale_count() < MANY_STALE {
+            self.settle();
+            return;
+        }
+        // With every neighbourhood stale, pushes do not walk: a lone fresh one would miss them.
+        if self.all_stale {
+            return;
+        }
+        if let Some(node) = self.graph.node(id)
+            && self.neighbourhoods[node as usize].is_none()
+        {
+            let mut walk = std::mem::take(&mut self.walk);
+            let sum = self.summer().sum_from(node, &mut walk);
+            self.walk = walk;
+            self.summed_here += 1;
+            self.neighbourhoods[node as usize] = Some(sum);
+        }
+    }
+
+    /// A job summing every stale neighbourhood on another thread, if there are many and no job
+    /// is out. From now on pushes walk again, keeping aside what reaches the job's nodes.
+    pub(crate) fn settle_job(&mut self) -> Option<SettleJob> {
+        if self.job.is_some() || self.stale_count() < MANY_STALE {
+            return None;
+        }
+        let id = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
+        let mut accepts = vec![false; self.neighbourhoods.len()];
+        for &node in &self.stale {
+            accepts[node as usize] = true;
+        }
+        self.job = Some(InFlight {
+            id,
+            accepts,
+            deltas: HashMap::new(),
+        });
+        self.pushes = 0;
+        self.all_stale = false;
+        Some(SettleJob {
+            id,
+            nodes: self.stale.clone(),
+            parts: self.parts(),
+        })
+    }
+
+    /// Whether nothing was pushed and no relation changed since the last look.
+    pub(crate) fn quiet(&mut self) -> bool {
+        let quiet = self.changes == self.looked_at;
+        self.looked_at = self.changes;
+        quiet
+    }
+
+    /// Installs the sums of the settle job out, with the pushes kept aside for them: how many
+    /// neighbourhoods became fresh (none if the job is not this index's current one).
+    pub(crate) fn install(&mut self, settled: SettledSums) -> usize {
+        let Some(job) = self.job.take_if(|job| job.id == settled.id) else {
+            return 0;
+        };
+        let InFlight {
+            accepts,
+            mut deltas,
+            ..
+        } = job;
+        let mut installed = 0;
+        for (node, mut sum) in settled.sums {
+            let slot = &mut self.neighbourhoods[node as usize];
+            if accepts[node as usize] && slot.is_none() {
+                if let Some(delta) = deltas.remove(&node) {
+                    sum.absorb(&delta);
+                }
+                *slot = Some(sum);
+                installed += 1;
+            }
+        }
+        self.stale_count();
+        installed
+    }
+
+    /// Neighbourhoods summed by the calling thread (settles, freezes) since the index was
+    /// made: what a settle job did not take off it.
+    pub(crate) fn summed_here(&self) -> u64 {
+        self.summed_here
     }
 
     /// Whether some neighbourhood is stale.
@@ -259,31 +538,23 @@ impl ContagionIndex {
         !self.stale.is_empty()
     }
 
-    /// The neighbourhood of each of `nodes`, summed afresh.
-    fn sums_of(&self, nodes: &[u32], walk: &mut Walk) -> Vec<(u32, Neighbourhood)> {
-        nodes
-            .iter()
-            .map(|&node| (node, self.sum_from(node, walk)))
-            .collect()
-    }
-
-    fn sum_from(&self, node: u32, walk: &mut Walk) -> Neighbourhood {
-        let mut sum = Neighbourhood::default();
-        self.graph.walk(node, self.hops, walk, |other, weight| {
-            sum.add_own(weight, &self.own[other as usize]);
-        });
-        sum
-    }
-
     /// The neighbourhood sums as they are now, shared with the index: O(1) to take, and the
-    /// index copies on write only what it changes while the view lives. Every stale
-    /// neighbourhood is recomputed first, so the view answers as the index does.
+    /// index copies on write only what it changes while the view lives. With few stale
+    /// neighbourhoods they are recomputed first; with many (or a settle job out), the view
+    /// holds the graph and the own evidence as of now and sums a stale one when it is read,
+    /// on the reading thread, so it answers as the index does.
     pub(crate) fn freeze(&mut self) -> FrozenNeighbourhoods {
-        self.settle();
+        let lazy = if self.job.is_some() || self.stale_count() >= MANY_STALE {
+            Some(self.parts())
+        } else {
+            self.settle();
+            None
+        };
         FrozenNeighbourhoods {
             nodes: self.graph.nodes().clone(),
             sums: self.neighbourhoods.clone(),
             contexts: self.contexts.clone(),
+            lazy,
         }
     }
 
@@ -293,7 +564,7 @@ impl ContagionIndex {
             None => Cow::Owned(Neighbourhood::default()),
             Some(node) => match &self.neighbourhoods[node as usize] {
                 Some(n) => Cow::Borrowed(n),
-                None => Cow::Owned(self.sum_from(node, &mut Walk::default())),
+                None => Cow::Owned(self.summer().sum_from(node, &mut Walk::default())),
             },
         }
     }
@@ -305,7 +576,7 @@ impl ContagionIndex {
         let mut out = Vec::new();
         for (node, kept) in self.neighbourhoods.iter().enumerate() {
             if let Some(kept) = kept {
-                let fresh = self.sum_from(node as u32, &mut walk);
+                let fresh = self.summer().sum_from(node as u32, &mut walk);
                 if !same(kept, &fresh) {
                     out.push(self.graph.id(node as u32));
                 }
@@ -315,13 +586,15 @@ impl ContagionIndex {
     }
 }
 
-/// The neighbourhood sums of a settled [`ContagionIndex`], frozen (see
-/// [`ContagionIndex::freeze`]): what a ranking read on another thread needs of the index.
+/// The neighbourhood sums of a [`ContagionIndex`], frozen (see [`ContagionIndex::freeze`]):
+/// what a ranking read on another thread needs of the index.
 #[derive(Clone, Debug)]
 pub(crate) struct FrozenNeighbourhoods {
     nodes: imbl::OrdMap<ProcedureId, u32>,
     sums: imbl::Vector<Option<Neighbourhood>>,
     contexts: BTreeMap<String, u32>,
+    /// When some sums are stale: what summing them reads, as of the freeze.
+    lazy: Option<SumParts>,
 }
 
 /// Where a procedure's neighbourhood sums are read from: the live index, or a frozen view.
@@ -342,10 +615,29 @@ impl FrozenNeighbourhoods {
         self.nodes.iter()
     }
 
+    /// Sums every stale neighbourhood of the view, on every core when there are many (a read
+    /// about to score every procedure), so each is not summed alone when read.
+    pub(crate) fn settle(&mut self) {
+        let Some(parts) = self.lazy.take() else {
+            return;
+        };
+        let stale: Vec<u32> = (0..self.sums.len() as u32)
+            .filter(|&node| self.sums[node as usize].is_none())
+            .collect();
+        for (node, sum) in parts.summer().sums_spread(&stale, &mut Walk::default()) {
+            self.sums[node as usize] = Some(sum);
+        }
+    }
+
     fn sums_of(&self, node: Option<u32>) -> Cow<'_, Neighbourhood> {
-        node.and_then(|node| self.sums.get(node as usize))
-            .and_then(Option::as_ref)
-            .map_or_else(|| Cow::Owned(Neighbourhood::default()), Cow::Borrowed)
+        let Some(node) = node else {
+            return Cow::Owned(Neighbourhood::default());
+        };
+        match (self.sums.get(node as usize), &self.lazy) {
+            (Some(Some(sum)), _) => Cow::Borrowed(sum),
+            (Some(None), Some(parts)) => Cow::Owned(parts.sum_here(node)),
+            _ => Cow::Owned(Neighbourhood::default()),
+        }
     }
 }
 
@@ -364,7 +656,6 @@ impl<'a> Neighbours<'a> {
     pub(crate) fn neighbourhood(self, id: &ProcedureId) -> Cow<'a, Neighbourhood> {
         match self {
             Neighbours::Live(index) => index.neighbourhood(id),
-            // Frozen settled: never stale.
             Neighbours::Frozen(frozen) => frozen.sums_of(frozen.nodes.get(id).copied()),
             Neighbours::Resolved(frozen, node) => frozen.sums_of(node),
         }
