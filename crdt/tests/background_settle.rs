@@ -221,8 +221,10 @@ fn a_job_the_space_dropped_is_not_installed() {
 
     // Dropped with the hop limit changed meanwhile (every sum is of the old limit).
     let job = s.settle_job().unwrap();
-    let mut settings = SpaceSettings::default();
-    settings.contagion_hops = 2;
+    let settings = SpaceSettings {
+        contagion_hops: 2,
+        ..SpaceSettings::default()
+    };
     common::set_settings(&mut s, ALICE, T0, settings);
     assert_eq!(s.install_settled(job.run()), 0);
 

@@ -28,6 +28,20 @@ pub struct WorkLabel {
     pub work: &'static str,
 }
 
+/// An `on` label: which thread did the work (`actor`, `background`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OnLabel {
+    /// The thread.
+    pub on: &'static str,
+}
+
+/// A `result` label: how a piece of work ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// How it ended.
+    pub result: &'static str,
+}
+
 /// A `route` label (API latency).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -78,6 +92,12 @@ pub struct Metrics {
     /// handed back from another thread, a tick), in seconds, by kind: every write and every
     /// answer that goes through the actor waits behind its turns.
     pub actor_turn: Family<WorkLabel, Histogram>,
+    /// Contagion neighbourhoods summed, by where (`actor`: a few stale ones, summed before a
+    /// read; `background`: many, summed by a settle job and installed).
+    pub contagion_sums: Family<OnLabel, Counter>,
+    /// Contagion settle jobs ended, by result (`installed`; `dropped`: the space changed
+    /// too much meanwhile, or was rebuilt).
+    pub contagion_settle_jobs: Family<ResultLabel, Counter>,
     /// `/knack/blob/1` chunk bytes, by direction (`in`: verified bytes fetched; `out`: served).
     pub blob_bytes: Family<DirectionLabel, Counter>,
     /// Peers dropped from a blob download, by reason (`corrupt`, `unreliable`).
@@ -136,6 +156,8 @@ impl Metrics {
             actor_turn: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
             }),
+            contagion_sums: Family::default(),
+            contagion_settle_jobs: Family::default(),
             blob_bytes: Family::default(),
             blob_peers_penalised: Family::default(),
             blob_fetches: Family::default(),
@@ -145,6 +167,18 @@ impl Metrics {
             requests_refused: Family::default(),
             envelopes_dropped: Counter::default(),
         };
+        // Every series of the contagion counters exists from the start (at 0), so a rate
+        // over the first settle job sees it.
+        for on in ["actor", "background"] {
+            drop(metrics.contagion_sums.get_or_create(&OnLabel { on }));
+        }
+        for result in ["installed", "dropped"] {
+            drop(
+                metrics
+                    .contagion_settle_jobs
+                    .get_or_create(&ResultLabel { result }),
+            );
+        }
         let r = registry.sub_registry_with_prefix("knack");
         r.register(
             "ops_applied",
@@ -165,6 +199,16 @@ impl Metrics {
             "gossip_bytes",
             "Gossip payload bytes, by direction",
             metrics.gossip_bytes.clone(),
+        );
+        r.register(
+            "contagion_sums",
+            "Contagion neighbourhoods summed, by thread (actor, background)",
+            metrics.contagion_sums.clone(),
+        );
+        r.register(
+            "contagion_settle_jobs",
+            "Contagion settle jobs ended, by result (installed, dropped)",
+            metrics.contagion_settle_jobs.clone(),
         );
         r.register(
             "sync_rounds",

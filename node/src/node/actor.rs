@@ -6,6 +6,7 @@ mod checkpoint;
 mod cold_tier;
 mod commands;
 mod completion;
+mod contagion;
 mod discovery;
 mod disk_space;
 mod flusher;
@@ -18,6 +19,7 @@ mod peers;
 mod settings;
 mod swarm_events;
 mod sync;
+mod unflushed;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -133,6 +135,8 @@ pub(crate) struct Actor {
     snapshot_bytes: u64,
     /// Whether periodic snapshots are being encoded and written off the actor.
     snapshot_in_flight: bool,
+    /// Own sequence numbers sealed and not yet durable: not served to peers.
+    own_unflushed: unflushed::OwnUnflushed,
     /// Whether the next snapshot is due whatever the ops count (a members-only rebuild
     /// dropped ops the stored snapshot holds).
     snapshot_forced: bool,
@@ -233,6 +237,7 @@ impl Actor {
             ops_since_snapshot: 0,
             snapshot_bytes: parts.snapshot_bytes,
             snapshot_in_flight: false,
+            own_unflushed: unflushed::OwnUnflushed::default(),
             snapshot_forced: false,
             completions_tx: completions_tx.clone(),
             blobs: BlobState::new(parts.blob_store, completions_tx),
@@ -414,6 +419,7 @@ impl Actor {
             self.record_manifest();
         }
         self.checkpoints_on_tick();
+        self.settle_quiet_spaces();
     }
 
     /// Makes ops received from peers durable (they need no acknowledgement, so they wait for a
@@ -464,9 +470,10 @@ impl Actor {
     /// Every joined space, frozen now (O(1) each): what a read of whole spaces takes to another
     /// thread (blob collection, the cold tier, the relay check).
     fn frozen_spaces(&mut self) -> Vec<(SpaceName, knack_crdt::FrozenSpace)> {
-        self.spaces
-            .iter_mut()
-            .map(|(name, replica)| (name.clone(), replica.space.freeze()))
+        let names: Vec<SpaceName> = self.spaces.keys().cloned().collect();
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.freeze(&name)?)))
             .collect()
     }
 
@@ -564,6 +571,16 @@ impl Actor {
         ok: bool,
     ) {
         self.flushes_in_flight = self.flushes_in_flight.saturating_sub(batches);
+        if ok {
+            let own = envelopes.iter().filter(|e| e.author() == self.agent);
+            let durable = own.map(|e| (e.space(), e.last_seq())).chain(
+                runs.iter()
+                    .filter_map(|(space, run)| Some((space, run.as_ref().ok()?.last))),
+            );
+            for (space, upto) in durable {
+                self.own_unflushed.flushed(space, upto);
+            }
+        }
         self.runs_sealed(runs);
         if ok {
             self.manifest_stale = true;
@@ -598,6 +615,8 @@ impl Actor {
     /// Seals one batch of own ops and appends it to the store.
     fn seal(&mut self, space: SpaceName, batch: Unsealed) -> Result<(), NodeError> {
         let envelope = Envelope::seal(&self.key, space, batch.first_seq, batch.ops)?;
+        self.own_unflushed
+            .sealed(envelope.space(), envelope.first_seq(), envelope.last_seq());
         if self.own_appends_deferred(envelope.space()) {
             self.deferred.push(envelope.clone());
         } else {

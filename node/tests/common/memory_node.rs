@@ -17,6 +17,18 @@ pub async fn start(
     ipfs: Option<(&str, Arc<dyn knack_ipfs::IpfsApi>)>,
 ) -> (Node, Arc<MemoryStore>, libp2p::Multiaddr) {
     let store = Arc::new(MemoryStore::new());
+    let (node, addr) = start_on(dir, port, config, store.clone(), ipfs).await;
+    (node, store, addr)
+}
+
+/// [`start`] with `store` as the node's store.
+pub async fn start_on(
+    dir: &Path,
+    port: u64,
+    config: Config,
+    store: Arc<dyn knack_node::store::Store>,
+    ipfs: Option<(&str, Arc<dyn knack_ipfs::IpfsApi>)>,
+) -> (Node, libp2p::Multiaddr) {
     let mut builder = NodeBuilder::new(dir)
         .config(Config {
             listen: vec![format!("/memory/{port}").parse().unwrap()],
@@ -25,7 +37,7 @@ pub async fn start(
             sync_interval_ms: 200,
             ..config
         })
-        .store(store.clone())
+        .store(store)
         .transport(Transport::Memory);
     if let Some((endpoint, client)) = ipfs {
         builder = builder.ipfs(endpoint, client);
@@ -33,7 +45,7 @@ pub async fn start(
     let node = builder.build().await.unwrap();
     let peer = node.status().await.unwrap().peer_id;
     let addr = format!("/memory/{port}/p2p/{peer}").parse().unwrap();
-    (node, store, addr)
+    (node, addr)
 }
 
 /// `count` memory ports of this test process, apart from other test processes' (the memory

@@ -323,6 +323,7 @@ impl Actor {
             .get_mut(space)
             .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?
             .reserve_own(self.agent, last);
+        self.own_unflushed.sealed(space, first, last);
         self.flush_with_run(RunJob {
             key: self.key.clone(),
             space: space.clone(),

@@ -157,13 +157,15 @@ impl Actor {
                 // Ranking scores every procedure (tens of ms at 100k): the actor only freezes the
                 // space (O(1)) and another thread ranks from it.
                 let now = wall_ms();
-                match self.spaces.get_mut(&space) {
+                match self.freeze(&space) {
                     None => {
                         let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
                     }
-                    Some(replica) => {
-                        let frozen = replica.space.freeze();
+                    Some(mut frozen) => {
                         tokio::task::spawn_blocking(move || {
+                            // Neighbourhoods left stale (many: a settle job is summing them
+                            // too) are summed on every core before every procedure is scored.
+                            frozen.settle();
                             let rows = frozen
                                 .rank(n, &filter, now, policy, &mut rand::thread_rng())
                                 .iter()
@@ -333,20 +335,6 @@ impl Actor {
         })
     }
 
-    /// The replica of `space` with its contagion neighbourhoods settled (recomputed after
-    /// relation changes), ready for rankings.
-    pub(super) fn settled(
-        &mut self,
-        space: &SpaceName,
-    ) -> Result<&crate::node::replica::Replica, NodeError> {
-        let replica = self
-            .spaces
-            .get_mut(space)
-            .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))?;
-        replica.space.settle();
-        Ok(replica)
-    }
-
     pub(super) fn replica(
         &self,
         space: &SpaceName,
@@ -356,15 +344,16 @@ impl Actor {
             .ok_or_else(|| NodeError::UnknownSpace(space.to_string()))
     }
 
-    /// `id` as `show` answers it, from a settled replica: a neighbourhood left stale (by a
-    /// relation change, or a backlog of pushes) is recomputed once and kept, rather than
-    /// walked again for each of the view's derived values.
+    /// `id` as `show` answers it: its neighbourhood, if stale (by a relation change, or a
+    /// backlog of pushes), is recomputed once and kept, rather than walked again for each of
+    /// the view's derived values (with a few stale, all are; many are left to a settle job).
     fn view(
         &mut self,
         space: &SpaceName,
         id: knack_crdt::ProcedureId,
     ) -> Result<ProcedureView, NodeError> {
-        let replica = self.settled(space)?;
+        self.settle_for(space, &id);
+        let replica = self.replica(space)?;
         let p = replica
             .space
             .procedure(&id)

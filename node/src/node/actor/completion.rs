@@ -63,6 +63,11 @@ pub(crate) enum Completion {
         neighbours: Vec<(knack_crdt::ProcedureId, f32)>,
         ack: super::PendingReply,
     },
+    /// A space's stale contagion neighbourhoods, summed by a settle job.
+    Settled {
+        space: knack_crdt::SpaceName,
+        sums: Box<knack_crdt::SettledSums>,
+    },
     /// Sealed batches made durable by the flusher (`ok`), their writers answered: the
     /// envelopes to publish.
     Flushed {
@@ -115,6 +120,7 @@ impl Actor {
                 ok,
             } => self.flushed(batches, envelopes, runs, ok),
             Completion::Stored { hash, result } => self.blob_stored(&hash, result),
+            Completion::Settled { space, sums } => self.install_settled(&space, *sums),
         }
     }
 }

@@ -75,11 +75,10 @@ impl Actor {
         policy: knack_crdt::Policy,
         reply: Reply<Vec<RankedView>>,
     ) {
-        let Some(replica) = self.spaces.get_mut(space) else {
+        let Some(frozen) = self.freeze(space) else {
             let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
             return;
         };
-        let frozen = replica.space.freeze();
         self.discovery
             .search(space, query, frozen, wall_ms(), policy, reply);
     }
@@ -92,7 +91,7 @@ impl Actor {
         n: usize,
         reply: Reply<Vec<RankedView>>,
     ) {
-        let Some(replica) = self.spaces.get_mut(space) else {
+        let Some(replica) = self.spaces.get(space) else {
             let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
             return;
         };
@@ -102,7 +101,10 @@ impl Actor {
             )));
             return;
         }
-        let frozen = replica.space.freeze();
+        let Some(frozen) = self.freeze(space) else {
+            let _ = reply.send(Err(NodeError::UnknownSpace(space.to_string())));
+            return;
+        };
         self.discovery
             .similar(space, id, n, frozen, wall_ms(), reply);
     }

@@ -10,23 +10,29 @@ use libp2p::PeerId;
 
 use super::Actor;
 use super::peers::Departure;
+use super::unflushed::OwnUnflushed;
 use crate::net::sync::{Event, Host, Ops};
 use crate::node::replica::Replica;
 use crate::store::Store;
 
 /// The node's op log as the sync engine reads it: version vectors from memory, envelopes from
 /// the store; and who may read a space.
+///
+/// Own envelopes not yet durable are neither advertised nor served (see `unflushed.rs`).
 struct NodeLog<'a> {
     store: &'a dyn Store,
     spaces: &'a BTreeMap<SpaceName, Replica>,
+    own: AgentId,
+    unflushed: &'a OwnUnflushed,
 }
 
 impl OpLog for NodeLog<'_> {
     fn version_vector(&self, space: &SpaceName) -> VersionVector {
-        self.spaces
-            .get(space)
-            .map(|r| r.vv.clone())
-            .unwrap_or_default()
+        match (self.spaces.get(space), self.unflushed.served_upto(space)) {
+            (None, _) => VersionVector::default(),
+            (Some(r), None) => r.vv.clone(),
+            (Some(r), Some(upto)) => r.vv_with_own_upto(self.own, upto),
+        }
     }
 
     fn envelopes_after(
@@ -36,14 +42,27 @@ impl OpLog for NodeLog<'_> {
         after_seq: u64,
         budget_bytes: usize,
     ) -> Batch {
+        let served_upto = match self.unflushed.served_upto(space) {
+            Some(upto) if *author == self.own => upto,
+            _ => u64::MAX,
+        };
+        if after_seq >= served_upto {
+            return Batch {
+                envelopes: Vec::new(),
+                upto: after_seq,
+            };
+        }
         match self
             .store
             .envelopes_after(space, author, after_seq, budget_bytes)
         {
-            Ok(found) => Batch {
-                upto: found.last().map_or(after_seq, |(key, _)| key.last_seq),
-                envelopes: found.into_iter().map(|(_, bytes)| bytes).collect(),
-            },
+            Ok(mut found) => {
+                found.retain(|(key, _)| key.last_seq <= served_upto);
+                Batch {
+                    upto: found.last().map_or(after_seq, |(key, _)| key.last_seq),
+                    envelopes: found.into_iter().map(|(_, bytes)| bytes).collect(),
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "reading the op log for anti-entropy");
                 Batch {
@@ -67,6 +86,8 @@ impl Actor {
         let log = NodeLog {
             store: self.store.as_ref(),
             spaces: &self.spaces,
+            own: self.agent,
+            unflushed: &self.own_unflushed,
         };
         self.swarm.behaviour_mut().sync.send_due_rounds(&log);
     }
@@ -77,6 +98,8 @@ impl Actor {
         let log = NodeLog {
             store: self.store.as_ref(),
             spaces: &self.spaces,
+            own: self.agent,
+            unflushed: &self.own_unflushed,
         };
         let sync = &mut self.swarm.behaviour_mut().sync;
         match event {
