@@ -520,41 +520,84 @@ fn checkpoint_under_load(
     contexts: &[String],
     seed: u64,
 ) -> CheckpointUnderLoad {
+    let ((run, writes), elapsed, status) = with_status_polled(d, || {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let writes = scope.spawn(|| {
+                let agent = child::agent(Duration::from_secs(60));
+                let mut rng = Rng::new(seed);
+                let started = Instant::now();
+                let mut samples = Vec::new();
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    samples.push(post_outcome(d, &agent, &mut rng, ids, contexts));
+                }
+                Latency::of(samples, started.elapsed())
+            });
+            let run = d.post("/v1/spaces/default/checkpoint");
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            (run, writes.join().unwrap())
+        })
+    });
+    CheckpointUnderLoad {
+        run,
+        elapsed,
+        status,
+        writes,
+    }
+}
+
+/// `action` while one client asks for `status` back to back, until it returns: its result,
+/// how long it took, and the `status` latencies meanwhile (the actor answers `status`: the
+/// slowest is the actor's longest stall while `action` ran).
+fn with_status_polled<T: Send>(
+    d: &Daemon,
+    action: impl FnOnce() -> T + Send,
+) -> (T, Duration, Option<Latency>) {
     let done = std::sync::atomic::AtomicBool::new(false);
-    let running = || !done.load(std::sync::atomic::Ordering::Relaxed);
     std::thread::scope(|scope| {
         let status = scope.spawn(|| {
             let agent = child::agent(Duration::from_secs(60));
             let started = Instant::now();
             let mut samples = Vec::new();
-            while running() {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = Instant::now();
                 d.get_with(&agent, "/v1/status", &[])?;
                 samples.push(t.elapsed());
             }
             Some(Latency::of(samples, started.elapsed()))
         });
-        let writes = scope.spawn(|| {
-            let agent = child::agent(Duration::from_secs(60));
-            let mut rng = Rng::new(seed);
-            let started = Instant::now();
-            let mut samples = Vec::new();
-            while running() {
-                samples.push(post_outcome(d, &agent, &mut rng, ids, contexts));
-            }
-            Latency::of(samples, started.elapsed())
-        });
         let t = Instant::now();
-        let run = d.post("/v1/spaces/default/checkpoint");
+        let result = action();
         let elapsed = t.elapsed();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        CheckpointUnderLoad {
-            run,
-            elapsed,
-            status: status.join().unwrap(),
-            writes: writes.join().unwrap(),
-        }
+        (result, elapsed, status.join().unwrap())
     })
+}
+
+/// The first ranking (`top`, n=10) of a node whose contagion sums are all stale (just
+/// started, or just done ingesting a cold sync) while `status` is polled: how long the ranking
+/// took, and the actor's longest stall meanwhile (a settle of every neighbourhood on the
+/// actor showed here).
+fn first_top(r: &mut SizeReport, d: &Daemon, keys: [&'static str; 2], label: &str) {
+    let (rows, elapsed, status) = with_status_polled(d, || {
+        d.get_with(
+            &child::agent(Duration::from_secs(300)),
+            "/v1/spaces/default/top",
+            &[("n", "10")],
+        )
+    });
+    r.fig(
+        keys[0],
+        format!("first top (n=10) {label}"),
+        rows.map(|_| elapsed.as_secs_f64() * 1000.0),
+        "ms",
+    );
+    r.fig(
+        keys[1],
+        "  status back to back meanwhile: slowest answer (the actor's longest stall)",
+        status.map(|l| l.max_ms),
+        "ms",
+    );
 }
 
 /// Durable HTTP outcome writes (as [`http_writes`]) while [`TOP_CLIENTS`] clients ask for
@@ -1155,6 +1198,15 @@ fn run_size(
         Some(mb(rss_restarted)),
         "MB",
     );
+    first_top(
+        &mut r,
+        &d,
+        [
+            "first_top_after_restart_ms",
+            "status_during_first_top_after_restart_max_ms",
+        ],
+        "after the restart",
+    );
     // The resident set once the start's transients (the snapshot read whole, the texts of the
     // index build) are freed and the allocator has returned them: what an idle node holds.
     let settled = wait_until(s.timeout, || d.ready()).map(|_| {
@@ -1206,6 +1258,17 @@ fn run_size(
             "not converged after {} s ({joiner_ops} of {ops_held} ops)",
             s.timeout.as_secs()
         )),
+    }
+    if synced.is_some() {
+        first_top(
+            &mut r,
+            &joiner,
+            [
+                "first_top_after_sync_ms",
+                "status_during_first_top_after_sync_max_ms",
+            ],
+            "of the fresh node after its cold sync",
+        );
     }
     let (_, joiner_hwm) = joiner.memory_mib();
     r.fig(
