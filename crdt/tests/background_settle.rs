@@ -147,7 +147,18 @@ fn sums_installed_after_writes_made_meanwhile_equal_a_recomputation_from_scratch
         );
         assert!(s.settle_job().is_none(), "one job out at a time");
         writes_meanwhile(&mut s, &p, seed);
-        let installed = s.install_settled(job.run());
+        // A view taken now takes the job's sums with the pushes made since its start.
+        let mut during = s.freeze();
+        let mut inline_now = s.clone();
+        inline_now.settle();
+        let settled = job.run();
+        during.settle();
+        assert_eq!(
+            ids_and_scores(&during.top(50, &Filter::default(), now)),
+            ids_and_scores(&top(&inline_now, now)),
+            "a view taken while the job was out"
+        );
+        let installed = s.install_settled(settled);
         assert!(
             installed > N / 2 && installed < N,
             "most installed, those relinked meanwhile not: {installed}"
@@ -234,6 +245,23 @@ fn a_job_the_space_dropped_is_not_installed() {
     assert_eq!(s.install_settled(job.run()), 0);
     s.settle();
     assert!(s.contagion_drift().is_empty());
+}
+
+#[test]
+fn a_view_whose_job_is_dropped_unrun_sums_for_itself() {
+    let (mut s, p) = backlogged_space();
+    let job = s.settle_job().unwrap();
+    outcome(&mut s, T0 + 800_000, p[3], true, "ci");
+    let mut view = s.freeze();
+    let mut reference = s.clone();
+    reference.settle();
+    drop(job);
+    view.settle();
+    let now = T0 + 900_000;
+    assert_eq!(
+        ids_and_scores(&view.top(50, &Filter::default(), now)),
+        ids_and_scores(&top(&reference, now))
+    );
 }
 
 #[test]

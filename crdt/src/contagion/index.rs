@@ -2,9 +2,9 @@
 //! maintained incrementally as changes are applied.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::evidence::{Change, Neighbourhood, Own};
 use super::graph::{Adjacency, ContagionGraph, Walk, walk_over};
@@ -75,14 +75,68 @@ pub(crate) const MANY_STALE: usize = 4096;
 static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
 
 /// A settle job out: which of its nodes will be installed, and the pushes its sums miss.
+/// Persistent (O(1) to copy): a frozen view taken while the job is out keeps them as of then.
 #[derive(Clone, Debug)]
 struct InFlight {
     id: u64,
     /// Per node (as of the job's start): whether the job's sum will be installed. Cleared
     /// when a relation change marks the node stale, since the job summed the old graph.
-    accepts: Vec<bool>,
+    accepts: Arc<Vec<bool>>,
     /// Per job node: the pushes that reached it since the job started.
-    deltas: HashMap<u32, Neighbourhood>,
+    deltas: imbl::HashMap<u32, Neighbourhood>,
+    /// Where the job's sums appear, for the frozen views that wait for them.
+    output: Arc<JobOutput>,
+}
+
+/// Per node, a settle job's sum (`None`: not in the job).
+type JobSums = Vec<Option<Neighbourhood>>;
+
+/// A settle job's sums, shared with the frozen views taken while it is out: a view about to
+/// read every procedure waits for them rather than summing everything again.
+#[derive(Debug, Default)]
+pub(crate) struct JobOutput {
+    state: Mutex<JobState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+enum JobState {
+    #[default]
+    Running,
+    Done(Arc<JobSums>),
+    /// The job was dropped unrun (or its thread panicked): waiters sum for themselves.
+    Abandoned,
+}
+
+impl JobOutput {
+    fn finish(&self, state: JobState) {
+        let mut current = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*current, JobState::Running) {
+            *current = state;
+        }
+        self.changed.notify_all();
+    }
+
+    /// The job's sums once it is done (`None`: it never will be).
+    fn wait(&self) -> Option<Arc<JobSums>> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self
+            .changed
+            .wait_while(state, |s| matches!(s, JobState::Running))
+            .unwrap_or_else(|e| e.into_inner());
+        match &*state {
+            JobState::Done(sums) => Some(Arc::clone(sums)),
+            _ => None,
+        }
+    }
+}
+
+/// What a frozen view taken while a settle job was out knows of it.
+#[derive(Clone, Debug)]
+struct PendingJob {
+    output: Arc<JobOutput>,
+    accepts: Arc<Vec<bool>>,
+    deltas: imbl::HashMap<u32, Neighbourhood>,
 }
 
 /// What summing a neighbourhood reads, shared: the adjacency lists, every procedure's own
@@ -165,13 +219,22 @@ pub struct SettleJob {
     id: u64,
     nodes: Vec<u32>,
     parts: SumParts,
+    output: Arc<JobOutput>,
 }
 
 /// The sums a [`SettleJob`] made, for the space that gave it out.
 #[derive(Debug)]
 pub struct SettledSums {
     id: u64,
-    sums: Vec<(u32, Neighbourhood)>,
+    sums: Arc<JobSums>,
+    count: usize,
+}
+
+impl Drop for SettleJob {
+    fn drop(&mut self) {
+        // Run, this is a no-op; dropped unrun (or unwinding), views stop waiting for it.
+        self.output.finish(JobState::Abandoned);
+    }
 }
 
 impl SettleJob {
@@ -188,23 +251,34 @@ impl SettleJob {
     /// Sums the job's neighbourhoods, on every core of the machine: the slow part, for a
     /// thread other than the one applying changes.
     pub fn run(self) -> SettledSums {
-        let sums = self
+        let mut sums: JobSums = vec![None; self.parts.adjacency.len()];
+        let count = self.nodes.len();
+        for (node, sum) in self
             .parts
             .summer()
-            .sums_spread(&self.nodes, &mut Walk::default());
-        SettledSums { id: self.id, sums }
+            .sums_spread(&self.nodes, &mut Walk::default())
+        {
+            sums[node as usize] = Some(sum);
+        }
+        let sums = Arc::new(sums);
+        self.output.finish(JobState::Done(Arc::clone(&sums)));
+        SettledSums {
+            id: self.id,
+            sums,
+            count,
+        }
     }
 }
 
 impl SettledSums {
     /// How many neighbourhoods were summed.
     pub fn len(&self) -> usize {
-        self.sums.len()
+        self.count
     }
 
     /// Whether nothing was summed.
     pub fn is_empty(&self) -> bool {
-        self.sums.is_empty()
+        self.count == 0
     }
 }
 
@@ -326,9 +400,9 @@ impl ContagionIndex {
 
     fn mark_stale(&mut self, node: u32) {
         if let Some(job) = &mut self.job
-            && let Some(accepts) = job.accepts.get_mut(node as usize)
+            && job.accepts.get(node as usize) == Some(&true)
         {
-            *accepts = false;
+            Arc::make_mut(&mut job.accepts)[node as usize] = false;
         }
         if let Some(slot) = self.neighbourhoods.get_mut(node as usize)
             && slot.take().is_some()
@@ -403,7 +477,14 @@ impl ContagionIndex {
                     if let Some(job) = job
                         && job.accepts.get(node as usize) == Some(&true)
                     {
-                        job.deltas.entry(node).or_default().add(weight, change);
+                        match job.deltas.get_mut(&node) {
+                            Some(delta) => delta.add(weight, change),
+                            None => {
+                                let mut delta = Neighbourhood::default();
+                                delta.add(weight, change);
+                                job.deltas.insert(node, delta);
+                            }
+                        }
                     }
                 }
             },
@@ -480,10 +561,12 @@ impl ContagionIndex {
         for &node in &self.stale {
             accepts[node as usize] = true;
         }
+        let output = Arc::new(JobOutput::default());
         self.job = Some(InFlight {
             id,
-            accepts,
-            deltas: HashMap::new(),
+            accepts: Arc::new(accepts),
+            deltas: imbl::HashMap::new(),
+            output: Arc::clone(&output),
         });
         self.pushes = 0;
         self.all_stale = false;
@@ -491,6 +574,7 @@ impl ContagionIndex {
             id,
             nodes: self.stale.clone(),
             parts: self.parts(),
+            output,
         })
     }
 
@@ -508,16 +592,17 @@ impl ContagionIndex {
             return 0;
         };
         let InFlight {
-            accepts,
-            mut deltas,
-            ..
+            accepts, deltas, ..
         } = job;
+        // Moved out when no frozen view holds them still (the usual case), else copied.
+        let sums = Arc::try_unwrap(settled.sums).unwrap_or_else(|shared| (*shared).clone());
         let mut installed = 0;
-        for (node, mut sum) in settled.sums {
-            let slot = &mut self.neighbourhoods[node as usize];
-            if accepts[node as usize] && slot.is_none() {
-                if let Some(delta) = deltas.remove(&node) {
-                    sum.absorb(&delta);
+        for (node, sum) in sums.into_iter().enumerate() {
+            let Some(mut sum) = sum else { continue };
+            let slot = &mut self.neighbourhoods[node];
+            if accepts[node] && slot.is_none() {
+                if let Some(delta) = deltas.get(&(node as u32)) {
+                    sum.absorb(delta);
                 }
                 *slot = Some(sum);
                 installed += 1;
@@ -555,6 +640,11 @@ impl ContagionIndex {
             sums: self.neighbourhoods.clone(),
             contexts: self.contexts.clone(),
             lazy,
+            pending: self.job.as_ref().map(|job| PendingJob {
+                output: Arc::clone(&job.output),
+                accepts: Arc::clone(&job.accepts),
+                deltas: job.deltas.clone(),
+            }),
         }
     }
 
@@ -595,6 +685,8 @@ pub(crate) struct FrozenNeighbourhoods {
     contexts: BTreeMap<String, u32>,
     /// When some sums are stale: what summing them reads, as of the freeze.
     lazy: Option<SumParts>,
+    /// The settle job out when the view was taken, if any.
+    pending: Option<PendingJob>,
 }
 
 /// Where a procedure's neighbourhood sums are read from: the live index, or a frozen view.
@@ -617,10 +709,28 @@ impl FrozenNeighbourhoods {
 
     /// Sums every stale neighbourhood of the view, on every core when there are many (a read
     /// about to score every procedure), so each is not summed alone when read.
+    /// With a settle job out when the view was taken, the view waits for its sums (adding the
+    /// pushes made between the job's start and the view) rather than summing them again.
     pub(crate) fn settle(&mut self) {
         let Some(parts) = self.lazy.take() else {
             return;
         };
+        if let Some(pending) = self.pending.take()
+            && let Some(sums) = pending.output.wait()
+        {
+            for (node, sum) in sums.iter().enumerate() {
+                if let Some(sum) = sum
+                    && pending.accepts.get(node) == Some(&true)
+                    && self.sums.get(node).is_some_and(Option::is_none)
+                {
+                    let mut sum = sum.clone();
+                    if let Some(delta) = pending.deltas.get(&(node as u32)) {
+                        sum.absorb(delta);
+                    }
+                    self.sums[node] = Some(sum);
+                }
+            }
+        }
         let stale: Vec<u32> = (0..self.sums.len() as u32)
             .filter(|&node| self.sums[node as usize].is_none())
             .collect();
