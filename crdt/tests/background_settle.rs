@@ -198,6 +198,13 @@ fn sums_installed_after_writes_made_meanwhile_equal_a_recomputation_from_scratch
     }
 }
 
+/// More outcomes than the push budget (from `at_ms`, on every `stride`-th procedure).
+fn past_the_budget(s: &mut Space, p: &[ProcedureId], at_ms: u64, stride: usize) {
+    for i in 0..(N + 1_500) {
+        outcome(s, at_ms + i as u64, p[i * stride % N], i % 3 != 0, "ci");
+    }
+}
+
 #[test]
 fn a_job_the_space_dropped_is_not_installed() {
     let (mut s, p) = backlogged_space();
@@ -208,25 +215,9 @@ fn a_job_the_space_dropped_is_not_installed() {
     assert!(s.contagion_drift().is_empty());
 
     // Dropped when the writes made meanwhile ran past the push budget again.
-    for i in 0..(N + 1_500) {
-        outcome(
-            &mut s,
-            T0 + 300_000 + i as u64,
-            p[i * 11 % N],
-            i % 3 != 0,
-            "ci",
-        );
-    }
+    past_the_budget(&mut s, &p, T0 + 300_000, 11);
     let job = s.settle_job().unwrap();
-    for i in 0..(N + 1_500) {
-        outcome(
-            &mut s,
-            T0 + 400_000 + i as u64,
-            p[i * 13 % N],
-            i % 5 != 0,
-            "ci",
-        );
-    }
+    past_the_budget(&mut s, &p, T0 + 400_000, 13);
     assert_eq!(s.install_settled(job.run()), 0);
     assert!(s.needs_settle());
 
