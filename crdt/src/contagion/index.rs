@@ -74,18 +74,54 @@ pub(crate) const MANY_STALE: usize = 4096;
 /// (a space rebuilt meanwhile has a new index, and a job discarded meanwhile is gone).
 static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
 
-/// A settle job out: which of its nodes will be installed, and the pushes its sums miss.
-/// Persistent (O(1) to copy): a frozen view taken while the job is out keeps them as of then.
+/// A settle job out.
 #[derive(Clone, Debug)]
 struct InFlight {
     id: u64,
-    /// Per node (as of the job's start): whether the job's sum will be installed. Cleared
-    /// when a relation change marks the node stale, since the job summed the old graph.
+    marks: JobMarks,
+}
+
+/// What turns a settle job's sums into current ones: which of its nodes are still wanted and
+/// the pushes its sums miss. Persistent (O(1) to copy): a frozen view taken while the job is
+/// out keeps them as of then.
+#[derive(Clone, Debug)]
+struct JobMarks {
+    /// Per node (as of the job's start): whether the job's sum is still wanted. Cleared when
+    /// a relation change marks the node stale, since the job summed the old graph.
     accepts: Arc<Vec<bool>>,
     /// Per job node: the pushes that reached it since the job started.
     deltas: imbl::HashMap<u32, Neighbourhood>,
     /// Where the job's sums appear, for the frozen views that wait for them.
     output: Arc<JobOutput>,
+}
+
+impl JobMarks {
+    fn accepts(&self, node: usize) -> bool {
+        self.accepts.get(node) == Some(&true)
+    }
+
+    /// Fills every stale slot of `slots` the job's `sums` still answer, each with the pushes
+    /// kept aside for it: how many.
+    fn fill<'a>(
+        &self,
+        sums: impl IntoIterator<Item = Option<Cow<'a, Neighbourhood>>>,
+        slots: &mut imbl::Vector<Option<Neighbourhood>>,
+    ) -> usize {
+        let mut filled = 0;
+        for (node, sum) in sums.into_iter().enumerate() {
+            let Some(sum) = sum else { continue };
+            if !self.accepts(node) || slots.get(node).is_none_or(Option::is_some) {
+                continue;
+            }
+            let mut sum = sum.into_owned();
+            if let Some(delta) = self.deltas.get(&(node as u32)) {
+                sum.absorb(delta);
+            }
+            slots[node] = Some(sum);
+            filled += 1;
+        }
+        filled
+    }
 }
 
 /// Per node, a settle job's sum (`None`: not in the job).
@@ -129,14 +165,6 @@ impl JobOutput {
             _ => None,
         }
     }
-}
-
-/// What a frozen view taken while a settle job was out knows of it.
-#[derive(Clone, Debug)]
-struct PendingJob {
-    output: Arc<JobOutput>,
-    accepts: Arc<Vec<bool>>,
-    deltas: imbl::HashMap<u32, Neighbourhood>,
 }
 
 /// What summing a neighbourhood reads, shared: the adjacency lists, every procedure's own
@@ -400,9 +428,9 @@ impl ContagionIndex {
 
     fn mark_stale(&mut self, node: u32) {
         if let Some(job) = &mut self.job
-            && job.accepts.get(node as usize) == Some(&true)
+            && job.marks.accepts(node as usize)
         {
-            Arc::make_mut(&mut job.accepts)[node as usize] = false;
+            Arc::make_mut(&mut job.marks.accepts)[node as usize] = false;
         }
         if let Some(slot) = self.neighbourhoods.get_mut(node as usize)
             && slot.take().is_some()
@@ -475,14 +503,14 @@ impl ContagionIndex {
                 Some(n) => n.add(weight, change),
                 None => {
                     if let Some(job) = job
-                        && job.accepts.get(node as usize) == Some(&true)
+                        && job.marks.accepts(node as usize)
                     {
-                        match job.deltas.get_mut(&node) {
+                        match job.marks.deltas.get_mut(&node) {
                             Some(delta) => delta.add(weight, change),
                             None => {
                                 let mut delta = Neighbourhood::default();
                                 delta.add(weight, change);
-                                job.deltas.insert(node, delta);
+                                job.marks.deltas.insert(node, delta);
                             }
                         }
                     }
@@ -564,9 +592,11 @@ impl ContagionIndex {
         let output = Arc::new(JobOutput::default());
         self.job = Some(InFlight {
             id,
-            accepts: Arc::new(accepts),
-            deltas: imbl::HashMap::new(),
-            output: Arc::clone(&output),
+            marks: JobMarks {
+                accepts: Arc::new(accepts),
+                deltas: imbl::HashMap::new(),
+                output: Arc::clone(&output),
+            },
         });
         self.pushes = 0;
         self.all_stale = false;
@@ -591,23 +621,14 @@ impl ContagionIndex {
         let Some(job) = self.job.take_if(|job| job.id == settled.id) else {
             return 0;
         };
-        let InFlight {
-            accepts, deltas, ..
-        } = job;
-        // Moved out when no frozen view holds them still (the usual case), else copied.
-        let sums = Arc::try_unwrap(settled.sums).unwrap_or_else(|shared| (*shared).clone());
-        let mut installed = 0;
-        for (node, sum) in sums.into_iter().enumerate() {
-            let Some(mut sum) = sum else { continue };
-            let slot = &mut self.neighbourhoods[node];
-            if accepts[node] && slot.is_none() {
-                if let Some(delta) = deltas.get(&(node as u32)) {
-                    sum.absorb(delta);
-                }
-                *slot = Some(sum);
-                installed += 1;
-            }
-        }
+        // Moved out when no frozen view holds the sums still (the usual case), else copied.
+        let installed = match Arc::try_unwrap(settled.sums) {
+            Ok(sums) => job.marks.fill(
+                sums.into_iter().map(|s| s.map(Cow::Owned)),
+                &mut self.neighbourhoods,
+            ),
+            Err(shared) => job.marks.fill(borrowed(&shared), &mut self.neighbourhoods),
+        };
         self.stale_count();
         installed
     }
@@ -640,11 +661,7 @@ impl ContagionIndex {
             sums: self.neighbourhoods.clone(),
             contexts: self.contexts.clone(),
             lazy,
-            pending: self.job.as_ref().map(|job| PendingJob {
-                output: Arc::clone(&job.output),
-                accepts: Arc::clone(&job.accepts),
-                deltas: job.deltas.clone(),
-            }),
+            pending: self.job.as_ref().map(|job| job.marks.clone()),
         }
     }
 
@@ -686,7 +703,7 @@ pub(crate) struct FrozenNeighbourhoods {
     /// When some sums are stale: what summing them reads, as of the freeze.
     lazy: Option<SumParts>,
     /// The settle job out when the view was taken, if any.
-    pending: Option<PendingJob>,
+    pending: Option<JobMarks>,
 }
 
 /// Where a procedure's neighbourhood sums are read from: the live index, or a frozen view.
@@ -707,10 +724,10 @@ impl FrozenNeighbourhoods {
         self.nodes.iter()
     }
 
-    /// Sums every stale neighbourhood of the view, on every core when there are many (a read
-    /// about to score every procedure), so each is not summed alone when read.
-    /// With a settle job out when the view was taken, the view waits for its sums (adding the
-    /// pushes made between the job's start and the view) rather than summing them again.
+    /// Sums every stale neighbourhood of the view (a read about to score every procedure),
+    /// so each is not summed alone when read. With a settle job out when the view was taken,
+    /// the view waits for the job's sums (with the pushes made between the job's start and
+    /// the view) rather than summing them again; what is left is summed on every core.
     pub(crate) fn settle(&mut self) {
         let Some(parts) = self.lazy.take() else {
             return;
@@ -718,18 +735,7 @@ impl FrozenNeighbourhoods {
         if let Some(pending) = self.pending.take()
             && let Some(sums) = pending.output.wait()
         {
-            for (node, sum) in sums.iter().enumerate() {
-                if let Some(sum) = sum
-                    && pending.accepts.get(node) == Some(&true)
-                    && self.sums.get(node).is_some_and(Option::is_none)
-                {
-                    let mut sum = sum.clone();
-                    if let Some(delta) = pending.deltas.get(&(node as u32)) {
-                        sum.absorb(delta);
-                    }
-                    self.sums[node] = Some(sum);
-                }
-            }
+            pending.fill(borrowed(&sums), &mut self.sums);
         }
         let stale: Vec<u32> = (0..self.sums.len() as u32)
             .filter(|&node| self.sums[node as usize].is_none())
@@ -770,6 +776,11 @@ impl<'a> Neighbours<'a> {
             Neighbours::Resolved(frozen, node) => frozen.sums_of(node),
         }
     }
+}
+
+/// A settle job's sums, borrowed.
+fn borrowed(sums: &JobSums) -> impl Iterator<Item = Option<Cow<'_, Neighbourhood>>> {
+    sums.iter().map(|s| s.as_ref().map(Cow::Borrowed))
 }
 
 /// Equal sums, ignoring context entries that are all zero.

@@ -572,14 +572,7 @@ impl Actor {
     ) {
         self.flushes_in_flight = self.flushes_in_flight.saturating_sub(batches);
         if ok {
-            let own = envelopes.iter().filter(|e| e.author() == self.agent);
-            let durable = own.map(|e| (e.space(), e.last_seq())).chain(
-                runs.iter()
-                    .filter_map(|(space, run)| Some((space, run.as_ref().ok()?.last))),
-            );
-            for (space, upto) in durable {
-                self.own_unflushed.flushed(space, upto);
-            }
+            self.own_made_durable(&envelopes, &runs);
         }
         self.runs_sealed(runs);
         if ok {

@@ -163,8 +163,8 @@ impl Actor {
                     }
                     Some(mut frozen) => {
                         tokio::task::spawn_blocking(move || {
-                            // Neighbourhoods left stale (many: a settle job is summing them
-                            // too) are summed on every core before every procedure is scored.
+                            // Neighbourhoods left stale (many) are taken from the settle job
+                            // out, or summed on every core, before every procedure is scored.
                             frozen.settle();
                             let rows = frozen
                                 .rank(n, &filter, now, policy, &mut rand::thread_rng())

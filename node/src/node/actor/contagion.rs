@@ -2,7 +2,7 @@
 //! neighbourhoods first), and many stale ones (a sync's bulk ingest, a start, a long run of
 //! outcomes with no read) are summed by a settle job on a blocking thread and handed back.
 
-use knack_crdt::{FrozenSpace, ProcedureId, SettledSums, SpaceName};
+use knack_crdt::{FrozenSpace, ProcedureId, SettledSums, Space, SpaceName};
 
 use super::Actor;
 use super::completion::Completion;
@@ -13,26 +13,29 @@ impl Actor {
     /// neighbourhoods are summed here first; with many the view sums what it reads, and a
     /// settle job is sent out for them.
     pub(super) fn freeze(&mut self, space: &SpaceName) -> Option<FrozenSpace> {
-        let replica = self.spaces.get_mut(space)?;
-        let before = replica.space.contagion_summed_here();
-        let frozen = replica.space.freeze();
-        let summed = replica.space.contagion_summed_here() - before;
-        self.count_sums("actor", summed);
-        self.settle_in_background(space);
-        Some(frozen)
+        self.read_ready(space, Space::freeze)
     }
 
     /// Brings what a read of `id` in `space` needs up to date (only `id`'s neighbourhood when
     /// many are stale; a settle job takes the rest).
     pub(super) fn settle_for(&mut self, space: &SpaceName, id: &ProcedureId) {
-        let Some(replica) = self.spaces.get_mut(space) else {
-            return;
-        };
+        self.read_ready(space, |s| s.settle_for(id));
+    }
+
+    /// Runs `prepare` (which may sum a few stale neighbourhoods here, counted) on `space`,
+    /// then sends out a settle job if many are left stale.
+    fn read_ready<T>(
+        &mut self,
+        space: &SpaceName,
+        prepare: impl FnOnce(&mut Space) -> T,
+    ) -> Option<T> {
+        let replica = self.spaces.get_mut(space)?;
         let before = replica.space.contagion_summed_here();
-        replica.space.settle_for(id);
+        let prepared = prepare(&mut replica.space);
         let summed = replica.space.contagion_summed_here() - before;
         self.count_sums("actor", summed);
         self.settle_in_background(space);
+        Some(prepared)
     }
 
     /// Sends out a settle job for `space` if it has many stale neighbourhoods and none is out.

@@ -10,6 +10,10 @@
 use std::collections::BTreeMap;
 
 use knack_crdt::SpaceName;
+use knack_protocol::Envelope;
+
+use super::Actor;
+use super::checkpoint::SealedRun;
 
 /// Per space, the own sequence numbers sealed and not yet durable: `(first, last)`.
 #[derive(Debug, Default)]
@@ -43,6 +47,25 @@ impl OwnUnflushed {
     /// The highest own sequence number of `space` that may be served (`None`: all of them).
     pub(crate) fn served_upto(&self, space: &SpaceName) -> Option<u64> {
         self.spaces.get(space).map(|&(first, _)| first - 1)
+    }
+}
+
+impl Actor {
+    /// A flush made these envelopes and checkpoint runs durable: their own sequence numbers
+    /// may be served.
+    pub(super) fn own_made_durable(
+        &mut self,
+        envelopes: &[Envelope],
+        runs: &[(SpaceName, Result<SealedRun, String>)],
+    ) {
+        let own = envelopes.iter().filter(|e| e.author() == self.agent);
+        let durable = own.map(|e| (e.space(), e.last_seq())).chain(
+            runs.iter()
+                .filter_map(|(space, run)| Some((space, run.as_ref().ok()?.last))),
+        );
+        for (space, upto) in durable {
+            self.own_unflushed.flushed(space, upto);
+        }
     }
 }
 
